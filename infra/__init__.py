@@ -1,0 +1,1 @@
+"""Provisioning and secret sync for Azure Key Vault: plan, then apply."""

@@ -1,0 +1,252 @@
+"""Safe YAML loading that remembers where every value came from.
+
+PyYAML's ``safe_load`` silently keeps the last of duplicate keys, expands
+aliases without limit and forgets positions. Our inputs (secret manifests,
+environment files) are written by people and read by pipelines, so every
+error must point at a file, line and column, and hostile input (a "billion
+laughs" alias bomb, a huge file, bytes that are not UTF-8) must be refused
+quickly with bounded memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+MAX_FILE_BYTES = 1_000_000
+# Aliases are legitimate YAML, but nested aliases multiply: refuse any file
+# whose aliases would expand past this many nodes.
+MAX_EXPANDED_NODES = 20_000
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A position in a source file; line and column are 1-based."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if not self.line:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input, and where."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class InputError(Exception):
+    """Raised with every problem found in the inputs; nothing was written."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass
+class SourceDocument:
+    """A parsed YAML document and the position of each value in it."""
+
+    path: str
+    data: Any
+    positions: dict[PathKey, Location] = field(default_factory=dict)
+
+    def locate(self, path: PathKey) -> Location:
+        """The position of the value at ``path``, or of its nearest parent."""
+        probe = tuple(path)
+        while probe:
+            if probe in self.positions:
+                return self.positions[probe]
+            probe = probe[:-1]
+        return self.positions.get((), Location(self.path, 1, 1))
+
+
+def _mark(file: str, node: Node) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed node graph into plain data, checking as it goes."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.positions: dict[PathKey, Location] = {}
+        self.problems: list[Problem] = []
+        self.expanded = 0
+        self.seen_anchor_nodes: set[int] = set()
+        self._constructor = SafeConstructor()
+
+    def build(self, node: Node, path: PathKey) -> Any:
+        self.expanded += 1
+        if self.expanded > MAX_EXPANDED_NODES:
+            raise _TooLarge(_mark(self.file, node))
+        self.positions.setdefault(path, _mark(self.file, node))
+        if isinstance(node, ScalarNode):
+            try:
+                return self._constructor.construct_object(node, deep=True)
+            except ValueError as exc:  # e.g. a timestamp like 2026-13-01
+                self.problems.append(Problem(_mark(self.file, node), f"invalid value: {exc}"))
+                return None
+        if isinstance(node, SequenceNode):
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            result: dict[Any, Any] = {}
+            first_seen: dict[Any, Location] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.problems.append(
+                        Problem(_mark(self.file, key_node), "merge keys ('<<') are not supported")
+                    )
+                    continue
+                key = self.build(key_node, (*path, "<key>"))
+                if not isinstance(key, str | int | bool | float) or key is None:
+                    self.problems.append(
+                        Problem(_mark(self.file, key_node), "mapping keys must be plain scalars")
+                    )
+                    continue
+                key_text = str(key) if not isinstance(key, str) else key
+                if key_text in first_seen:
+                    first = first_seen[key_text]
+                    self.problems.append(
+                        Problem(
+                            _mark(self.file, key_node),
+                            f"duplicate key '{key_text}' (first defined at line {first.line})",
+                        )
+                    )
+                    continue
+                first_seen[key_text] = _mark(self.file, key_node)
+                self.positions[(*path, key_text)] = _mark(self.file, value_node)
+                result[key_text] = self.build(value_node, (*path, key_text))
+            self.positions.pop((*path, "<key>"), None)
+            return result
+        raise _Unsupported(_mark(self.file, node))
+
+
+class _TooLarge(Exception):
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+
+class _Unsupported(Exception):
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+
+def display_path(path: Path, root: Path | None = None) -> str:
+    """A path as users should see it: relative to ``root`` when inside it."""
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def parse_yaml(text: bytes | str, file: str) -> SourceDocument:
+    """Parse one YAML document, raising :class:`InputError` with positions."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_FILE_BYTES:
+            raise InputError(
+                [Problem(Location(file), f"file is larger than {MAX_FILE_BYTES:,} bytes")]
+            )
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = text[: exc.start].count(b"\n") + 1
+            raise InputError(
+                [Problem(Location(file, line, 1), f"not valid UTF-8 (byte offset {exc.start})")]
+            ) from None
+    elif len(text) > MAX_FILE_BYTES:
+        raise InputError([Problem(Location(file), f"file is larger than {MAX_FILE_BYTES:,} bytes")])
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        reason = exc.problem or exc.context or "invalid YAML"
+        raise InputError([Problem(location, f"invalid YAML: {reason}")]) from None
+    except yaml.YAMLError as exc:
+        raise InputError([Problem(Location(file), f"invalid YAML: {exc}")]) from None
+    if len(nodes) > 1:
+        raise InputError(
+            [Problem(_mark(file, nodes[1]), "expected one YAML document, found several")]
+        )
+    if not nodes or nodes[0] is None:
+        return SourceDocument(file, None, {(): Location(file, 1, 1)})
+    builder = _Builder(file)
+    try:
+        data = builder.build(nodes[0], ())
+    except _TooLarge as exc:
+        raise InputError(
+            [
+                Problem(
+                    exc.location,
+                    f"document expands to more than {MAX_EXPANDED_NODES:,} values "
+                    "(aliases nested too deeply); refusing it",
+                )
+            ]
+        ) from None
+    except _Unsupported as exc:
+        raise InputError([Problem(exc.location, "unsupported YAML node")]) from None
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        raise InputError([Problem(location, f"invalid value: {exc.problem}")]) from None
+    if builder.problems:
+        raise InputError(builder.problems)
+    return SourceDocument(file, data, builder.positions)
+
+
+def load_yaml_file(path: Path, *, root: Path | None = None) -> SourceDocument:
+    """Read and parse ``path``; problems carry its display path."""
+    shown = display_path(path, root)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(
+                [Problem(Location(shown), f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")]
+            )
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError([Problem(Location(shown), "file not found")]) from None
+    except IsADirectoryError:
+        raise InputError([Problem(Location(shown), "is a directory, not a file")]) from None
+    except PermissionError:
+        raise InputError([Problem(Location(shown), "permission denied")]) from None
+    return parse_yaml(raw, shown)
+
+
+def schema_problems(document: SourceDocument, validator: Any) -> list[Problem]:
+    """Validate with a jsonschema validator; each error at its value's position."""
+    problems = []
+    for error in validator.iter_errors(document.data):
+        path = tuple(error.absolute_path)
+        where = "/".join(str(p) for p in path) or "(document)"
+        problems.append(Problem(document.locate(path), f"{where}: {_describe(error)}"))
+    return problems
+
+
+def _describe(error: Any) -> str:
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:
+            return f"unknown field(s): {', '.join(extra)}"
+    if error.validator == "required":
+        return str(error.message).replace("is a required property", "is required")
+    return str(error.message)
