@@ -1,0 +1,271 @@
+"""Shared command-line conventions for the scripts in ``scripts/``.
+
+Every command gets the same options and the same error path::
+
+    parser = cli.parser("provision", "Converge a Key Vault ...", examples=[...])
+    parser.add_argument(...)                    # the command's own options
+    return cli.run(parser, main, argv)          # main(args, out) -> exit code
+
+Common options: ``--output {text,json}``, ``--plan`` (dry run; detailed exit
+code 2 when changes are pending), ``-q/--quiet`` and ``-v/--verbose``
+(logging level; repeat ``-v`` for DEBUG). Colour is used only on a terminal
+and never when ``NO_COLOR`` is set (https://no-color.org) or ``TERM=dumb``.
+
+Errors: :class:`~infra.yaml_source.InputError` prints each problem as
+``file:line:col: message``; :class:`~infra.errors.ActionableError` prints
+its message and hint; Azure SDK errors print their status and code; any
+other exception prints its type and message. All exit 1. With
+``--output json`` the same errors are also written as ``diagnostic`` lines
+on stdout, so a pipeline parsing JSON sees them.
+
+Secret values are never logged: SDK clients are built without
+``logging_enable`` (see :mod:`infra.target`), and our own log calls name
+secrets, never their values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, TextIO
+
+from infra import plan as plan_view
+from infra.errors import ActionableError
+from infra.yaml_source import InputError
+
+log = logging.getLogger(__name__)
+
+EXIT_ERROR = plan_view.EXIT_ERROR
+EXIT_INTERRUPTED = 130
+
+
+def use_color(stream: IO[str]) -> bool:
+    """Colour only on a terminal, never with NO_COLOR set (to anything) or TERM=dumb."""
+    if "NO_COLOR" in os.environ and os.environ["NO_COLOR"] != "":
+        return False
+    if os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def parser(
+    prog: str,
+    description: str,
+    *,
+    examples: Sequence[tuple[str, str]] = (),
+    plan_flag: bool = True,
+) -> argparse.ArgumentParser:
+    """An argument parser with the common options and an examples epilog.
+
+    ``examples`` are (command line, what it does) pairs shown by ``--help``.
+    """
+    epilog = None
+    if examples:
+        width = max(len(cmd) for cmd, _ in examples)
+        body = "\n".join(f"  {cmd.ljust(width)}  # {what}" for cmd, what in examples)
+        epilog = f"examples:\n{body}\n\nexit codes: 0 ok or nothing to do, 1 error"
+        if plan_flag:
+            epilog += ", 2 changes pending (with --plan)"
+    result = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    result.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default) or JSON lines for pipelines",
+    )
+    if plan_flag:
+        result.add_argument(
+            "--plan",
+            action="store_true",
+            help="show what would change and stop; exit 2 if changes are pending",
+        )
+    noise = result.add_mutually_exclusive_group()
+    noise.add_argument(
+        "-q", "--quiet", action="store_true", help="only errors on stderr (plan still printed)"
+    )
+    noise.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)"
+    )
+    return result
+
+
+def configure_logging(args: argparse.Namespace, *, stream: TextIO | None = None) -> None:
+    """Log to stderr: WARNING by default, ERROR with -q, INFO with -v, DEBUG with -vv.
+
+    Azure SDK loggers stay at WARNING unless -vv; even then request and
+    response bodies are not logged because no client enables
+    ``logging_enable``.
+    """
+    if getattr(args, "quiet", False):
+        level = logging.ERROR
+    elif getattr(args, "verbose", 0) >= 2:
+        level = logging.DEBUG
+    elif getattr(args, "verbose", 0) == 1:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_infra_cli", False):
+            root.removeHandler(existing)
+    handler._infra_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    azure_level = logging.DEBUG if level == logging.DEBUG else logging.WARNING
+    logging.getLogger("azure").setLevel(azure_level)
+
+
+@dataclass
+class Output:
+    """Where a command writes: results on ``out``, messages on ``err``."""
+
+    out: TextIO
+    err: TextIO
+    format: str = "text"
+    color: bool = False
+    quiet: bool = False
+    version_sent: bool = False
+
+    @property
+    def json(self) -> bool:
+        return self.format == "json"
+
+    def line(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def info(self, text: str) -> None:
+        """A progress message for people: stderr in text mode, silent with -q or JSON."""
+        if not self.quiet and not self.json:
+            self.err.write(text + "\n")
+            self.err.flush()
+
+    def json_line(self, text: str) -> None:
+        if not self.version_sent:
+            self.out.write(plan_view.version_message() + "\n")
+            self.version_sent = True
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def plan(self, plan: plan_view.Plan) -> None:
+        """Render ``plan`` in the chosen format."""
+        if self.json:
+            for text in plan_view.render_json_lines(plan, include_version=False):
+                self.json_line(text)
+        else:
+            self.out.write(plan_view.render_text(plan, color=self.color))
+            self.out.flush()
+
+
+Main = Callable[[argparse.Namespace, Output], int]
+
+
+def run(
+    argparser: argparse.ArgumentParser,
+    main: Main,
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Parse ``argv``, set up logging and output, call ``main``; map errors to exit 1."""
+    args = argparser.parse_args(argv)
+    out_stream = stdout or sys.stdout
+    err_stream = stderr or sys.stderr
+    configure_logging(args, stream=err_stream)
+    output = Output(
+        out=out_stream,
+        err=err_stream,
+        format=args.output,
+        color=use_color(out_stream),
+        quiet=bool(getattr(args, "quiet", False)),
+    )
+    try:
+        return main(args, output)
+    except KeyboardInterrupt:
+        report_error(output, "interrupted", detail=None)
+        return EXIT_INTERRUPTED
+    except BaseException as exc:  # one path for everything, by design
+        if isinstance(exc, SystemExit):
+            raise
+        for summary, detail, address in describe_exception(exc):
+            report_error(output, summary, detail=detail, address=address)
+        log.debug("traceback", exc_info=True)
+        return EXIT_ERROR
+
+
+def describe_exception(exc: BaseException) -> list[tuple[str, str | None, str | None]]:
+    """(summary, detail, address) triples for an exception, without secret values."""
+    if isinstance(exc, InputError):
+        return [(str(problem), None, None) for problem in exc.problems]
+    if isinstance(exc, ActionableError):
+        return [(exc.message, f"hint: {exc.hint}" if exc.hint else None, exc.address)]
+    azure = _describe_azure_error(exc)
+    if azure is not None:
+        return [azure]
+    return [(f"{type(exc).__name__}: {exc}", None, None)]
+
+
+def _describe_azure_error(exc: BaseException) -> tuple[str, str | None, str | None] | None:
+    try:
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ServiceRequestError,
+        )
+    except ImportError:  # pragma: no cover - azure-core is a dependency
+        return None
+    if isinstance(exc, ClientAuthenticationError):
+        return (
+            "authentication failed: " + _first_line(exc),
+            "hint: run `az login` (or configure workload identity) for real Azure, or start "
+            "the emulator (`make emulator`) for the local target",
+            None,
+        )
+    if isinstance(exc, HttpResponseError):
+        code = getattr(getattr(exc, "error", None), "code", None)
+        status = getattr(exc, "status_code", None)
+        message = getattr(getattr(exc, "error", None), "message", None) or _first_line(exc)
+        head = f"Azure returned {status}" + (f" {code}" if code else "")
+        return (f"{head}: {message}", None, None)
+    if isinstance(exc, ServiceRequestError):
+        return (
+            "could not reach Azure: " + _first_line(exc),
+            "hint: check the network, or that the emulator is running for the local target",
+            None,
+        )
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def report_error(
+    output: Output, summary: str, *, detail: str | None, address: str | None = None
+) -> None:
+    """Print one error on stderr, and as a ``diagnostic`` line when output is JSON."""
+    text = f"error: {summary}"
+    if detail:
+        text += "\n" + "\n".join(f"  {line}" for line in detail.splitlines())
+    output.err.write(text + "\n")
+    output.err.flush()
+    if output.json:
+        output.json_line(
+            plan_view.diagnostic_message(
+                plan_view.Diagnostic("error", summary, detail=detail, address=address)
+            )
+        )

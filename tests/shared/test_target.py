@@ -1,0 +1,74 @@
+"""The target seam: discovery parsing and client options (no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra.errors import ActionableError
+from infra.target import ARM_SCOPE, EmulatorDiscovery, Target
+
+
+def write_discovery(state: Path) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "emulator.json").write_text(
+        json.dumps(
+            {
+                "arm_url": "https://127.0.0.1:4443/",
+                "identity_endpoint": "https://127.0.0.1:4443/msi/token",
+                "ca_path": "ca.pem",
+                "tenant_id": "t",
+                "subscription_id": "s",
+                "identities": {
+                    "deployer": {"object_id": "o1", "client_id": "c1", "header": "h-secret"}
+                },
+            }
+        )
+    )
+
+
+def test_missing_discovery_file_says_how_to_start_the_emulator(tmp_path: Path) -> None:
+    with pytest.raises(ActionableError) as info:
+        EmulatorDiscovery.read(tmp_path)
+    assert "make emulator" in str(info.value)
+
+
+def test_discovery_resolves_relative_ca_and_hides_headers(tmp_path: Path) -> None:
+    write_discovery(tmp_path)
+    found = EmulatorDiscovery.read(tmp_path)
+    assert found.arm_url == "https://127.0.0.1:4443"
+    assert found.ca_path == str(tmp_path / "ca.pem")
+    assert "h-secret" not in repr(found)
+    with pytest.raises(ActionableError, match="known identities: deployer"):
+        found.identity("nobody")
+
+
+def test_emulator_clients_get_base_url_scopes_ca_and_retries(tmp_path: Path) -> None:
+    write_discovery(tmp_path)
+    target = Target.emulator(tmp_path)
+    assert target.subscription_id == "s"
+    options = target._management_kwargs()
+    assert options["base_url"] == "https://127.0.0.1:4443"
+    assert options["credential_scopes"] == [ARM_SCOPE]
+    assert options["connection_verify"] == str(tmp_path / "ca.pem")
+    assert options["retry_total"] == 5 and options["retry_status"] == 5
+    assert options["retry_backoff_factor"] == 0.8 and options["retry_backoff_max"] == 120
+    assert "logging_enable" not in options
+    client = target.keyvault_management()
+    assert client._config.subscription_id == "s"
+    client.close()
+
+
+def test_azure_target_uses_public_endpoints() -> None:
+    target = Target.azure("sub")
+    assert target.vault_url("kv-demo") == "https://kv-demo.vault.azure.net/"
+    options = target._management_kwargs()
+    assert "base_url" not in options and "connection_verify" not in options
+    assert target.principal_object_id() is None
+
+
+def test_emulator_target_needs_state_dir() -> None:
+    with pytest.raises(ValueError):
+        Target("emulator", "s")
