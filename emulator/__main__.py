@@ -1,0 +1,106 @@
+"""Command line: ``python -m emulator serve | env | audit``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import ssl
+import sys
+import urllib.request
+from pathlib import Path
+
+from .config import load_config
+from .discovery import identity_environment, read_discovery
+
+DEFAULT_STATE = Path(".state/emulator")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import Emulator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = load_config(Path(args.config) if args.config else None)
+    if args.port is not None:
+        config = config.with_changes(port=args.port)
+    emulator = Emulator(config, state_dir=Path(args.state_dir), persist=not args.in_memory)
+    print(f"Key Vault emulator starting; state in {emulator.state_dir}", flush=True)
+    print(f"CA certificate: {emulator.ca_path}", flush=True)
+    print('Act as an identity with:  eval "$(python -m emulator env --identity app)"', flush=True)
+    emulator.run()
+    return 0
+
+
+def _env(args: argparse.Namespace) -> int:
+    info = read_discovery(Path(args.state_dir))
+    environment = identity_environment(info, args.identity)
+    for key, value in environment.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    info = read_discovery(Path(args.state_dir))
+    query = "&".join(f"{k}={v}" for k, v in (("vault", args.vault), ("plane", args.plane)) if v)
+    request = urllib.request.Request(
+        f"{info['arm_url']}/_emulator/audit?{query}",
+        headers={"X-Emulator-Admin-Key": info["admin_key"]},
+    )
+    context = ssl.create_default_context(cafile=info["ca_path"])
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        records = json.load(response)["value"]
+    for record in records[-args.limit :]:
+        if args.json:
+            print(json.dumps(record))
+        else:
+            target = record["secret"] or record["resource"]
+            who = record["identity"] or record["principal"] or "-"
+            print(
+                f"{record['time']:.3f} {record['plane']:4} {record['status']:3} "
+                f"{record['operation']:22} {who:10} {record['vault']} {target}"
+            )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulator",
+        description="Local Azure for Key Vault: identity, Resource Manager, secrets.",
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=str(DEFAULT_STATE),
+        help="where the CA, keys and state live (default: %(default)s)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the emulator in the foreground")
+    serve.add_argument("--config", help="YAML configuration (identities, vaults, limits)")
+    serve.add_argument("--port", type=int, help="main port (ARM and tokens); 0 picks one")
+    serve.add_argument("--in-memory", action="store_true", help="keep no state on disk")
+    serve.set_defaults(func=_serve)
+    env = commands.add_parser(
+        "env",
+        help="print the environment to act as an identity against the running emulator",
+        epilog='example: eval "$(python -m emulator env --identity app)"',
+    )
+    env.add_argument("--identity", default="app", help="deployer, sync, app, ... (default: app)")
+    env.set_defaults(func=_env)
+    audit = commands.add_parser("audit", help="print the running emulator's audit log")
+    audit.add_argument("--vault")
+    audit.add_argument("--plane", choices=("data", "arm"))
+    audit.add_argument("--limit", type=int, default=100)
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=_audit)
+    args = parser.parse_args(argv)
+    for sub in (env, audit, serve):
+        del sub
+    try:
+        return int(args.func(args))
+    except (FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

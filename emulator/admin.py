@@ -1,0 +1,95 @@
+"""The emulator's own control API, under ``/_emulator/`` on the main port.
+
+Tests and the CLI use it to read the audit log, inject faults, change
+limits, declare vaults and assignments directly, and mint tokens with odd
+lifetimes. It needs the admin key from the discovery file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import json
+from typing import TYPE_CHECKING, Any
+
+from .errors import AzureError, BadRequest, NotFound
+from .faults import FaultPlan
+from .http import Request, Response
+
+if TYPE_CHECKING:
+    from .server import Emulator
+
+PREFIX = "/_emulator/"
+
+
+def handle_admin(emulator: Emulator, request: Request) -> Response:
+    key = request.headers.get("x-emulator-admin-key", "")
+    if not hmac.compare_digest(key, emulator.admin_key):
+        return Response.json(
+            401, {"error": {"code": "Unauthorized", "message": "X-Emulator-Admin-Key is required."}}
+        )
+    action = request.path[len(PREFIX) :].strip("/")
+    try:
+        body: dict[str, Any] = json.loads(request.body) if request.body else {}
+    except ValueError:
+        return Response.json(400, BadRequest("The request body is not valid JSON.").body())
+    try:
+        result = _dispatch(emulator, request.method, action, request.query, body)
+    except AzureError as error:
+        return Response.json(error.status, error.body())
+    except (KeyError, TypeError, ValueError) as exc:
+        return Response.json(400, BadRequest(str(exc)).body())
+    return Response.json(200, result)
+
+
+def _dispatch(
+    emulator: Emulator, method: str, action: str, query: dict[str, str], body: dict[str, Any]
+) -> Any:
+    if method == "GET" and action == "info":
+        return emulator.info()
+    if method == "GET" and action == "audit":
+        since = float(query["since"]) if query.get("since") else None
+        records = emulator.world.audit.records(
+            plane=query.get("plane") or None,
+            vault=query.get("vault") or None,
+            since=since,
+            operation=query.get("operation") or None,
+        )
+        return {"value": [dataclasses.asdict(r) for r in records]}
+    if method == "POST" and action == "faults":
+        plan = body.get("plan")
+        fault_plan = None
+        if plan is not None:
+            if "statuses" in plan:
+                plan["statuses"] = tuple(plan["statuses"])
+            if "operations" in plan:
+                plan["operations"] = frozenset(plan["operations"])
+            fault_plan = FaultPlan(**plan)
+        emulator.world.set_faults(body.get("vault"), fault_plan)
+        return {"ok": True}
+    if method == "POST" and action == "throttling":
+        emulator.world.set_throttling(
+            body["vault"],
+            enabled=body.get("enabled", True),
+            writes_per_10s=body.get("writes_per_10s"),
+            others_per_10s=body.get("others_per_10s"),
+        )
+        return {"ok": True}
+    if method == "POST" and action == "vaults":
+        vault = emulator.create_vault_now(**body)
+        return {
+            "name": vault.name,
+            "uri": f"https://127.0.0.1:{vault.port}/",
+            "resource_id": vault.resource_id,
+        }
+    if method == "POST" and action == "role-assignments":
+        identity = emulator.world.identity(body["identity"])
+        assignment = emulator.world.grant(identity.object_id, body["role"], body["scope"])
+        return {"id": assignment.id, "name": assignment.name}
+    if method == "POST" and action == "tokens":
+        identity = emulator.world.identity(body["identity"])
+        token, expires_on = emulator.world.tokens.mint(
+            identity, body["resource"], lifetime_s=body.get("lifetime_s")
+        )
+        return {"access_token": token, "expires_on": expires_on}
+    raise NotFound(f"Unknown emulator admin action: {method} {action}")

@@ -1,0 +1,1 @@
+"""Azure Resource Manager: resource groups, Key Vault vaults, authorization."""

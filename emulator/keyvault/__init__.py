@@ -1,0 +1,1 @@
+"""Key Vault: vault resources (shared with ARM) and the secrets data plane."""

@@ -1,0 +1,148 @@
+"""Access tokens that name their principal: JWTs signed with the emulator's key.
+
+Azure signs tokens with RS256 and publishes keys; the emulator is both issuer
+and verifier, so an HMAC key kept in the state directory is enough. Claims
+follow Entra ID's (``oid``, ``tid``, ``aud``, ``iss``, ``exp``, ``appid``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+from .config import Identity
+from .errors import Unauthorized
+
+VAULT_AUDIENCES = frozenset(
+    {"https://vault.azure.net", "https://vault.azure.net/", "cfa8b339-82a2-471a-a3c9-0fc0be7a4093"}
+)
+ARM_AUDIENCES = frozenset(
+    {
+        "https://management.azure.com",
+        "https://management.azure.com/",
+        "https://management.core.windows.net",
+        "https://management.core.windows.net/",
+    }
+)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class Claims:
+    object_id: str
+    tenant_id: str
+    audience: str
+    expires_at: int
+    client_id: str
+    name: str
+
+    @property
+    def issuer(self) -> str:
+        return f"https://sts.windows.net/{self.tenant_id}/"
+
+
+def normalize_resource(resource: str) -> str:
+    """The token audience for a requested resource or scope."""
+    return resource.removesuffix("/.default")
+
+
+class TokenIssuer:
+    """Mints and verifies tokens; verification results are memoised per token."""
+
+    def __init__(self, key: bytes, *, tenant_id: str, lifetime_s: int) -> None:
+        self._key = key
+        self.tenant_id = tenant_id
+        self.lifetime_s = lifetime_s
+        self._verified: dict[str, Claims] = {}
+
+    def mint(
+        self, identity: Identity, resource: str, *, lifetime_s: int | None = None
+    ) -> tuple[str, int]:
+        now = int(time.time())
+        expires = now + (self.lifetime_s if lifetime_s is None else lifetime_s)
+        payload = {
+            "aud": normalize_resource(resource),
+            "iss": f"https://sts.windows.net/{self.tenant_id}/",
+            "iat": now,
+            "nbf": now - 5,
+            "exp": expires,
+            "oid": identity.object_id,
+            "sub": identity.object_id,
+            "tid": self.tenant_id,
+            "appid": identity.client_id,
+            "idtyp": "app",
+            "name": identity.name,
+        }
+        header = {"alg": "HS256", "typ": "JWT"}
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+        signature = hmac.new(self._key, signing_input.encode("ascii"), hashlib.sha256).digest()
+        return f"{signing_input}.{_b64(signature)}", expires
+
+    def verify(self, token: str, audiences: frozenset[str], *, now: float | None = None) -> Claims:
+        """Return the token's claims or raise :class:`Unauthorized`."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims.audience not in audiences:
+            expected = sorted(audiences)[0]
+            raise Unauthorized(
+                f"AKV10022: Invalid audience. Expected {expected}, found: {claims.audience}."
+                if "https://vault.azure.net" in audiences
+                else f"The access token has an invalid audience: {claims.audience}."
+            )
+        if (now if now is not None else time.time()) >= claims.expires_at:
+            raise Unauthorized(
+                "AKV10022: Token is expired."
+                if "https://vault.azure.net" in audiences
+                else "The access token expired."
+            )
+        return claims
+
+    def _decode(self, token: str) -> Claims:
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise Unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
+        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii", "replace")
+        expected = hmac.new(self._key, signing_input, hashlib.sha256).digest()
+        try:
+            signature = _unb64(parts[2])
+            payload = json.loads(_unb64(parts[1]))
+        except (ValueError, UnicodeDecodeError):
+            raise Unauthorized("AKV10032: Invalid token: it could not be decoded.") from None
+        if not hmac.compare_digest(signature, expected):
+            raise Unauthorized("AKV10032: Invalid token signature.")
+        try:
+            return Claims(
+                object_id=str(payload["oid"]),
+                tenant_id=str(payload["tid"]),
+                audience=str(payload["aud"]),
+                expires_at=int(payload["exp"]),
+                client_id=str(payload.get("appid", "")),
+                name=str(payload.get("name", "")),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise Unauthorized("AKV10032: Invalid token: required claims are missing.") from None
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token in an ``Authorization: Bearer ...`` header, if any."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
