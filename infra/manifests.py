@@ -1,0 +1,684 @@
+"""Secret manifests: load, validate and resolve them, all before any network call.
+
+A manifest (``secrets/<scope>.yaml``) declares the secrets of one scope, an
+org id or ``GLOBAL``. :func:`load_manifests` reads every manifest at once and
+either returns a :class:`ManifestSet` of :class:`DesiredSecret` objects or
+raises :class:`~infra.yaml_source.InputError` with *every* problem found, each
+with ``file:line:column``:
+
+- YAML problems (syntax, duplicate keys, alias bombs, size, encoding), from
+  :mod:`infra.yaml_source`;
+- schema violations against ``secrets.schema.yaml``, described without ever
+  echoing the offending value (it might be a secret);
+- naming rules, from :mod:`orgsecrets.naming` (the one place they live);
+- case-insensitive collisions of full names across files;
+- literal values on entries not marked ``sensitive: false``;
+- tag counts including the tags the sync reserves, reserved tag names;
+- not-before later than expiry;
+- environment variables and files that are missing, empty, unreadable, not
+  UTF-8 or larger than a secret may be, listed together.
+
+Values are wrapped in :class:`SecretValue`, whose ``repr`` and ``str`` are
+redacted, so a value cannot leak through logging, an exception or a test
+failure message.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import secrets as random_source
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+from orgsecrets import naming
+
+from infra.yaml_source import (
+    InputError,
+    Location,
+    PathKey,
+    Problem,
+    SourceDocument,
+    display_path,
+    load_yaml_file,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = REPO_ROOT / "secrets.schema.yaml"
+DEFAULT_MANIFEST_DIR = REPO_ROOT / "secrets"
+
+#: Tag marking a secret as owned by the sync (its value names the tool).
+OWNER_TAG = "managed-by"
+OWNER_VALUE = "keyvault-platform-sync"
+#: Tag holding the keyed fingerprint of the current version's value.
+FINGERPRINT_TAG = "value-fingerprint"
+#: Tag holding the manifest entry's description.
+DESCRIPTION_TAG = "description"
+RESERVED_TAGS = (OWNER_TAG, FINGERPRINT_TAG, DESCRIPTION_TAG)
+MAX_TAGS = 15
+
+#: Key Vault's limit on a secret value ("25k bytes"), counted in UTF-8 bytes.
+MAX_VALUE_BYTES = 25 * 1024
+
+SourceKind = Literal["env", "file", "generate", "literal"]
+
+ALPHABETS: Mapping[str, str] = {
+    "alphanumeric": string.ascii_letters + string.digits,
+    "hex": "0123456789abcdef",
+    "base64url": string.ascii_letters + string.digits + "-_",
+    "digits": string.digits,
+    # Printable ASCII without space, quotes and backslash: safe in shells,
+    # connection strings and JSON without escaping.
+    "printable": "".join(
+        c for c in string.punctuation + string.ascii_letters + string.digits if c not in "\"'`\\"
+    ),
+}
+
+
+class SecretValue:
+    """A secret value that never shows itself by accident.
+
+    ``repr``/``str``/``format`` print a placeholder; :meth:`reveal` returns
+    the value for the one call that needs it (``set_secret``, fingerprint).
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretValue(<redacted>)"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __reduce__(self) -> Any:  # refuse pickling to disk or across processes
+        raise TypeError("secret values are not picklable")
+
+
+@dataclass(frozen=True)
+class Generator:
+    """How to generate a random value (length characters from an alphabet)."""
+
+    length: int
+    alphabet: str = "alphanumeric"
+
+    def generate(self) -> SecretValue:
+        chars = ALPHABETS[self.alphabet]
+        return SecretValue("".join(random_source.choice(chars) for _ in range(self.length)))
+
+    def __str__(self) -> str:
+        return f"{self.length} {self.alphabet} characters"
+
+
+@dataclass(frozen=True)
+class ValueSource:
+    """Where a value comes from, safe to show: never the value itself."""
+
+    kind: SourceKind
+    reference: str  # variable name, file path, generator description, or "literal"
+
+    def __str__(self) -> str:
+        match self.kind:
+            case "env":
+                return f"environment variable {self.reference}"
+            case "file":
+                return f"file {self.reference}"
+            case "generate":
+                return f"generated ({self.reference})"
+            case _:
+                return "literal (not sensitive)"
+
+
+_DURATION_SHORT = re.compile(r"^(\d+)([mhdw])$")
+_DURATION_ISO = re.compile(r"^P(?:(\d+)W|(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?)$")
+_UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class Moment:
+    """An expiry or not-before: a fixed instant, or a duration after the value was set.
+
+    A duration is counted from the creation of the secret's current version,
+    so a re-run computes the same instant and plans nothing. A new value
+    (create, rotation, value change) restarts it.
+    """
+
+    text: str
+    at: datetime | None = None
+    after: timedelta | None = None
+
+    def resolve(self, value_set_at: datetime) -> datetime:
+        if self.at is not None:
+            return self.at
+        assert self.after is not None
+        return (value_set_at + self.after).replace(microsecond=0)
+
+
+def parse_moment(text: str) -> Moment | str:
+    """A :class:`Moment`, or a message saying what is wrong with ``text``."""
+    short = _DURATION_SHORT.match(text)
+    if short:
+        amount = int(short.group(1))
+        if amount == 0:
+            return "a duration must be longer than zero"
+        return Moment(text, after=timedelta(**{_UNIT[short.group(2)]: amount}))
+    if text.startswith("P"):
+        iso = _DURATION_ISO.match(text)
+        if not iso or not any(iso.groups()):
+            return "not an ISO 8601 duration this tool reads (P2W, P90D, PT12H, P1DT12H)"
+        weeks, days, hours, minutes = (int(g) if g else 0 for g in iso.groups())
+        delta = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
+        if not delta:
+            return "a duration must be longer than zero"
+        return Moment(text, after=delta)
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return Moment(text, at=datetime(day.year, day.month, day.day, tzinfo=UTC))
+        instant = datetime.fromisoformat(text)
+    except ValueError as exc:
+        return f"not a valid date or date-time ({exc})"
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return Moment(text, at=instant.astimezone(UTC).replace(microsecond=0))
+
+
+@dataclass(frozen=True)
+class DesiredSecret:
+    """One secret as the manifests declare it.
+
+    ``value`` is ``None`` for generated secrets: their value exists only in
+    the vault, and is generated at apply time when (and only when) the
+    secret is created, drifted, or named for rotation.
+    """
+
+    vault_name: str
+    scope: str
+    name: str
+    location: Location
+    source: ValueSource
+    value: SecretValue | None = field(repr=False)
+    generator: Generator | None
+    content_type: str | None
+    enabled: bool
+    expires: Moment | None
+    not_before: Moment | None
+    tags: Mapping[str, str]  # user tags plus the description tag; not the sync's own
+
+    @property
+    def address(self) -> str:
+        return f"secret.{self.vault_name}"
+
+    @property
+    def generated(self) -> bool:
+        return self.generator is not None
+
+
+@dataclass(frozen=True)
+class ManifestSet:
+    """Everything the manifests declare, validated."""
+
+    secrets: tuple[DesiredSecret, ...]
+    scopes: frozenset[str]
+    files: tuple[str, ...]
+
+    def by_key(self) -> dict[str, DesiredSecret]:
+        """Desired secrets keyed by lower-cased vault name (Key Vault ignores case)."""
+        return {s.vault_name.lower(): s for s in self.secrets}
+
+
+# --------------------------------------------------------------------------
+# Loading
+
+
+@lru_cache(maxsize=4)
+def schema_validator(path: Path = SCHEMA_PATH) -> Draft202012Validator:
+    """The validator for ``secrets.schema.yaml`` (itself checked against the metaschema)."""
+    document = load_yaml_file(path, root=REPO_ROOT)
+    Draft202012Validator.check_schema(document.data)
+    return Draft202012Validator(document.data)
+
+
+def manifest_paths(sources: Iterable[Path]) -> list[Path]:
+    """Expand directories to their ``*.yaml``/``*.yml`` files, sorted; keep files as given."""
+    result: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            result.extend(
+                sorted(p for p in source.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            )
+        else:
+            result.append(source)
+    return result
+
+
+def load_manifests(
+    sources: Iterable[Path] = (DEFAULT_MANIFEST_DIR,),
+    *,
+    root: Path | None = REPO_ROOT,
+    environ: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> ManifestSet:
+    """Load and validate every manifest in ``sources`` (files or directories).
+
+    Raises :class:`InputError` listing every problem in every file. Reads
+    environment variables and files named as value sources; makes no
+    network call.
+    """
+    environ = os.environ if environ is None else environ
+    now = now or datetime.now(UTC)
+    sources = list(sources)
+    paths = manifest_paths(sources)
+    problems: list[Problem] = []
+    if not paths:
+        shown = ", ".join(display_path(s, root) for s in sources) or "(nothing)"
+        raise InputError([Problem(Location(shown), "no manifests (*.yaml) found")])
+    validator = schema_validator()
+    declared: list[DesiredSecret] = []
+    files: list[str] = []
+    scopes: set[str] = set()
+    for path in paths:
+        try:
+            document = load_yaml_file(path, root=root)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        files.append(document.path)
+        checker = _ManifestChecker(document, path.parent, environ, now)
+        declared.extend(checker.check(validator))
+        problems.extend(checker.problems)
+        if checker.scope is not None:
+            scopes.add(checker.scope)
+    problems.extend(_collisions(declared))
+    if problems:
+        raise InputError(problems)
+    return ManifestSet(
+        secrets=tuple(sorted(declared, key=lambda s: s.vault_name.lower())),
+        scopes=frozenset(scopes),
+        files=tuple(files),
+    )
+
+
+def _collisions(declared: list[DesiredSecret]) -> list[Problem]:
+    problems = []
+    first: dict[str, DesiredSecret] = {}
+    for secret in sorted(declared, key=lambda s: s.location):
+        key = secret.vault_name.lower()
+        if key in first:
+            other = first[key]
+            same = other.vault_name == secret.vault_name
+            what = "declared twice" if same else "collides with"
+            problems.append(
+                Problem(
+                    secret.location,
+                    f"secret '{secret.vault_name}' {what}"
+                    + ("" if same else f" '{other.vault_name}'")
+                    + f" (first at {other.location}); Key Vault names ignore letter case",
+                )
+            )
+        else:
+            first[key] = secret
+    return problems
+
+
+def _normalise(value: Any) -> Any:
+    """YAML dates and timestamps become ISO strings, as JSON Schema expects."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def _where(path: PathKey) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(document)"
+
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "number": "a number",
+}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def describe_schema_error(error: Any) -> str:
+    """What a schema error means, without echoing the instance (it may be a secret)."""
+    path = tuple(error.absolute_path)
+    last = path[-1] if path else None
+    kind = error.validator
+    expected = error.validator_value
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        hints = []
+        for name in extra:
+            close = difflib.get_close_matches(name.replace("-", "_").lower(), allowed, n=1)
+            hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        return f"unknown field {', '.join(hints)}; allowed: {', '.join(allowed)}"
+    if kind == "required":
+        missing = [name for name in expected if name not in error.instance]
+        return f"'{missing[0]}' is required" if missing else "a required field is missing"
+    if kind == "type":
+        words = expected if isinstance(expected, list) else [expected]
+        wanted = " or ".join(_TYPE_WORDS.get(w, w) for w in words)
+        hint = " (quote it)" if words == ["string"] and error.instance is not None else ""
+        return f"must be {wanted}, not {_json_type(error.instance)}{hint}"
+    if kind in ("minProperties", "maxProperties") and last == "value":
+        return "give exactly one value source: env, file, generate or literal"
+    if kind == "maxProperties" and last == "tags":
+        return f"at most {expected} tags"
+    if kind == "pattern":
+        if last in ("expires", "not_before"):
+            return (
+                "must be a date (2027-06-30), a date-time with offset (2027-06-30T12:00:00Z) "
+                "or a duration (90d, 12h, 2w, P90D, PT12H)"
+            )
+        if last == "env":
+            return "must be an environment variable name (letters, digits, '_'; not a digit first)"
+        return "may contain only letters (a-z, A-Z), digits (0-9) and '-'"
+    if kind == "minLength":
+        return "must not be empty" if expected == 1 else f"must be at least {expected} characters"
+    if kind == "maxLength":
+        return f"must be at most {expected:,} characters"
+    if kind == "minimum":
+        return f"must be at least {expected}"
+    if kind == "maximum":
+        return f"must be at most {expected}"
+    if kind == "maxItems":
+        return f"at most {expected:,} entries"
+    if kind == "enum":
+        return f"must be one of: {', '.join(str(v) for v in expected)}"
+    if kind == "propertyNames":
+        return "tag names must be 1 to 256 characters"
+    return f"is not valid ({kind})"
+
+
+def _schema_problems(document: SourceDocument, validator: Draft202012Validator) -> list[Problem]:
+    problems = []
+    for error in validator.iter_errors(document.data):
+        path = tuple(error.absolute_path)
+        location = document.locate(path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            if extra:
+                location = document.locate((*path, extra[0]))
+        problems.append(Problem(location, f"{_where(path)}: {describe_schema_error(error)}"))
+    return problems
+
+
+class _ManifestChecker:
+    """Checks one parsed manifest and builds its desired secrets."""
+
+    def __init__(
+        self, document: SourceDocument, base: Path, environ: Mapping[str, str], now: datetime
+    ) -> None:
+        self.document = document
+        self.base = base
+        self.environ = environ
+        self.now = now
+        self.problems: list[Problem] = []
+        self.scope: str | None = None  # the manifest's scope, once found valid
+
+    def problem(self, path: PathKey, message: str) -> None:
+        self.problems.append(Problem(self.document.locate(path), f"{_where(path)}: {message}"))
+
+    def check(self, validator: Draft202012Validator) -> list[DesiredSecret]:
+        if self.document.data is None:
+            self.problems.append(
+                Problem(self.document.locate(()), "empty manifest; expected 'scope' and 'secrets'")
+            )
+            return []
+        self.document.data = _normalise(self.document.data)
+        schema = _schema_problems(self.document, validator)
+        if schema:
+            self.problems.extend(schema)
+            # Carry on with what the schema accepted, so that naming and value
+            # source problems are reported in the same run.
+        data = self.document.data
+        if not isinstance(data, dict):
+            return []
+        scope = data.get("scope")
+        scope_ok = isinstance(scope, str) and self._check_scope(scope)
+        if scope_ok:
+            self.scope = scope
+        result = []
+        entries = data.get("secrets")
+        if not isinstance(entries, list):
+            return []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            secret = self._check_entry(scope if scope_ok else None, index, entry)
+            if secret is not None:
+                result.append(secret)
+        return result
+
+    def _check_scope(self, scope: str) -> bool:
+        if not re.fullmatch(r"[0-9a-zA-Z-]+", scope):
+            return False  # the schema already said so
+        if scope == naming.GLOBAL_SCOPE:
+            return True
+        if scope.upper() == naming.GLOBAL_SCOPE:
+            self.problem(
+                ("scope",),
+                f"'{scope}' is reserved in any letter case; write {naming.GLOBAL_SCOPE} "
+                "for platform-wide secrets",
+            )
+            return False
+        try:
+            naming.validate_org_id(scope)
+        except naming.InvalidSecretNameError as exc:
+            self.problem(("scope",), str(exc))
+            return False
+        return True
+
+    def _check_entry(
+        self, scope: str | None, index: int, entry: dict[str, Any]
+    ) -> DesiredSecret | None:
+        at: PathKey = ("secrets", index)
+        before = len(self.problems)
+        name = entry.get("name")
+        vault_name = None
+        if isinstance(name, str) and re.fullmatch(r"[0-9a-zA-Z-]+", name):
+            try:
+                if scope is None:
+                    naming.validate_short_name(name)
+                else:
+                    org = None if scope == naming.GLOBAL_SCOPE else scope
+                    vault_name = naming.secret_name(name, org).vault_name
+            except naming.InvalidSecretNameError as exc:
+                self.problem((*at, "name"), str(exc))
+        sensitive = entry.get("sensitive", True) is not False
+        tags = self._check_tags(at, entry)
+        expires = self._moment(at, entry, "expires")
+        not_before = self._moment(at, entry, "not_before")
+        if isinstance(expires, Moment) and isinstance(not_before, Moment):
+            end = expires.resolve(self.now)
+            start = not_before.resolve(self.now)
+            if start >= end:
+                self.problem(
+                    (*at, "not_before"),
+                    f"not_before ({not_before.text}) must be earlier than expires ({expires.text})",
+                )
+        source, value, generator = self._check_value(at, entry, sensitive)
+        if len(self.problems) > before or vault_name is None or source is None or scope is None:
+            return None
+        content_type = entry.get("content_type")
+        return DesiredSecret(
+            vault_name=vault_name,
+            scope=scope,
+            name=str(name),
+            location=self.document.locate(at),
+            source=source,
+            value=value,
+            generator=generator,
+            content_type=content_type if isinstance(content_type, str) else None,
+            enabled=entry.get("enabled", True) is not False,
+            expires=expires if isinstance(expires, Moment) else None,
+            not_before=not_before if isinstance(not_before, Moment) else None,
+            tags=tags,
+        )
+
+    def _check_tags(self, at: PathKey, entry: dict[str, Any]) -> dict[str, str]:
+        raw = entry.get("tags") or {}
+        if not isinstance(raw, dict):
+            return {}
+        tags = {str(k): v for k, v in raw.items() if isinstance(v, str)}
+        reserved = {t.lower() for t in RESERVED_TAGS}
+        for key in tags:
+            if key.lower() in reserved:
+                self.problem(
+                    (*at, "tags", key),
+                    f"tag '{key}' is reserved for the sync"
+                    + (" (use the entry's 'description' field)" if key.lower() == "description"
+                       else ""),
+                )
+        lowered: dict[str, str] = {}
+        for key in tags:
+            if key.lower() in lowered:
+                self.problem(
+                    (*at, "tags", key),
+                    f"tag '{key}' differs from tag '{lowered[key.lower()]}' only in letter case",
+                )
+            lowered[key.lower()] = key
+        description = entry.get("description")
+        if isinstance(description, str):
+            tags[DESCRIPTION_TAG] = description
+        # The sync adds its owner and fingerprint tags to every secret it writes.
+        total = len(tags) + 2
+        if len(raw) <= MAX_TAGS and total > MAX_TAGS:
+            own = ", ".join(f"'{t}'" for t in RESERVED_TAGS if t in tags or t != DESCRIPTION_TAG)
+            self.problem(
+                (*at, "tags"),
+                f"{total} tags with the ones the sync adds ({own}); Key Vault allows "
+                f"at most {MAX_TAGS}, so declare at most {MAX_TAGS - (total - len(raw))}",
+            )
+        return tags
+
+    def _moment(self, at: PathKey, entry: dict[str, Any], key: str) -> Moment | None:
+        text = entry.get(key)
+        if not isinstance(text, str):
+            return None
+        moment = parse_moment(text)
+        if isinstance(moment, str):
+            self.problem((*at, key), moment)
+            return None
+        return moment
+
+    def _check_value(
+        self, at: PathKey, entry: dict[str, Any], sensitive: bool
+    ) -> tuple[ValueSource | None, SecretValue | None, Generator | None]:
+        spec = entry.get("value")
+        if not isinstance(spec, dict) or len(spec) != 1:
+            return None, None, None  # reported by the schema
+        kind, reference = next(iter(spec.items()))
+        where: PathKey = (*at, "value", kind)
+        if kind == "env" and isinstance(reference, str):
+            if reference not in self.environ:
+                self.problem(where, f"environment variable {reference} is not set")
+                return None, None, None
+            return ValueSource("env", reference), self._sized(where, self.environ[reference]), None
+        if kind == "file" and isinstance(reference, str):
+            return ValueSource("file", reference), self._read_file(where, reference), None
+        if kind == "generate" and isinstance(reference, dict):
+            length = reference.get("length")
+            alphabet = reference.get("alphabet", "alphanumeric")
+            if not isinstance(length, int) or alphabet not in ALPHABETS:
+                return None, None, None
+            generator = Generator(length, alphabet)
+            return ValueSource("generate", str(generator)), None, generator
+        if kind == "literal" and isinstance(reference, str):
+            if sensitive:
+                self.problem(
+                    where,
+                    "a literal value is refused unless the entry says 'sensitive: false'; "
+                    "take secret values from env, file or generate",
+                )
+                return None, None, None
+            return ValueSource("literal", "literal"), self._sized(where, reference), None
+        return None, None, None
+
+    def _sized(self, where: PathKey, value: str) -> SecretValue | None:
+        if value == "":
+            self.problem(where, "the value is empty")
+            return None
+        size = len(value.encode("utf-8"))
+        if size > MAX_VALUE_BYTES:
+            self.problem(
+                where,
+                f"the value is {size:,} bytes; Key Vault allows at most {MAX_VALUE_BYTES:,}",
+            )
+            return None
+        return SecretValue(value)
+
+    def _read_file(self, where: PathKey, reference: str) -> SecretValue | None:
+        path = Path(reference)
+        if not path.is_absolute():
+            path = self.base / path
+        shown = reference if reference == str(path) else f"{reference} ({path})"
+        try:
+            size = path.stat().st_size
+            if path.is_dir():
+                self.problem(where, f"file {shown} is a directory")
+                return None
+            if size > MAX_VALUE_BYTES:
+                self.problem(
+                    where,
+                    f"file {shown} is {size:,} bytes; Key Vault allows at most "
+                    f"{MAX_VALUE_BYTES:,}",
+                )
+                return None
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            self.problem(where, f"file {shown} not found")
+            return None
+        except PermissionError:
+            self.problem(where, f"file {shown}: permission denied")
+            return None
+        except OSError as exc:
+            self.problem(where, f"file {shown}: {exc.strerror or type(exc).__name__}")
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.problem(where, f"file {shown} is not UTF-8 text (byte offset {exc.start})")
+            return None
+        return self._sized(where, text)
