@@ -1,0 +1,281 @@
+"""Test helpers: the emulator in-process, or as a child process to kill.
+
+``RunningEmulator`` wraps an in-process :class:`Emulator` with the calls
+tests need (vaults, role assignments, faults, audit, credentials acting as
+an identity). ``EmulatorProcess`` runs ``python -m emulator serve`` so tests
+can SIGKILL it and restart on the same state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .audit import AuditRecord
+from .config import EmulatorConfig
+from .discovery import discovery_path, identity_environment, read_discovery
+from .faults import FaultPlan
+from .server import Emulator
+
+_ENV_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def patched_environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block (process-wide)."""
+    with _ENV_LOCK:
+        saved = {key: os.environ.get(key) for key in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for key, old in saved.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+
+
+@dataclass(frozen=True)
+class VaultHandle:
+    name: str
+    uri: str
+    resource_id: str
+
+
+def unique_vault_name(prefix: str = "kv") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class RunningEmulator:
+    """An in-process emulator with the conveniences tests need."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        state_dir: Path | None = None,
+        persist: bool = False,
+    ) -> None:
+        self.server = Emulator(config, state_dir=state_dir, persist=persist).start()
+        self.world = self.server.world
+
+    # -- endpoints -----------------------------------------------------------------
+    @property
+    def ca_path(self) -> str:
+        return self.server.ca_path
+
+    @property
+    def arm_url(self) -> str:
+        return self.server.arm_url
+
+    @property
+    def state_dir(self) -> Path:
+        return self.server.state_dir
+
+    @property
+    def tenant_id(self) -> str:
+        return self.server.config.tenant_id
+
+    @property
+    def subscription_id(self) -> str:
+        return self.server.config.subscription_id
+
+    def info(self) -> dict[str, Any]:
+        return self.server.call(self.server.info)
+
+    def object_id(self, identity: str) -> str:
+        return self.world.identity(identity).object_id
+
+    def identity_env(self, identity: str) -> dict[str, str]:
+        return identity_environment(self.info(), identity)
+
+    # -- credentials -----------------------------------------------------------------
+    def credential(self, identity: str) -> Any:
+        """A ``DefaultAzureCredential`` that signs in as ``identity``."""
+        from azure.identity import DefaultAzureCredential
+
+        with patched_environment(self.identity_env(identity)):
+            return DefaultAzureCredential()
+
+    def async_credential(self, identity: str) -> Any:
+        from azure.identity.aio import DefaultAzureCredential
+
+        with patched_environment(self.identity_env(identity)):
+            return DefaultAzureCredential()
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """What a SecretClient needs to talk to the emulator."""
+        return {"connection_verify": self.ca_path, "verify_challenge_resource": False}
+
+    def secret_client(self, vault: VaultHandle | str, identity: str, **kwargs: Any) -> Any:
+        from azure.keyvault.secrets import SecretClient
+
+        uri = vault.uri if isinstance(vault, VaultHandle) else vault
+        return SecretClient(uri, self.credential(identity), **self.client_kwargs(), **kwargs)
+
+    # -- state -------------------------------------------------------------------------
+    def create_vault(
+        self,
+        name: str | None = None,
+        *,
+        rbac: bool = True,
+        purge_protection: bool = True,
+        retention_days: int = 90,
+        resource_group: str = "rg-local",
+    ) -> VaultHandle:
+        vault = self.server.call(
+            self.server.create_vault_now,
+            name=name or unique_vault_name(),
+            rbac=rbac,
+            purge_protection=purge_protection,
+            retention_days=retention_days,
+            resource_group=resource_group,
+            subscription_id=self.subscription_id,
+        )
+        return VaultHandle(vault.name, f"https://127.0.0.1:{vault.port}/", vault.resource_id)
+
+    def assign_role(self, identity: str, role: str, scope: str) -> str:
+        principal = self.world.identity(identity)
+        assignment = self.server.call(
+            self.world.grant,
+            principal.object_id,
+            role,
+            scope,
+            principal_type=principal.principal_type,
+        )
+        return assignment.id
+
+    def audit(
+        self,
+        *,
+        vault: str | None = None,
+        plane: str | None = None,
+        since: float | None = None,
+        operation: str | None = None,
+    ) -> list[AuditRecord]:
+        return self.world.audit.records(vault=vault, plane=plane, since=since, operation=operation)
+
+    def set_faults(self, vault: str | None, **plan: Any) -> None:
+        if "statuses" in plan:
+            plan["statuses"] = tuple(plan["statuses"])
+        if "operations" in plan:
+            plan["operations"] = frozenset(plan["operations"])
+        self.server.call(self.world.set_faults, vault, FaultPlan(**plan))
+
+    def clear_faults(self, vault: str | None) -> None:
+        self.server.call(self.world.set_faults, vault, None)
+
+    def set_throttling(
+        self,
+        vault: str,
+        *,
+        enabled: bool = True,
+        writes_per_10s: int | None = None,
+        others_per_10s: int | None = None,
+    ) -> None:
+        self.server.call(
+            self.world.set_throttling,
+            vault,
+            enabled=enabled,
+            writes_per_10s=writes_per_10s,
+            others_per_10s=others_per_10s,
+        )
+
+    def mint_token(self, identity: str, resource: str, *, lifetime_s: int | None = None) -> str:
+        token, _ = self.world.tokens.mint(
+            self.world.identity(identity), resource, lifetime_s=lifetime_s
+        )
+        return token
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class EmulatorProcess:
+    """``python -m emulator serve`` as a child process, for kill and restart tests."""
+
+    def __init__(self, state_dir: Path, *, config_path: Path | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.config_path = config_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.info: dict[str, Any] = {}
+
+    def start(self, timeout_s: float = 30) -> EmulatorProcess:
+        with contextlib.suppress(FileNotFoundError):
+            discovery_path(self.state_dir).unlink()
+        command = [
+            sys.executable,
+            "-m",
+            "emulator",
+            "--state-dir",
+            str(self.state_dir),
+            "serve",
+            "--port",
+            "0",
+        ]
+        if self.config_path:
+            command += ["--config", str(self.config_path)]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"emulator exited with {self.process.returncode}")
+            try:
+                self.info = read_discovery(self.state_dir)
+                if self.info.get("pid") == self.process.pid:
+                    return self
+            except (FileNotFoundError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("emulator did not start in time")
+
+    def admin(self, method: str, action: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.info['arm_url']}/_emulator/{action}",
+            data=data,
+            method=method,
+            headers={
+                "X-Emulator-Admin-Key": self.info["admin_key"],
+                "Content-Type": "application/json",
+            },
+        )
+        context = ssl.create_default_context(cafile=self.info["ca_path"])
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            return json.load(response)
+
+    def identity_env(self, identity: str) -> dict[str, str]:
+        return identity_environment(self.info, identity)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or clean up."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -1,0 +1,48 @@
+"""Shared fixtures: one in-process emulator per test worker.
+
+The emulator's CA is made before anything imports aiohttp, and exported as
+REQUESTS_CA_BUNDLE and SSL_CERT_FILE, because aiohttp reads SSL_CERT_FILE
+only once, at import.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulator.tls import ensure_certificates
+
+_STATE = Path(tempfile.mkdtemp(prefix="kv-emulator-tests-"))
+_CERTS = ensure_certificates(_STATE / "tls")
+os.environ["REQUESTS_CA_BUNDLE"] = str(_CERTS.ca_path)
+os.environ["SSL_CERT_FILE"] = str(_CERTS.ca_path)
+os.environ["KEYVAULT_EMULATOR_CA"] = str(_CERTS.ca_path)
+# Identity variables inherited from a shell acting as an identity would
+# make every credential in the suite sign in as that identity.
+for _name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_KEY_VAULT_URL"):
+    os.environ.pop(_name, None)
+
+from emulator.testing import RunningEmulator  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[RunningEmulator]:
+    """The in-process emulator (in-memory state) shared by a worker's tests."""
+    running = RunningEmulator(state_dir=_STATE, persist=False)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def vault(emulator: RunningEmulator):
+    """A fresh RBAC vault; `sync` is Secrets Officer, `app` is Secrets User."""
+    handle = emulator.create_vault()
+    emulator.assign_role("sync", "Key Vault Secrets Officer", handle.resource_id)
+    emulator.assign_role("app", "Key Vault Secrets User", handle.resource_id)
+    return handle
