@@ -49,6 +49,40 @@ def patched_environment(values: dict[str, str]) -> Iterator[None]:
                     os.environ[key] = old
 
 
+class IdentityBoundCredential:
+    """The unmodified ``DefaultAzureCredential``, pinned to one emulator identity.
+
+    A real process is one managed identity; a test process plays several. The
+    sync credential (msal) reads ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` when
+    it fetches a token, not when it is built, so the identity's environment is
+    put in place around each token request.
+    """
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        from azure.identity import DefaultAzureCredential
+
+        self._environment = environment
+        with patched_environment(environment):
+            self._inner = DefaultAzureCredential()
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        with patched_environment(self._environment):
+            return self._inner.get_token(*scopes, **kwargs)
+
+    def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
+        with patched_environment(self._environment):
+            return self._inner.get_token_info(*scopes, **kwargs)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __enter__(self) -> IdentityBoundCredential:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class VaultHandle:
     name: str
@@ -106,10 +140,7 @@ class RunningEmulator:
     # -- credentials -----------------------------------------------------------------
     def credential(self, identity: str) -> Any:
         """A ``DefaultAzureCredential`` that signs in as ``identity``."""
-        from azure.identity import DefaultAzureCredential
-
-        with patched_environment(self.identity_env(identity)):
-            return DefaultAzureCredential()
+        return IdentityBoundCredential(self.identity_env(identity))
 
     def async_credential(self, identity: str) -> Any:
         from azure.identity.aio import DefaultAzureCredential
