@@ -140,7 +140,7 @@ class ValueSource:
             case "generate":
                 return f"generated ({self.reference})"
             case _:
-                return "literal (not sensitive)"
+                return "a literal (not sensitive)"
 
 
 _DURATION_SHORT = re.compile(r"^(\d+)([mhdw])$")
@@ -568,8 +568,11 @@ class _ManifestChecker:
                 self.problem(
                     (*at, "tags", key),
                     f"tag '{key}' is reserved for the sync"
-                    + (" (use the entry's 'description' field)" if key.lower() == "description"
-                       else ""),
+                    + (
+                        " (use the entry's 'description' field)"
+                        if key.lower() == "description"
+                        else ""
+                    ),
                 )
         lowered: dict[str, str] = {}
         for key in tags:
@@ -662,8 +665,7 @@ class _ManifestChecker:
             if size > MAX_VALUE_BYTES:
                 self.problem(
                     where,
-                    f"file {shown} is {size:,} bytes; Key Vault allows at most "
-                    f"{MAX_VALUE_BYTES:,}",
+                    f"file {shown} is {size:,} bytes; Key Vault allows at most {MAX_VALUE_BYTES:,}",
                 )
                 return None
             raw = path.read_bytes()
