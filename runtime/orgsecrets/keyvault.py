@@ -1,0 +1,281 @@
+"""The Key Vault source: the one place that builds and calls ``SecretClient``.
+
+:func:`client_options` is the target seam for the runtime: retry policy,
+timeouts, user agent and, only for the local emulator, the CA bundle and
+``verify_challenge_resource=False``. :class:`KeyVaultSource` and
+:class:`AsyncKeyVaultSource` wrap the sync and ``aio`` clients, translate
+their exceptions at the boundary and never log, keep or show a value
+beyond returning it.
+
+``logging_enable`` is never passed: with it azure-core would log bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+
+from ._azure_errors import Operation, is_disabled_secret, map_azure_error
+from ._cache_core import Loaded
+from ._version import __version__
+from .config import EmulatorSettings, StoreConfig, is_azure_vault_url, is_loopback_url
+from .errors import ConfigurationError
+from .naming import InvalidSecretNameError, SecretName, parse_secret_name
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.keyvault.secrets import SecretClient
+    from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
+
+__all__ = [
+    "AsyncKeyVaultSource",
+    "KeyVaultSource",
+    "client_options",
+    "default_async_credential",
+    "default_credential",
+    "resolve_emulator",
+]
+
+USER_AGENT = f"orgsecrets/{__version__}"
+
+
+def resolve_emulator(
+    config: StoreConfig, environ: Mapping[str, str] | None = None
+) -> EmulatorSettings | None:
+    """The emulator settings to use for ``config``, or None for Azure.
+
+    Explicit settings win (refused for real Azure hosts by the config). A
+    loopback vault host takes them from ``KEYVAULT_EMULATOR_CA`` (else
+    ``REQUESTS_CA_BUNDLE``). Any other host gets none.
+
+    :raises ConfigurationError: a loopback vault and no CA bundle to trust it.
+    """
+    url = config.vault_url
+    if url is None:
+        return None
+    if config.emulator is not None:
+        if is_azure_vault_url(url):  # pragma: no cover - StoreConfig already refuses this
+            raise ConfigurationError(f"emulator settings refused for Azure host {url!r}")
+        return config.emulator
+    if not is_loopback_url(url):
+        return None
+    settings = EmulatorSettings.from_env(environ)
+    if settings is None:
+        raise ConfigurationError(
+            f"vault URL {url!r} points at the local emulator but no CA bundle is configured: "
+            "set KEYVAULT_EMULATOR_CA to the emulator's CA file (`make emulator-env` prints it)"
+        )
+    return settings
+
+
+def client_options(config: StoreConfig, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``SecretClient`` (sync or aio) built from ``config``.
+
+    ``retry_status`` and the connect/read counters are set to ``retry_total``
+    too: azure-core applies the smallest counter, and ``retry_status``
+    defaults to 3, which would silently cap 5 retries at 3.
+    """
+    options: dict[str, Any] = {
+        "retry_total": config.retry_total,
+        "retry_status": config.retry_total,
+        "retry_connect": config.retry_total,
+        "retry_read": config.retry_total,
+        "retry_backoff_factor": config.retry_backoff_factor_s,
+        "retry_backoff_max": config.retry_backoff_max_s,
+        "connection_timeout": config.connect_timeout_s,
+        "read_timeout": config.read_timeout_s,
+        "user_agent": USER_AGENT,
+    }
+    emulator = resolve_emulator(config, environ)
+    if emulator is not None:
+        options["connection_verify"] = emulator.ca_path
+        options["verify_challenge_resource"] = False
+    return options
+
+
+def _credential_options(config: StoreConfig) -> dict[str, Any]:
+    emulator = resolve_emulator(config)
+    return {"connection_verify": emulator.ca_path} if emulator is not None else {}
+
+
+def default_credential(config: StoreConfig) -> TokenCredential:
+    """``DefaultAzureCredential`` (trusting the emulator's CA when pointed at it)."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(**_credential_options(config))
+
+
+def default_async_credential(config: StoreConfig) -> AsyncTokenCredential:
+    """The ``aio`` ``DefaultAzureCredential`` (trusting the emulator's CA when pointed at it)."""
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential(**_credential_options(config))
+
+
+def _vault_url(config: StoreConfig) -> str:
+    if config.vault_url is None:
+        raise ConfigurationError("no vault URL configured")
+    return config.vault_url
+
+
+def _listed_name(raw: str | None) -> SecretName | None:
+    if not raw:
+        return None
+    try:
+        return parse_secret_name(raw)
+    except InvalidSecretNameError:
+        return None  # a secret outside the naming scheme: not ours to load
+
+
+class KeyVaultSource:
+    """Reads secrets through the sync ``SecretClient``.
+
+    :param config: vault URL, retries, timeouts, emulator settings.
+    :param credential: any ``TokenCredential``.
+    :keyword client: an already built client (for tests); otherwise one is built.
+    """
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        credential: TokenCredential,
+        *,
+        client: SecretClient | None = None,
+    ) -> None:
+        self.vault_url = _vault_url(config)
+        if client is None:
+            from azure.keyvault.secrets import SecretClient
+
+            client = SecretClient(self.vault_url, credential, **client_options(config))
+        self.client = client
+        self.description = f"Key Vault {self.vault_url}"
+
+    def fetch(self, name: SecretName) -> Loaded:
+        """The secret's current value, or ``Loaded(None)`` if it does not exist or is disabled.
+
+        Requires ``secrets/getSecret/action`` (Key Vault Secrets User).
+
+        :raises VaultError: any other failure, translated.
+        """
+        try:
+            secret = self.client.get_secret(name.vault_name)
+        except ResourceNotFoundError:
+            return Loaded(None, self.description)
+        except HttpResponseError as exc:
+            if is_disabled_secret(exc):
+                return Loaded(None, f"{self.description} (disabled)")
+            operation = Operation.get_secret(name.vault_name)
+            raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
+        except AzureError as exc:
+            operation = Operation.get_secret(name.vault_name)
+            raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
+        return Loaded(secret.value if secret.value is not None else "", self.description)
+
+    def list_names(self) -> list[SecretName]:
+        """Every enabled secret in the vault that follows the naming scheme. Reads no value.
+
+        Requires ``secrets/readMetadata/action`` (Key Vault Secrets User).
+        """
+        names: list[SecretName] = []
+        try:
+            for props in self.client.list_properties_of_secrets(max_page_size=25):
+                if props.enabled is False:
+                    continue
+                parsed = _listed_name(props.name)
+                if parsed is not None:
+                    names.append(parsed)
+        except AzureError as exc:
+            raise map_azure_error(
+                exc, vault_url=self.vault_url, operation=Operation.list_secrets()
+            ) from exc
+        return names
+
+    def probe(self) -> None:
+        """List one page of secret properties, without retries. For health checks."""
+        try:
+            pages = self.client.list_properties_of_secrets(max_page_size=1, retry_total=0)
+            for _ in next(iter(pages.by_page()), ()):
+                pass
+        except AzureError as exc:
+            raise map_azure_error(
+                exc, vault_url=self.vault_url, operation=Operation.list_secrets()
+            ) from exc
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"KeyVaultSource({self.vault_url!r})"
+
+
+class AsyncKeyVaultSource:
+    """The asyncio twin of :class:`KeyVaultSource`, on ``azure.keyvault.secrets.aio``."""
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        credential: AsyncTokenCredential,
+        *,
+        client: AsyncSecretClient | None = None,
+    ) -> None:
+        self.vault_url = _vault_url(config)
+        if client is None:
+            from azure.keyvault.secrets.aio import SecretClient as AioSecretClient
+
+            client = AioSecretClient(self.vault_url, credential, **client_options(config))
+        self.client = client
+        self.description = f"Key Vault {self.vault_url}"
+
+    async def fetch(self, name: SecretName) -> Loaded:
+        """See :meth:`KeyVaultSource.fetch`."""
+        try:
+            secret = await self.client.get_secret(name.vault_name)
+        except ResourceNotFoundError:
+            return Loaded(None, self.description)
+        except HttpResponseError as exc:
+            if is_disabled_secret(exc):
+                return Loaded(None, f"{self.description} (disabled)")
+            operation = Operation.get_secret(name.vault_name)
+            raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
+        except AzureError as exc:
+            operation = Operation.get_secret(name.vault_name)
+            raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
+        return Loaded(secret.value if secret.value is not None else "", self.description)
+
+    async def list_names(self) -> list[SecretName]:
+        """See :meth:`KeyVaultSource.list_names`."""
+        names: list[SecretName] = []
+        try:
+            async for props in self.client.list_properties_of_secrets(max_page_size=25):
+                if props.enabled is False:
+                    continue
+                parsed = _listed_name(props.name)
+                if parsed is not None:
+                    names.append(parsed)
+        except AzureError as exc:
+            raise map_azure_error(
+                exc, vault_url=self.vault_url, operation=Operation.list_secrets()
+            ) from exc
+        return names
+
+    async def probe(self) -> None:
+        """See :meth:`KeyVaultSource.probe`."""
+        try:
+            pages = self.client.list_properties_of_secrets(max_page_size=1, retry_total=0)
+            async for page in pages.by_page():
+                async for _ in page:
+                    pass
+                break
+        except AzureError as exc:
+            raise map_azure_error(
+                exc, vault_url=self.vault_url, operation=Operation.list_secrets()
+            ) from exc
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncKeyVaultSource({self.vault_url!r})"
