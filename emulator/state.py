@@ -134,12 +134,15 @@ class World:
         enabled: bool = True,
         writes_per_10s: int | None = None,
         others_per_10s: int | None = None,
+        window_s: float | None = None,
     ) -> None:
+        """Change a vault's limits; ``window_s`` shortens the window (tests only)."""
         runtime = self.vault_runtime[vault_name.lower()]
         limits = self.config.throttling
+        window = window_s or limits.window_s
         runtime.throttling_enabled = enabled
-        runtime.writes = SlidingWindow(writes_per_10s or limits.writes, limits.window_s)
-        runtime.others = SlidingWindow(others_per_10s or limits.others, limits.window_s)
+        runtime.writes = SlidingWindow(writes_per_10s or limits.writes, window)
+        runtime.others = SlidingWindow(others_per_10s or limits.others, window)
 
     def set_faults(self, vault_name: str | None, plan: FaultPlan | None) -> None:
         """Faults for one vault's data plane, or for ARM when ``vault_name`` is None."""

@@ -217,6 +217,7 @@ class RunningEmulator:
         enabled: bool = True,
         writes_per_10s: int | None = None,
         others_per_10s: int | None = None,
+        window_s: float | None = None,
     ) -> None:
         self.server.call(
             self.world.set_throttling,
@@ -224,6 +225,7 @@ class RunningEmulator:
             enabled=enabled,
             writes_per_10s=writes_per_10s,
             others_per_10s=others_per_10s,
+            window_s=window_s,
         )
 
     def mint_token(self, identity: str, resource: str, *, lifetime_s: int | None = None) -> str:
