@@ -431,8 +431,12 @@ def describe_schema_error(error: Any) -> str:
     return f"is not valid ({kind})"
 
 
-def _schema_problems(document: SourceDocument, validator: Draft202012Validator) -> list[Problem]:
+def _schema_problems(
+    document: SourceDocument, validator: Draft202012Validator
+) -> tuple[list[Problem], set[PathKey]]:
+    """Schema problems at their positions, and the paths they concern."""
     problems = []
+    paths: set[PathKey] = set()
     for error in validator.iter_errors(document.data):
         path = tuple(error.absolute_path)
         location = document.locate(path)
@@ -441,7 +445,8 @@ def _schema_problems(document: SourceDocument, validator: Draft202012Validator) 
             if extra:
                 location = document.locate((*path, extra[0]))
         problems.append(Problem(location, f"{_where(path)}: {describe_schema_error(error)}"))
-    return problems
+        paths.add(path)
+    return problems, paths
 
 
 class _ManifestChecker:
@@ -456,6 +461,7 @@ class _ManifestChecker:
         self.now = now
         self.problems: list[Problem] = []
         self.scope: str | None = None  # the manifest's scope, once found valid
+        self.schema_paths: set[PathKey] = set()  # values the schema already refused
 
     def problem(self, path: PathKey, message: str) -> None:
         self.problems.append(Problem(self.document.locate(path), f"{_where(path)}: {message}"))
@@ -467,7 +473,7 @@ class _ManifestChecker:
             )
             return []
         self.document.data = _normalise(self.document.data)
-        schema = _schema_problems(self.document, validator)
+        schema, self.schema_paths = _schema_problems(self.document, validator)
         if schema:
             self.problems.extend(schema)
             # Carry on with what the schema accepted, so that naming and value
@@ -598,7 +604,7 @@ class _ManifestChecker:
 
     def _moment(self, at: PathKey, entry: dict[str, Any], key: str) -> Moment | None:
         text = entry.get(key)
-        if not isinstance(text, str):
+        if not isinstance(text, str) or (*at, key) in self.schema_paths:
             return None
         moment = parse_moment(text)
         if isinstance(moment, str):
@@ -614,6 +620,8 @@ class _ManifestChecker:
             return None, None, None  # reported by the schema
         kind, reference = next(iter(spec.items()))
         where: PathKey = (*at, "value", kind)
+        if where in self.schema_paths:
+            return None, None, None
         if kind == "env" and isinstance(reference, str):
             if reference not in self.environ:
                 self.problem(where, f"environment variable {reference} is not set")
