@@ -6,7 +6,7 @@ PY      = $(VENV)/bin/python
 ENV    ?= local
 STATE  ?= .state/emulator
 
-.PHONY: help venv test lint emulator emulator-env clean
+.PHONY: help venv test lint emulator emulator-env plan provision sync-plan sync demo bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml runtime/pyproject.toml
 venv: $(VENV)/.installed  ## create the virtual environment
 
 test: venv  ## run the whole test suite (what CI runs)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q -m "not slow"
 
 lint: venv  ## ruff, and mypy --strict on the runtime package
 	$(VENV)/bin/ruff check .
@@ -31,6 +31,27 @@ emulator: venv  ## run the local Azure emulator in the foreground
 
 emulator-env: venv  ## print the environment to act as IDENTITY (default app) against the running emulator
 	@$(PY) -m emulator env --state-dir $(STATE) --identity $(or $(IDENTITY),app)
+
+plan: venv  ## show what provisioning ENV would change (pipelines: scripts/provision.py --plan for exit code 2)
+	@$(PY) -m scripts.provision --env $(ENV) --plan $(ARGS) || [ $$? -eq 2 ]
+
+provision: venv  ## plan, apply and verify the vault and role assignments of ENV
+	$(PY) -m scripts.provision --env $(ENV) $(ARGS)
+
+sync-plan: venv  ## show what syncing the manifests in secrets/ into ENV's vault would change
+	@$(PY) -m scripts.sync --env $(ENV) --plan $(ARGS) || [ $$? -eq 2 ]
+
+sync: venv  ## make ENV's vault match the manifests in secrets/
+	$(PY) -m scripts.sync --env $(ENV) $(ARGS)
+
+demo: venv  ## the whole system on the local emulator: provision, sync, an app reading secrets
+	$(PY) -m scripts.demo $(ARGS)
+
+bench: venv  ## benchmarks: print figures, never pass or fail on time
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+soak: venv  ## the long reliability runs (full counts), beyond what CI runs
+	$(PY) -m pytest -q -m slow
 
 clean:  ## remove the virtual environment and emulator state
 	rm -rf $(VENV) .state
