@@ -73,7 +73,7 @@ class VaultState:
             id=str(vault.id),
             location=_location(vault.location),
             tenant_id=str(props.tenant_id or "").lower(),
-            sku=str(getattr(props.sku, "name", "standard") or "standard").lower(),
+            sku=_text(getattr(props.sku, "name", None), "standard").lower(),
             # Soft delete has been on by default (and mandatory) since 2020.
             soft_delete=props.enable_soft_delete is not False,
             soft_delete_retention_days=int(
@@ -81,10 +81,10 @@ class VaultState:
             ),
             purge_protection=bool(props.enable_purge_protection),
             rbac_authorization=bool(props.enable_rbac_authorization),
-            public_network_access=str(props.public_network_access or "Enabled"),
+            public_network_access=_text(props.public_network_access, "Enabled"),
             network_acls=NetworkAcls(
-                default_action=str(getattr(acls, "default_action", None) or "Allow"),  # type: ignore[arg-type]
-                bypass=str(getattr(acls, "bypass", None) or "AzureServices"),  # type: ignore[arg-type]
+                default_action=_text(getattr(acls, "default_action", None), "Allow"),  # type: ignore[arg-type]
+                bypass=_text(getattr(acls, "bypass", None), "AzureServices"),  # type: ignore[arg-type]
                 ip_rules=tuple(
                     sorted(
                         normalize_ip_rule(r.value) for r in (getattr(acls, "ip_rules", None) or [])
@@ -133,6 +133,13 @@ class DeletedVaultState:
             f"deleted {_date(self.deletion_date)}, "
             f"scheduled for purge {_date(self.scheduled_purge_date)}"
         )
+
+
+def _text(value: Any, default: str) -> str:
+    """An SDK string-or-enum as plain text (``str()`` of an enum gives its class name)."""
+    if value is None or value == "":
+        return default
+    return str(getattr(value, "value", value))
 
 
 def _location(value: Any) -> str:
