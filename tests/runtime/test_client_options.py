@@ -1,4 +1,4 @@
-"""The SecretClient is built once, with our retry policy; emulator settings only for the emulator."""
+"""SecretClient is built once with our retry policy; emulator settings only for the emulator."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def test_local_settings(
         LocalSettingsSource(path).lookup(secret_name("db"))
     assert_no_leak(caught.value)
     path.write_text(json.dumps({"Values": {"GLOBAL__N": 3}}))
-    with pytest.raises(ConfigurationError, match="Values.GLOBAL__N must be a string"):
+    with pytest.raises(ConfigurationError, match=r"Values\.GLOBAL__N must be a string"):
         LocalSettingsSource(path).lookup(secret_name("n"))
 
 
