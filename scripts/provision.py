@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from infra import cli
 from infra import plan as plans
@@ -141,8 +142,13 @@ def _print_checks(out: cli.Output, checks: list[Check]) -> None:
         out.line(line)
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    return cli.run(build_parser(), main, argv)
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    return cli.run(build_parser(), main, argv, stdout=stdout, stderr=stderr)
 
 
 if __name__ == "__main__":

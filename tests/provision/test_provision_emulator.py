@@ -1,0 +1,387 @@
+"""End to end on the emulator: the real management SDK clients over HTTPS.
+
+Each test provisions its own resource group and vault (vault names are
+global), through ``scripts/provision.py`` exactly as ``make provision`` runs
+it, and checks the result through the SDK and the emulator's audit log.
+Nothing here mocks the SDK or asserts on time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from infra.environment import load_environment
+from infra.target import Target
+from scripts.provision import run
+
+WAITS = ["--principal-wait", "3", "--rbac-wait", "30"]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+
+def provision(*args: str) -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(list(args), stdout=out, stderr=err)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def env_text(
+    emulator,
+    *,
+    vault: str,
+    group: str,
+    extra_vault: str = "",
+    access: str = "",
+    on_soft_deleted: str = "recover",
+) -> str:
+    return f"""\
+target:
+  kind: emulator
+  state_dir: {emulator.state_dir}
+tenant_id: {emulator.tenant_id}
+subscription_id: {emulator.subscription_id}
+resource_group:
+  name: {group}
+  location: westeurope
+  tags: {{env: test}}
+vault:
+  name: {vault}
+  tags: {{env: test}}
+  on_soft_deleted: {on_soft_deleted}
+{extra_vault}access:
+  - name: app-reads-secrets
+    principal_id: {emulator.object_id("app")}
+    role: Key Vault Secrets User
+  - name: sync-writes-secrets
+    principal_id: {emulator.object_id("sync")}
+    role: Key Vault Secrets Officer
+{access}"""
+
+
+@dataclass
+class Deployment:
+    emulator: object
+    path: Path
+    vault: str
+    group: str
+
+    def write(self, **kwargs: str) -> None:
+        self.path.write_text(env_text(self.emulator, vault=self.vault, group=self.group, **kwargs))
+
+    def run(self, *args: str) -> Result:
+        return provision("--env", str(self.path), *WAITS, *args)
+
+    def target(self, identity: str = "deployer") -> Target:
+        return load_environment(self.path).target(identity=identity)
+
+    def arm_writes(self, since: float, *, identity: str | None = None) -> list:
+        return [
+            r
+            for r in self.emulator.audit(plane="arm", since=since)
+            if r.is_write
+            and (identity is None or r.identity == identity)
+            and (
+                self.vault.lower() in r.resource.lower() or self.group.lower() in r.resource.lower()
+            )
+        ]
+
+
+@pytest.fixture
+def deployment(emulator, tmp_path: Path) -> Deployment:
+    suffix = uuid.uuid4().hex[:10]
+    found = Deployment(emulator, tmp_path / "env.yaml", f"kv-p{suffix}", f"rg-p{suffix}")
+    found.write()
+    return found
+
+
+def assignment_triples(target: Target, scope: str) -> set[tuple[str, str]]:
+    client = target.authorization_management()
+    try:
+        return {
+            (a.principal_id, a.role_definition_id.rsplit("/", 1)[-1])
+            for a in client.role_assignments.list_for_scope(scope, filter="atScope()")
+            if a.scope.lower() == scope.lower()
+        }
+    finally:
+        client.close()
+
+
+SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+
+
+def test_fresh_provision_then_second_run_makes_no_writes(emulator, deployment) -> None:
+    first = deployment.run()
+    assert first.code == 0, first.err + first.out
+    assert "Plan: 3 to add, 0 to change, 0 to destroy." in first.out
+    assert "Apply complete! Resources: 3 added, 0 changed, 0 destroyed." in first.out
+    assert "ok      app-reads-secrets can read secret metadata (vault)" in first.out
+
+    target = deployment.target()
+    client = target.keyvault_management()
+    vault = client.vaults.get(deployment.group, deployment.vault)
+    client.close()
+    props = vault.properties
+    assert props.enable_soft_delete and props.enable_purge_protection
+    assert props.enable_rbac_authorization and props.soft_delete_retention_in_days == 90
+    assert assignment_triples(target, vault.id) == {
+        (emulator.object_id("app"), SECRETS_USER),
+        (emulator.object_id("sync"), SECRETS_OFFICER),
+    }
+
+    marker = time.time()
+    plan_only = deployment.run("--plan")
+    assert plan_only.code == 0 and "No changes." in plan_only.out
+    again = deployment.run()
+    assert again.code == 0, again.err
+    assert "No changes." in again.out and "Apply complete" not in again.out
+    assert deployment.arm_writes(marker) == []
+
+
+def test_json_output_for_pipelines(deployment) -> None:
+    planned = deployment.run("--plan", "--output", "json")
+    assert planned.code == 2
+    lines = planned.json_lines()
+    assert lines[0]["type"] == "version"
+    assert [line["type"] for line in lines[1:]] == ["planned_change"] * 4 + ["change_summary"]
+    assert lines[-1]["changes"]["add"] == 4
+
+    applied = deployment.run("--output", "json")
+    assert applied.code == 0, applied.err
+    types = [line["type"] for line in applied.json_lines()]
+    assert types.count("version") == 1 and types[0] == "version"
+    assert types.count("apply_complete") == 4
+    assert "verify_result" in types
+    summaries = [line for line in applied.json_lines() if line["type"] == "change_summary"]
+    assert [s["changes"]["operation"] for s in summaries] == ["plan", "apply"]
+
+
+def test_drift_is_planned_back(emulator, deployment) -> None:
+    assert deployment.run().code == 0
+    target = deployment.target()
+    from azure.mgmt.keyvault.models import Sku, VaultPatchParameters, VaultPatchProperties
+
+    client = target.keyvault_management()
+    vault = client.vaults.update(
+        deployment.group,
+        deployment.vault,
+        VaultPatchParameters(
+            tags={"env": "test", "edited": "by-hand"},
+            properties=VaultPatchProperties(sku=Sku(family="A", name="premium")),
+        ),
+    )
+    client.close()
+    auth = target.authorization_management()
+    for assignment in auth.role_assignments.list_for_scope(vault.id, filter="atScope()"):
+        if assignment.principal_id == emulator.object_id("sync"):
+            auth.role_assignments.delete(vault.id, assignment.name)
+    auth.close()
+
+    planned = deployment.run("--plan")
+    assert planned.code == 2
+    assert "vault." + deployment.vault + " will be updated in place (drift" in planned.out
+    assert '~ sku: "premium" -> "standard"' in planned.out
+    assert "+ role_assignment.sync-writes-secrets" in planned.out
+    assert "Plan: 1 to add, 1 to change, 0 to destroy." in planned.out
+
+    assert deployment.run().code == 0
+    assert deployment.run("--plan").code == 0
+
+
+def test_undeclared_assignment_is_drift_and_pruned_only_when_asked(emulator, deployment) -> None:
+    assert deployment.run().code == 0
+    target = deployment.target()
+    vault_id = load_environment(deployment.path).vault_resource_id
+    emulator.assign_role("outsider", "Key Vault Reader", vault_id)
+
+    shown = deployment.run("--plan")
+    assert shown.code == 0  # drift warnings are not changes
+    assert "not declared in the environment file" in shown.out
+    assert "--prune-assignments" in shown.out
+
+    pruned = deployment.run("--prune-assignments")
+    assert pruned.code == 0, pruned.err
+    assert "1 to destroy" in pruned.out
+    assert (emulator.object_id("outsider"), "21090545-7ca7-4776-b22c-e363652d74d2") not in (
+        assignment_triples(target, vault_id)
+    )
+
+
+def delete_vault(deployment: Deployment) -> None:
+    client = deployment.target().keyvault_management()
+    client.vaults.delete(deployment.group, deployment.vault)
+    client.close()
+
+
+def test_soft_deleted_vault_is_recovered_with_assignments(emulator, deployment) -> None:
+    assert deployment.run().code == 0
+    delete_vault(deployment)
+
+    planned = deployment.run("--plan")
+    assert planned.code == 2
+    assert "will be recovered from soft delete" in planned.out
+    assert "scheduled for purge" in planned.out
+    assert "Plan: 1 to recover, 2 to add, 0 to change, 0 to destroy." in planned.out
+
+    recovered = deployment.run()
+    assert recovered.code == 0, recovered.err + recovered.out
+    target = deployment.target()
+    vault_id = load_environment(deployment.path).vault_resource_id
+    assert len(assignment_triples(target, vault_id)) == 2
+    assert "ok      app-reads-secrets can read secret metadata" in recovered.out
+    assert deployment.run("--plan").code == 0
+
+
+def test_fail_policy_names_the_purge_date_and_writes_nothing(deployment) -> None:
+    assert deployment.run().code == 0
+    delete_vault(deployment)
+    deployment.write(on_soft_deleted="fail")
+    marker = time.time()
+    failed = deployment.run()
+    assert failed.code == 1
+    assert "held by a soft-deleted vault, scheduled for purge" in failed.out
+    assert deployment.arm_writes(marker) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("  purge_protection: false\n", "purge protection cannot be turned off"),
+        ("  soft_delete_retention_days: 30\n", "retention cannot change once set"),
+        ("  rbac_authorization: false\n", "RBAC authorization cannot be turned off"),
+    ],
+)
+def test_unsafe_changes_are_refused_at_plan_time(deployment, setting: str, message: str) -> None:
+    assert deployment.run().code == 0
+    deployment.write(extra_vault=setting)
+    marker = time.time()
+    for args in ((), ("--plan",)):
+        refused = deployment.run(*args)
+        assert refused.code == 1
+        assert message in refused.out
+        assert "nothing will be applied" in refused.out
+    assert deployment.arm_writes(marker) == []
+
+
+def test_unknown_principal_fails_clearly_within_the_bound(deployment) -> None:
+    stranger = str(uuid.uuid4())
+    deployment.write(
+        access=(
+            "  - name: stranger-reads\n"
+            f"    principal_id: {stranger}\n"
+            "    role: Key Vault Secrets User\n"
+        )
+    )
+    failed = deployment.run("--principal-wait", "2")
+    assert failed.code == 1
+    assert stranger in failed.err and "stranger-reads" in failed.err
+    assert "not found in the directory" in failed.err
+
+
+def test_deployer_without_user_access_administrator(emulator, deployment) -> None:
+    # A Contributor on the resource group: may manage the vault, not grant access.
+    from azure.mgmt.resource.resources.models import ResourceGroup
+
+    deployer = deployment.target()
+    resources = deployer.resource_management()
+    group = resources.resource_groups.create_or_update(
+        deployment.group, ResourceGroup(location="westeurope", tags={"env": "test"})
+    )
+    resources.close()
+    emulator.assign_role("outsider", "Contributor", group.id)
+
+    marker = time.time()
+    planned = deployment.run("--plan", "--identity", "outsider")
+    assert planned.code == 2
+    failed = deployment.run("--identity", "outsider")
+    assert failed.code == 1
+    assert "User Access Administrator or Owner on the resource group" in failed.err
+    writes = deployment.arm_writes(marker, identity="outsider")
+    succeeded = [w for w in writes if w.status < 400]
+    # Only what the plan said: the vault; the first assignment was refused (403).
+    assert [w.operation for w in succeeded] == ["VaultPut"]
+    assert all(w.status == 403 for w in writes if w.operation != "VaultPut")
+
+
+def test_plan_reports_missing_emulator_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text(
+        (Path(__file__).parents[2] / "infra/environments/local.yaml")
+        .read_text()
+        .replace("state_dir: .state/emulator", f"state_dir: {tmp_path / 'nothing'}")
+    )
+    result = provision("--env", str(path), "--plan")
+    assert result.code == 1
+    assert "the emulator is not running" in result.err and "make emulator" in result.err
+
+
+@pytest.fixture
+def slow_emulator(tmp_path: Path):
+    """A second emulator whose role assignments take effect after a delay."""
+    from emulator.config import EmulatorConfig
+    from emulator.testing import RunningEmulator
+
+    running = RunningEmulator(
+        EmulatorConfig(rbac_propagation_delay_s=2.0, principal_replication_delay_s=30.0),
+        state_dir=tmp_path / "slow-emulator",
+        persist=False,
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_rbac_propagation_delay_is_waited_out(slow_emulator, tmp_path: Path) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    deployment = Deployment(slow_emulator, tmp_path / "env.yaml", f"kv-s{suffix}", f"rg-s{suffix}")
+    deployment.write()
+    result = deployment.run("-v")
+    assert result.code == 0, result.err + result.out
+    assert "ok      app-reads-secrets can read secret metadata (vault)" in result.out
+    assert "waiting" in result.err  # it did have to wait
+
+
+def test_rbac_propagation_bound_reports_who_is_denied(slow_emulator, tmp_path: Path) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    deployment = Deployment(slow_emulator, tmp_path / "env.yaml", f"kv-s{suffix}", f"rg-s{suffix}")
+    deployment.write()
+    result = provision("--env", str(deployment.path), "--rbac-wait", "0")
+    assert result.code == 1
+    assert "identity app" in result.out and "still denied" in result.out
+    assert "verification failed" in result.err
+
+
+def test_new_principal_during_replication_delay_succeeds(emulator, deployment) -> None:
+    """ARM would answer PrincipalNotFound for 10 minutes without principalType; we send it."""
+    from emulator.config import Identity
+
+    newcomer = Identity.named(f"new-app-{uuid.uuid4().hex[:8]}")
+    emulator.server.call(emulator.world.add_identity, newcomer, replication_delay_s=600)
+    deployment.write(
+        access=(
+            "  - name: newcomer-reads\n"
+            f"    principal_id: {newcomer.object_id}\n"
+            "    role: Key Vault Secrets User\n"
+        )
+    )
+    result = deployment.run()
+    assert result.code == 0, result.err + result.out
+    target = deployment.target()
+    vault_id = load_environment(deployment.path).vault_resource_id
+    assert (newcomer.object_id, SECRETS_USER) in assignment_triples(target, vault_id)
