@@ -64,7 +64,7 @@ class Emulator:
         self.world = World(self.config, self.store, self.state_dir / "signing.key")
         self.admin_key = secrets.token_urlsafe(24)
         self.secrets_plane = SecretsPlane(self.world)
-        self.arm = ArmPlane(self.world, self.ensure_vault_listener)
+        self.arm = ArmPlane(self.world, self.ensure_vault_listener, self.close_vault_listener)
         self._ssl = self.certificates.server_context()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -60,6 +60,7 @@ class World:
             i.object_id.lower(): i for i in config.identities
         }
         self.identity_added_at: dict[str, float] = {}
+        self.identity_replicated_at: dict[str, float] = {}
         self.role_assignments = RoleAssignments(store)
         self.vaults: dict[str, Vault] = {}
         self.vault_ports: dict[int, str] = {}
@@ -81,11 +82,29 @@ class World:
     def principal_exists(self, object_id: str) -> bool:
         return object_id.lower() in self.identities_by_oid
 
-    def add_identity(self, identity: Identity) -> None:
-        """Declare a principal at run time (as if just created in Entra ID)."""
-        self.identities_by_oid[identity.object_id.lower()] = identity
-        self.identity_added_at[identity.object_id.lower()] = time.time()
+    def add_identity(self, identity: Identity, *, replication_delay_s: float | None = None) -> None:
+        """Declare a principal at run time (as if just created in Entra ID).
+
+        Resource Manager's replica of the directory learns of it only after
+        ``replication_delay_s`` (default: the configured
+        ``principal_replication_delay_s``); until then role assignments for it
+        need ``principalType``.
+        """
+        key = identity.object_id.lower()
+        now = time.time()
+        self.identities_by_oid[key] = identity
+        self.identity_added_at[key] = now
+        delay = (
+            self.config.principal_replication_delay_s
+            if replication_delay_s is None
+            else replication_delay_s
+        )
+        self.identity_replicated_at[key] = now + delay
         self.config = self.config.with_changes(identities=(*self.config.identities, identity))
+
+    def principal_replicated_at(self, object_id: str) -> float | None:
+        """When a run-time principal reaches ARM's directory replica (None: long known)."""
+        return self.identity_replicated_at.get(object_id.lower())
 
     # -- vaults -----------------------------------------------------------------
     def _attach(self, vault: Vault) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit import AuditRecord
-from .config import EmulatorConfig
+from .config import ArmLimits, EmulatorConfig
 from .discovery import discovery_path, identity_environment, read_discovery
 from .faults import FaultPlan
 from .server import Emulator
@@ -233,6 +233,73 @@ class RunningEmulator:
             self.world.identity(identity), resource, lifetime_s=lifetime_s
         )
         return token
+
+    # -- Resource Manager -----------------------------------------------------------------
+    def mgmt_kwargs(self) -> dict[str, Any]:
+        """What an unmodified azure-mgmt-* client needs to talk to the emulator's ARM."""
+        return {
+            "base_url": self.arm_url,
+            "credential_scopes": ["https://management.azure.com/.default"],
+            "connection_verify": self.ca_path,
+        }
+
+    def keyvault_mgmt_client(self, identity: str = "deployer", **kwargs: Any) -> Any:
+        from azure.mgmt.keyvault import KeyVaultManagementClient
+
+        return KeyVaultManagementClient(
+            self.credential(identity), self.subscription_id, **self.mgmt_kwargs(), **kwargs
+        )
+
+    def authorization_client(self, identity: str = "deployer", **kwargs: Any) -> Any:
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        return AuthorizationManagementClient(
+            self.credential(identity), self.subscription_id, **self.mgmt_kwargs(), **kwargs
+        )
+
+    def resource_client(self, identity: str = "deployer", **kwargs: Any) -> Any:
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        return ResourceManagementClient(
+            self.credential(identity), self.subscription_id, **self.mgmt_kwargs(), **kwargs
+        )
+
+    def declare_identity(
+        self,
+        name: str,
+        *,
+        replicate_after_s: float | None = None,
+        principal_type: str = "ServicePrincipal",
+    ) -> str:
+        """Create a principal now (as Entra ID would); returns its object id.
+
+        Resource Manager learns of it after ``replicate_after_s`` (default: the
+        configured ``principal_replication_delay_s``); until then an assignment
+        for it without ``principalType`` fails with ``PrincipalNotFound``.
+        """
+        from .config import Identity
+
+        identity = Identity.named(name, principal_type)
+        self.server.call(self.world.add_identity, identity, replication_delay_s=replicate_after_s)
+        return identity.object_id
+
+    def set_arm_throttling(
+        self,
+        *,
+        enabled: bool = True,
+        writes: int | None = None,
+        reads: int | None = None,
+        window_s: float | None = None,
+    ) -> None:
+        """Resource Manager's per-principal limits (defaults: the configuration's)."""
+        base = self.server.config.arm_throttling
+        limits = ArmLimits(
+            enabled=enabled,
+            window_s=base.window_s if window_s is None else window_s,
+            writes=base.writes if writes is None else writes,
+            reads=base.reads if reads is None else reads,
+        )
+        self.server.call(self.server.arm.set_limits, limits)
 
     def stop(self) -> None:
         self.server.stop()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
+from ..errors import BadRequest, Conflict
 from ..persistence import Store
 from .roles import RoleDefinition, role_by_id
 
@@ -34,6 +36,9 @@ class RoleAssignment:
     created_by: str = ""
     description: str | None = None
     effective_at: float = 0.0  # when the data plane starts honouring it (propagation)
+    condition: str | None = None  # ABAC condition; an assignment with one is "restricted"
+    condition_version: str | None = None
+    updated_by: str = ""
 
     @property
     def id(self) -> str:
@@ -121,10 +126,18 @@ class RoleAssignments:
             self._decisions[key] = (self._version, allowed)
         return allowed
 
-    def allows_action(self, principal_id: str, action: str, resource: str) -> bool:
-        """Control-plane check: does an assignment at or above grant ``action``?"""
+    def allows_action(
+        self, principal_id: str, action: str, resource: str, *, unconditional: bool = False
+    ) -> bool:
+        """Control-plane check: does an assignment at or above grant ``action``?
+
+        ``unconditional`` counts only assignments without an ABAC condition, as
+        Azure does where it asks for *unrestricted* permission.
+        """
         for assignment in self.for_principal(principal_id):
             role = assignment.role
+            if unconditional and assignment.condition:
+                continue
             if (
                 role is not None
                 and scope_contains(assignment.scope, resource)
@@ -132,3 +145,186 @@ class RoleAssignments:
             ):
                 return True
         return False
+
+
+# -- Resource Manager's rules for role assignments --------------------------------------
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device")
+
+
+def check_assignment_name(name: str) -> None:
+    if not GUID.match(name):
+        raise BadRequest(
+            f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
+            code="InvalidRoleAssignmentId",
+        )
+
+
+def check_principal(
+    principal_id: str,
+    principal_type: str | None,
+    *,
+    actual_type: str | None,
+    replicated: bool,
+    tenant_id: str,
+) -> str:
+    """Azure's principal checks; returns the principal type to store.
+
+    ``actual_type`` is the directory's type for the principal (None: unknown).
+    ``replicated`` is False while a new principal has not reached Resource
+    Manager's replica of the directory; Azure then only accepts the assignment
+    when the caller states ``principalType`` (it skips the lookup).
+    """
+    if not GUID.match(principal_id):
+        raise BadRequest(
+            "A valid principal ID must be provided for role assignment.", code="InvalidPrincipalId"
+        )
+    if principal_type is not None and principal_type not in PRINCIPAL_TYPES:
+        raise BadRequest(
+            f"The principal type '{principal_type}' is not valid. Valid values are: "
+            f"{', '.join(PRINCIPAL_TYPES)}.",
+            code="InvalidPrincipalType",  # guessed: the exact code is undocumented
+        )
+    not_found = BadRequest(
+        f"Principal {principal_id.replace('-', '')} does not exist in the directory {tenant_id}. "
+        "Check that you have the correct principal ID. If you are creating this principal and "
+        "then immediately assigning a role, this error might be related to a replication "
+        "delay. In this case, set the role assignment principalType property to a value, such "
+        "as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
+        code="PrincipalNotFound",
+    )
+    if actual_type is None:
+        raise not_found
+    if principal_type is None:
+        if not replicated:
+            raise not_found
+        return actual_type
+    if principal_type != actual_type:
+        raise BadRequest(
+            f"The PrincipalId '{principal_id.replace('-', '')}' has type '{actual_type}' , which "
+            f"is different from specified PrincipalType '{principal_type}'.",
+            code="UnmatchedPrincipalType",
+        )
+    return principal_type
+
+
+def _role_guid(role_definition_id: str) -> str:
+    return role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def assignment_subscription(scope: str) -> str | None:
+    parts = scope.strip("/").split("/")
+    if len(parts) >= 2 and parts[0].lower() == "subscriptions":
+        return parts[1]
+    return None
+
+
+def resolve_role_definition_id(role_definition_id: str, scope: str) -> str:
+    """The stored role definition id, or 400 ``RoleDefinitionDoesNotExist``."""
+    guid = _role_guid(role_definition_id)
+    if not role_definition_id.strip() or role_by_id(guid) is None:
+        raise BadRequest(
+            f"The specified role definition with ID '{guid.replace('-', '')}' does not exist.",
+            code="RoleDefinitionDoesNotExist",
+        )
+    subscription = assignment_subscription(scope)
+    prefix = f"/subscriptions/{subscription}" if subscription else ""
+    return f"{prefix}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+
+
+def put_assignment(
+    store: RoleAssignments,
+    *,
+    name: str,
+    scope: str,
+    role_definition_id: str,
+    principal_id: str,
+    principal_type: str,
+    description: str | None,
+    condition: str | None,
+    condition_version: str | None,
+    caller: str,
+    propagation_delay_s: float,
+    now: float | None = None,
+) -> tuple[RoleAssignment, bool]:
+    """Create or update an assignment with Azure's rules; returns (assignment, created).
+
+    The same name with the same principal, role and scope is an update (only
+    the description and condition may change). The same name for another
+    principal, scope or role is ``RoleAssignmentUpdateNotPermitted``; the same
+    principal, role and scope under another name is ``RoleAssignmentExists``.
+    """
+    now = time.time() if now is None else now
+    if condition is not None and condition_version not in (None, "2.0"):
+        raise BadRequest(
+            "The condition version is invalid. The only supported version is '2.0'.",
+            code="InvalidConditionVersion",  # guessed: the exact code is undocumented
+        )
+    existing = store.get(name)
+    if existing is not None:
+        same_target = (
+            normalize_scope(existing.scope) == normalize_scope(scope)
+            and existing.principal_id.lower() == principal_id.lower()
+        )
+        # Azure's message names tenant, application, principal and scope; a changed
+        # role is refused the same way (guessed: the service answers likewise).
+        if not same_target or _role_guid(existing.role_definition_id) != _role_guid(
+            role_definition_id
+        ):
+            raise BadRequest(
+                "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+                code="RoleAssignmentUpdateNotPermitted",
+            )
+        wanted = {
+            "description": description,
+            "condition": condition,
+            "condition_version": condition_version if condition else None,
+        }
+        if all(getattr(existing, key) == value for key, value in wanted.items()):
+            return existing, False
+        updated = replace(existing, updated_on=now, updated_by=caller, **wanted)
+        store.put(updated)
+        return updated, False
+    duplicate = store.find(scope, principal_id, role_definition_id)
+    if duplicate is not None:
+        raise Conflict(
+            "The role assignment already exists. The ID of the existing role assignment is "
+            f"{duplicate.name.replace('-', '')}.",
+            code="RoleAssignmentExists",
+        )
+    assignment = RoleAssignment(
+        name=name.lower(),
+        scope=scope,
+        role_definition_id=role_definition_id,
+        principal_id=principal_id.lower(),
+        principal_type=principal_type,
+        created_on=now,
+        updated_on=now,
+        created_by=caller,
+        updated_by=caller,
+        description=description,
+        effective_at=now + propagation_delay_s,
+        condition=condition,
+        condition_version=condition_version if condition else None,
+    )
+    store.put(assignment)
+    return assignment, True
+
+
+def list_for_scope(
+    store: RoleAssignments,
+    scope: str,
+    *,
+    at_scope: bool = False,
+    principal_id: str | None = None,
+) -> list[RoleAssignment]:
+    """Assignments Azure lists for a scope: at, above and (unless ``at_scope``) below it."""
+    result = []
+    for assignment in store.all():
+        if principal_id is not None and assignment.principal_id.lower() != principal_id.lower():
+            continue
+        above_or_at = scope_contains(assignment.scope, scope)
+        below = scope_contains(scope, assignment.scope)
+        if above_or_at or (below and not at_scope):
+            result.append(assignment)
+    return sorted(result, key=lambda a: (normalize_scope(a.scope), a.name))

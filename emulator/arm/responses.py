@@ -1,0 +1,433 @@
+"""Resource Manager on the wire for vaults, resource groups and subscriptions.
+
+Handlers read parameters, call :class:`~emulator.arm.models.ResourceManager`
+and format Azure's JSON. Long-running operations answer so the SDK's pollers
+finish on the first response: the vault PUT returns 200/201 with
+``provisioningState: Succeeded`` and no ``Location`` header; the purge of a
+deleted vault and the delete of a resource group answer 200 when done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..authorization.models import scope_contains
+from ..errors import AzureError, BadRequest
+from ..http import Request, Response
+from ..keyvault.models import Vault
+from ..keyvault.responses import vault_url
+from ..state import World
+from .models import Caller, ResourceGroup, ResourceManager
+
+# Before this api-version a new vault defaulted to access policies; from it on,
+# to RBAC (the 2026-05-15 spec documents ``default: true``). The switch-over
+# version is our reading of the Key Vault API change log.
+RBAC_DEFAULT_SINCE = "2026-02-01"
+MAX_TOP = 1000
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
+    """The request's JSON object, or ARM's ``InvalidRequestContent``."""
+    if not request.body:
+        if required:
+            raise BadRequest(
+                "The request content was invalid and could not be deserialized: the body is empty.",
+                code="InvalidRequestContent",
+            )
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(
+            f"The request content was invalid and could not be deserialized: '{exc}'.",
+            code="InvalidRequestContent",
+        ) from None
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "The request content was invalid and could not be deserialized: expected a JSON "
+            "object.",
+            code="InvalidRequestContent",
+        )
+    return body
+
+
+def _object(body: dict[str, Any], key: str) -> Any:
+    value = body.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise BadRequest(
+            f"The request content was invalid: '{key}' must be an object.",
+            code="InvalidRequestContent",
+        )
+    return value
+
+
+def top_of(request: Request) -> int | None:
+    raw = request.query.get("$top")
+    if raw in (None, ""):
+        return None
+    try:
+        top = int(raw)
+    except ValueError:
+        top = 0
+    if not 1 <= top <= MAX_TOP:
+        raise BadRequest(
+            f"The value '{raw}' of query parameter '$top' is invalid; it must be between 1 and "
+            f"{MAX_TOP}.",
+            code="InvalidTopParameter",  # guessed wording
+        )
+    return top
+
+
+class ArmResponses:
+    """Handlers for Microsoft.KeyVault, Microsoft.Resources and subscriptions."""
+
+    def __init__(
+        self,
+        world: World,
+        manager: ResourceManager,
+        can_write_role_assignments: Callable[[Caller, str], bool],
+    ) -> None:
+        self.world = world
+        self.manager = manager
+        self._can_write_role_assignments = can_write_role_assignments
+
+    # -- shapes ------------------------------------------------------------------------
+    def _system_data(
+        self, created_by: str, created_at: float, by: str, at: float
+    ) -> dict[str, Any]:
+        def who(object_id: str) -> tuple[str, str]:
+            identity = self.world.identities_by_oid.get(object_id.lower()) if object_id else None
+            if identity is None:
+                return object_id or "emulator", "Application"
+            kind = "User" if identity.principal_type == "User" else "Application"
+            return (identity.client_id if kind == "Application" else identity.object_id), kind
+
+        creator, creator_type = who(created_by)
+        modifier, modifier_type = who(by)
+        return {
+            "createdBy": creator,
+            "createdByType": creator_type,
+            "createdAt": iso(created_at),
+            "lastModifiedBy": modifier,
+            "lastModifiedByType": modifier_type,
+            "lastModifiedAt": iso(at),
+        }
+
+    def vault_body(self, vault: Vault) -> dict[str, Any]:
+        properties = {k: v for k, v in vault.properties.items() if v is not None}
+        properties["vaultUri"] = vault_url(vault)
+        return {
+            "id": vault.resource_id,
+            "name": vault.name,
+            "type": "Microsoft.KeyVault/vaults",
+            "location": vault.location,
+            "tags": dict(vault.tags),
+            "systemData": self._system_data(
+                vault.created_by, vault.created_at, vault.updated_by, vault.updated_at
+            ),
+            "properties": properties,
+        }
+
+    @staticmethod
+    def deleted_vault_body(vault: Vault) -> dict[str, Any]:
+        return {
+            "id": (
+                f"/subscriptions/{vault.subscription_id}/providers/Microsoft.KeyVault/locations/"
+                f"{vault.location}/deletedVaults/{vault.name}"
+            ),
+            "name": vault.name,
+            "type": "Microsoft.KeyVault/deletedVaults",
+            "properties": {
+                "vaultId": vault.resource_id,
+                "location": vault.location,
+                "deletionDate": iso(vault.deleted_at),
+                "scheduledPurgeDate": iso(vault.scheduled_purge_at),
+                "tags": dict(vault.tags),
+                "purgeProtectionEnabled": vault.purge_protection,
+            },
+        }
+
+    @staticmethod
+    def group_body(group: ResourceGroup) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": group.id,
+            "name": group.name,
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": group.location,
+            "properties": {"provisioningState": "Succeeded"},
+        }
+        if group.tags:
+            body["tags"] = dict(group.tags)
+        if group.managed_by:
+            body["managedBy"] = group.managed_by
+        return body
+
+    def _subscription_body(self, subscription_id: str, index: int) -> dict[str, Any]:
+        return {
+            "id": f"/subscriptions/{subscription_id}",
+            "subscriptionId": subscription_id,
+            "tenantId": self.world.config.tenant_id,
+            "displayName": f"Emulator subscription {index + 1}",
+            "state": "Enabled",
+            "subscriptionPolicies": {
+                "locationPlacementId": "Public_2014-09-01",
+                "quotaId": "PayAsYouGo_2014-09-01",
+                "spendingLimit": "Off",
+            },
+            "authorizationSource": "RoleBased",
+        }
+
+    # -- vaults ------------------------------------------------------------------------
+    def _rbac_check(self, caller: Caller) -> Callable[[str], bool]:
+        return lambda scope: self._can_write_role_assignments(caller, scope)
+
+    def get_vault(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
+        vault = self.manager.get_vault(params["subscription"], params["group"], params["vault"])
+        return Response.json(200, self.vault_body(vault))
+
+    def put_vault(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
+        body = json_body(request)
+        api_version = request.query.get("api-version", "")
+        vault, created = self.manager.put_vault(
+            params["subscription"],
+            params["group"],
+            params["vault"],
+            location=body.get("location"),
+            tags=body.get("tags"),
+            properties=_object(body, "properties"),
+            caller=caller,
+            rbac_default=api_version >= RBAC_DEFAULT_SINCE,
+            can_write_role_assignments=self._rbac_check(caller),
+        )
+        # No Location header: the SDK's poller sees a finished operation.
+        return Response.json(201 if created else 200, self.vault_body(vault))
+
+    def patch_vault(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
+        body = json_body(request)
+        vault = self.manager.patch_vault(
+            params["subscription"],
+            params["group"],
+            params["vault"],
+            tags=body.get("tags"),
+            properties=_object(body, "properties"),
+            caller=caller,
+            can_write_role_assignments=self._rbac_check(caller),
+        )
+        return Response.json(200, self.vault_body(vault))
+
+    def delete_vault(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
+        deleted = self.manager.delete_vault(
+            params["subscription"], params["group"], params["vault"]
+        )
+        return Response(200 if deleted is not None else 204)
+
+    def put_access_policy(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        body = json_body(request)
+        properties = _object(body, "properties") or {}
+        kind = params["kind"].lower()
+        vault = self.manager.update_access_policies(
+            params["subscription"],
+            params["group"],
+            params["vault"],
+            kind,
+            properties.get("accessPolicies"),
+            caller,
+        )
+        return Response.json(
+            200,
+            {
+                "id": f"{vault.resource_id}/accessPolicies/{kind}",
+                "name": kind,
+                "type": "Microsoft.KeyVault/vaults/accessPolicies",
+                "location": vault.location,
+                "properties": {"accessPolicies": vault.access_policies},
+            },
+        )
+
+    def list_vaults(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
+        top = top_of(request)
+        if "group" in params:
+            self.manager.resource_group(params["subscription"], params["group"])
+        else:
+            self.manager.check_subscription(params["subscription"])
+        vaults = self.manager.vaults_in(params["subscription"], params.get("group"))
+        if top is not None:
+            vaults = vaults[:top]
+        return Response.json(200, {"value": [self.vault_body(v) for v in vaults]})
+
+    def list_deleted_vaults(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        vaults = self.manager.deleted_vaults(params["subscription"])
+        return Response.json(200, {"value": [self.deleted_vault_body(v) for v in vaults]})
+
+    def get_deleted_vault(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        vault = self.manager.get_deleted_vault(
+            params["subscription"], params["location"], params["vault"]
+        )
+        return Response.json(200, self.deleted_vault_body(vault))
+
+    def purge_deleted_vault(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        self.manager.purge_deleted_vault(
+            params["subscription"], params["location"], params["vault"]
+        )
+        # Done at once: a 200 without Location ends the SDK's poller.
+        return Response(200)
+
+    def check_name_availability(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        self.manager.check_subscription(params["subscription"])
+        body = json_body(request)
+        if body.get("type") != "Microsoft.KeyVault/vaults":
+            raise BadRequest(
+                "The request content was invalid: 'type' must be 'Microsoft.KeyVault/vaults'.",
+                code="InvalidRequestContent",
+            )
+        available, reason, message = self.manager.check_name_availability(body.get("name"))
+        result: dict[str, Any] = {"nameAvailable": available}
+        if reason:
+            result["reason"] = reason
+            result["message"] = message
+        return Response.json(200, result)
+
+    # -- resource groups -------------------------------------------------------------------
+    def get_resource_group(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        group = self.manager.resource_group(params["subscription"], params["group"])
+        return Response.json(200, self.group_body(group))
+
+    def check_resource_group(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        self.manager.resource_group(params["subscription"], params["group"])
+        return Response(204)
+
+    def put_resource_group(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        body = json_body(request)
+        group, created = self.manager.put_resource_group(
+            params["subscription"],
+            params["group"],
+            location=body.get("location"),
+            tags=body.get("tags"),
+            managed_by=body.get("managedBy"),
+        )
+        return Response.json(201 if created else 200, self.group_body(group))
+
+    def patch_resource_group(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        body = json_body(request)
+        group = self.manager.patch_resource_group(
+            params["subscription"], params["group"], body.get("tags")
+        )
+        return Response.json(200, self.group_body(group))
+
+    def delete_resource_group(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        self.manager.delete_resource_group(params["subscription"], params["group"])
+        return Response(200)  # finished: no Location, so the SDK's poller ends here
+
+    def list_resource_groups(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        top = top_of(request)
+        groups = self.manager.list_resource_groups(params["subscription"])
+        if top is not None:
+            groups = groups[:top]
+        return Response.json(200, {"value": [self.group_body(g) for g in groups]})
+
+    def list_resources(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
+        """Generic resources (Vaults_List uses it); the emulator's only resources are vaults."""
+        self.manager.check_subscription(params["subscription"])
+        wanted = request.query.get("$filter", "")
+        vaults = self.manager.vaults_in(params["subscription"])
+        if wanted:
+            clause = wanted.replace(" ", "").lower()
+            if clause.startswith("resourcetypeeq"):
+                if clause != "resourcetypeeq'microsoft.keyvault/vaults'":
+                    vaults = []
+            else:
+                raise BadRequest(
+                    f"The $filter '{wanted}' is not supported by the emulator; use "
+                    "\"resourceType eq 'Microsoft.KeyVault/vaults'\".",
+                    code="InvalidFilterInQueryString",
+                )
+        top = top_of(request)
+        if top is not None:
+            vaults = vaults[:top]
+        return Response.json(
+            200,
+            {
+                "value": [
+                    {
+                        "id": v.resource_id,
+                        "name": v.name,
+                        "type": "Microsoft.KeyVault/vaults",
+                        "location": v.location,
+                        "tags": dict(v.tags),
+                    }
+                    for v in vaults
+                ]
+            },
+        )
+
+    # -- subscriptions ---------------------------------------------------------------------
+    def _visible_subscriptions(self, caller: Caller) -> list[tuple[int, str]]:
+        assignments = list(self.world.role_assignments.for_principal(caller.object_id))
+        visible = []
+        for index, subscription in enumerate(self.world.config.subscriptions):
+            root = f"/subscriptions/{subscription}"
+            if any(
+                scope_contains(root, a.scope) or scope_contains(a.scope, root) for a in assignments
+            ):
+                visible.append((index, subscription))
+        return visible
+
+    def get_subscription(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        subscription = self.manager.check_subscription(params["subscription"])
+        for index, visible in self._visible_subscriptions(caller):
+            if visible == subscription:
+                return Response.json(200, self._subscription_body(visible, index))
+        raise AzureError(
+            403,
+            "AuthorizationFailed",
+            f"The client '{caller.object_id}' with object id '{caller.object_id}' does not have "
+            "authorization to perform action 'Microsoft.Resources/subscriptions/read' over "
+            f"scope '/subscriptions/{subscription}' or the scope is invalid. If access was "
+            "recently granted, please refresh your credentials.",
+        )
+
+    def list_subscriptions(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        return Response.json(
+            200,
+            {
+                "value": [
+                    self._subscription_body(s, i) for i, s in self._visible_subscriptions(caller)
+                ]
+            },
+        )
