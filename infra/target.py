@@ -354,9 +354,7 @@ class Target:
         state = Path(state_dir)
         if subscription_id is None:
             subscription_id = EmulatorDiscovery.read(state).subscription_id
-        return cls(
-            "emulator", subscription_id, state_dir=state, default_identity=default_identity
-        )
+        return cls("emulator", subscription_id, state_dir=state, default_identity=default_identity)
 
     @property
     def is_emulator(self) -> bool:
@@ -484,9 +482,7 @@ class Target:
             options["verify_challenge_resource"] = False
         return SecretClient(vault_url, self.credential(identity), **options)
 
-    def async_secret_client(
-        self, vault_url: str, identity: str | None = None
-    ) -> AsyncSecretClient:
+    def async_secret_client(self, vault_url: str, identity: str | None = None) -> AsyncSecretClient:
         """The async ``SecretClient`` for ``vault_url`` acting as ``identity``."""
         from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
 
