@@ -1,0 +1,336 @@
+"""The ``sync`` command: validate, plan, render, apply, report.
+
+``scripts/sync.py`` is a thin entry over :func:`build_parser` and
+:func:`main`; ``make sync ENV=<env>`` calls it. The order is the promise:
+
+1. read the environment file and every manifest, resolve every value
+   source, check ``--rotate`` names and the fingerprint key: **any problem
+   stops here, before a client exists**, with every problem listed;
+2. list the vault (one paged listing of secrets, one of deleted secrets;
+   no value read) and plan;
+3. render the plan (text, or JSON lines with ``--output json``); with
+   ``--plan`` stop, exit 2 if changes are pending;
+4. apply the plan's changes, paced and retried; print what failed; exit 1
+   if anything did, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from infra import cli
+from infra import fingerprint as fp
+from infra import plan as plans
+from infra.environment import REPO_ROOT, load_environment
+from infra.errors import ActionableError
+from infra.manifests import DEFAULT_MANIFEST_DIR, ManifestSet, load_manifests
+from infra.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
+from infra.secret_sync import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PRUNE_MAX,
+    ApplyResult,
+    SyncOptions,
+    SyncPlan,
+    applied_plan,
+    apply_sync,
+    check_rotation,
+    failure_diagnostics,
+    plan_sync,
+    read_vault_state,
+)
+
+EXAMPLES = [
+    ("python -m scripts.sync --env local --plan", "show what would change (exit 2 if any)"),
+    ("python -m scripts.sync --env local", "plan and apply on the emulator"),
+    (
+        "python -m scripts.sync --env prod --plan --output json",
+        "the plan as JSON lines for a pipeline",
+    ),
+    ("python -m scripts.sync --env prod --prune", "also delete owned secrets no longer declared"),
+    (
+        "python -m scripts.sync --env prod --rotate GLOBAL--session-signing-key",
+        "generate a new value for a generated secret",
+    ),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.parser(
+        "sync",
+        "Make a Key Vault's secrets match the manifests in secrets/ without reading values.\n"
+        "Needs SYNC_FINGERPRINT_KEY (see docs/manifests.md) except on the emulator.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument(
+        "--env",
+        default="local",
+        help="environment name (infra/environments/<env>.yaml) or a path (default: local)",
+    )
+    parser.add_argument(
+        "--manifests",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="manifest file or directory (repeatable; default: the environment's, else secrets/)",
+    )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete (soft delete, never purge) secrets the sync owns that no manifest declares",
+    )
+    parser.add_argument(
+        "--prune-max",
+        type=int,
+        metavar="N",
+        help=f"refuse to prune more than N secrets (default: the environment's, else "
+        f"{DEFAULT_PRUNE_MAX})",
+    )
+    parser.add_argument(
+        "--rotate",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="generate a new value for this generated secret (full name; repeatable)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help=f"parallel requests while applying (default {DEFAULT_CONCURRENCY})",
+    )
+    emulator = parser.add_argument_group("emulator target only")
+    emulator.add_argument("--state-dir", type=Path, help="the emulator's state directory")
+    emulator.add_argument(
+        "--identity", help="the emulator identity the sync acts as (default: the file's, or sync)"
+    )
+    return parser
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """Everything validated before the first network call."""
+
+    manifests: ManifestSet
+    keyring: fp.Keyring
+    options: SyncOptions
+    development_key: bool = False
+
+
+def prepare(
+    manifest_sources: Sequence[Path],
+    *,
+    environ: Mapping[str, str],
+    rotate: Sequence[str] = (),
+    prune: bool = False,
+    prune_max: int = DEFAULT_PRUNE_MAX,
+    allow_development_key: bool = False,
+    root: Path | None = REPO_ROOT,
+) -> SyncRequest:
+    """Validate the inputs; raises InputError/ActionableError. No network."""
+    manifests = load_manifests(manifest_sources, root=root, environ=environ)
+    rotation = check_rotation(manifests, rotate)
+    if prune_max < 0:
+        raise ActionableError("--prune-max must be 0 or more")
+    try:
+        keyring, development = fp.load_keyring(environ, allow_development_key=allow_development_key)
+    except fp.FingerprintKeyError as exc:
+        raise ActionableError(
+            str(exc),
+            hint="pipelines: map the secret into the job's environment; locally, the "
+            "emulator target needs no key",
+        ) from None
+    options = SyncOptions(prune=prune, prune_max=prune_max, rotate=rotation)
+    return SyncRequest(manifests, keyring, options, development)
+
+
+class Progress:
+    """A progress bar on a terminal; a plain line every 10% (or 10 s) elsewhere."""
+
+    def __init__(self, stream: IO[str], *, tty: bool, min_interval_s: float = 10.0) -> None:
+        self.stream = stream
+        self.tty = tty
+        self.min_interval_s = min_interval_s
+        self._last_draw = 0.0
+        self._last_decile = -1
+        self._started = time.monotonic()
+
+    def __call__(self, done: int, total: int, failed: int) -> None:
+        if total == 0:
+            return
+        now = time.monotonic()
+        tail = f"{done:,}/{total:,} applied" + (f", {failed:,} failed" if failed else "")
+        if self.tty:
+            if done < total and now - self._last_draw < 0.1:
+                return
+            self._last_draw = now
+            width = 30
+            filled = width * done // total
+            bar = "#" * filled + "." * (width - filled)
+            end = "\n" if done == total else ""
+            self.stream.write(f"\r  [{bar}] {tail} ({now - self._started:.0f}s){end}")
+            self.stream.flush()
+            return
+        decile = 10 * done // total
+        if (
+            done == total
+            or decile > self._last_decile
+            or now - self._last_draw >= (self.min_interval_s)
+        ):
+            if done == 0 and total < 50:
+                return
+            self._last_decile = decile
+            self._last_draw = now
+            self.stream.write(f"  {tail} ({now - self._started:.0f}s)\n")
+            self.stream.flush()
+
+
+def run_sync(
+    request: SyncRequest,
+    client: Any,
+    out: cli.Output,
+    *,
+    plan_only: bool,
+    pacer: VaultPacer | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_attempts: int | None = None,
+    retry_base_s: float = 1.0,
+    describe_target: str = "the vault",
+) -> tuple[int, SyncPlan, ApplyResult | None]:
+    """Plan against ``client``'s vault, render, and apply unless ``plan_only``.
+
+    Returns the exit code, the plan and the apply result (None when not applied).
+    """
+    pacer = pacer or VaultPacer.azure_limits()
+    manifests = request.manifests
+    out.info(
+        f"Reading {describe_target}: {len(manifests.secrets):,} declared secrets from "
+        f"{len(manifests.files)} manifest(s), scopes {', '.join(sorted(manifests.scopes))}"
+    )
+    if request.development_key:
+        out.info(
+            "note: using the public development fingerprint key (emulator only); "
+            f"set {fp.KEY_ENV} to use your own"
+        )
+    state = read_vault_state(client, pacer=pacer)
+    out.info(
+        f"Listed {len(state.secrets):,} secrets and {len(state.deleted):,} deleted secrets "
+        f"({state.list_requests} list requests; no value read)"
+    )
+    sync_plan = plan_sync(manifests, state, request.keyring, request.options)
+    out.plan(sync_plan.plan)
+    if sync_plan.plan.errors or plan_only or not sync_plan.plan.has_changes:
+        return plans.detailed_exit_code(sync_plan.plan, applied=False), sync_plan, None
+
+    if not out.json:
+        out.line("")
+        out.line("Applying ...")
+    progress = None
+    if not out.json and not out.quiet:
+        tty = bool(getattr(out.err, "isatty", lambda: False)())
+        progress = Progress(out.err, tty=tty)
+    options: dict[str, Any] = {}
+    if max_attempts is not None:
+        options["max_attempts"] = max_attempts
+    result = apply_sync(
+        sync_plan,
+        client,
+        request.keyring,
+        pacer=pacer,
+        concurrency=concurrency,
+        retry_base_s=retry_base_s,
+        progress=progress,
+        **options,
+    )
+    done = applied_plan(sync_plan, result)
+    failures = failure_diagnostics(result)
+    if out.json:
+        for change in done.pending:
+            out.json_line(plans.apply_complete_message(change))
+        for diagnostic in failures:
+            out.json_line(plans.diagnostic_message(diagnostic))
+        out.json_line(plans.summary_message(done.summary, operation="apply"))
+    else:
+        out.line("")
+        if failures:
+            out.line(
+                f"Apply failed for {len(failures)} of {len(sync_plan.plan.pending)} changes "
+                "(the others were applied; re-run to converge):"
+            )
+            for diagnostic in failures:
+                out.line(f"  {diagnostic.address}: {diagnostic.summary}")
+            out.line("")
+        out.line(plans.summary_line(done.summary, operation="apply"))
+        throttled = f", {result.throttled} throttled (429) responses" if result.throttled else ""
+        out.info(f"Applied in {result.elapsed_s:.1f}s{throttled}")
+    code = plans.detailed_exit_code(sync_plan.plan, applied=True, failed=bool(failures))
+    return code, sync_plan, result
+
+
+def main(
+    args: argparse.Namespace,
+    out: cli.Output,
+    *,
+    environ: Mapping[str, str] | None = None,
+    client_factory: Callable[[], Any] | None = None,
+) -> int:
+    """The command. ``client_factory`` replaces the target's client (tests)."""
+    environ = os.environ if environ is None else environ
+    env = load_environment(args.env)
+    sources = args.manifests or [
+        (REPO_ROOT / env.sync.manifests) if env.sync.manifests else DEFAULT_MANIFEST_DIR
+    ]
+    extra = dict(env.sync.extra)
+    prune_max = args.prune_max if args.prune_max is not None else extra.get("prune_max")
+    target = env.target(state_dir=args.state_dir)
+    request = prepare(
+        sources,
+        environ=environ,
+        rotate=args.rotate,
+        prune=args.prune,
+        prune_max=int(prune_max) if prune_max is not None else DEFAULT_PRUNE_MAX,
+        allow_development_key=target.is_emulator,
+    )
+    # Validation is over: from here on, network.
+    if client_factory is not None:
+        client = client_factory()
+        where = "the vault"
+    else:
+        identity = args.identity or env.sync.identity or "sync"
+        vault_url = target.vault_url(env.vault.name, resource_group=env.resource_group.name)
+        client = target.secret_client(vault_url, identity=identity)
+        where = f"{env.vault.name} ({vault_url}) on {target.describe()} as {identity}"
+    concurrency = args.concurrency or int(extra.get("concurrency", DEFAULT_CONCURRENCY))
+    # The vault's service limits; an environment may lower them (a shared
+    # vault) or raise them (an emulator with throttling off).
+    pacer = VaultPacer.azure_limits(
+        writes_per_window=int(extra.get("writes_per_10s", WRITES_PER_WINDOW)),
+        others_per_window=int(extra.get("others_per_10s", OTHERS_PER_WINDOW)),
+    )
+    try:
+        code, _, _ = run_sync(
+            request,
+            client,
+            out,
+            plan_only=args.plan,
+            pacer=pacer,
+            concurrency=concurrency,
+            describe_target=where,
+        )
+    finally:
+        client.close()
+    return code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    return cli.run(build_parser(), main, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())
