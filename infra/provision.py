@@ -97,6 +97,7 @@ class Observed:
     unknown_roles: tuple[str, ...] = ()
     assignments: tuple[ra.AssignmentState, ...] = ()
     role_names: dict[str, str] = field(default_factory=dict)
+    notes: tuple[Diagnostic, ...] = ()  # what could not be read, as warnings
 
 
 def observe(env: Environment, arm: ArmClients) -> Observed:
@@ -106,11 +107,37 @@ def observe(env: Environment, arm: ArmClients) -> Observed:
     if rg is not None:
         vault = vaults.read_vault(arm.keyvault, env.resource_group.name, env.vault.name)
     deleted = None
+    notes: list[Diagnostic] = []
+    addr = vaults.address(env.vault)
     if vault is None:
-        deleted = vaults.read_deleted_vault(arm.keyvault, env.vault.name, env.vault.location)
+        # Both reads are subscription-level rights; a deployer scoped to the
+        # resource group may lack them. Plan on, and say what was not checked.
+        try:
+            deleted = vaults.read_deleted_vault(arm.keyvault, env.vault.name, env.vault.location)
+        except vaults.AccessDenied:
+            notes.append(
+                Diagnostic(
+                    "warning",
+                    "could not check for a soft-deleted vault of this name (no "
+                    "Microsoft.KeyVault/locations/deletedVaults/read on the subscription)",
+                    "If one exists, creating the vault will fail with a conflict.",
+                    addr,
+                )
+            )
     available = None
     if vault is None and deleted is None:
-        available = vaults.name_available(arm.keyvault, env.vault.name)
+        try:
+            available = vaults.name_available(arm.keyvault, env.vault.name)
+        except vaults.AccessDenied:
+            notes.append(
+                Diagnostic(
+                    "warning",
+                    "could not check that the vault name is free (no "
+                    "Microsoft.KeyVault/checkNameAvailability/read on the subscription)",
+                    None,
+                    addr,
+                )
+            )
     subscription_scope = f"/subscriptions/{env.subscription_id}"
     roles, unknown = ra.resolve_roles(
         arm.authorization, subscription_scope, (g.role for g in env.access)
@@ -140,6 +167,7 @@ def observe(env: Environment, arm: ArmClients) -> Observed:
         unknown_roles=tuple(unknown),
         assignments=tuple(assignments),
         role_names=role_names,
+        notes=tuple(notes),
     )
 
 
@@ -261,6 +289,7 @@ def build_plan(env: Environment, observed: Observed, *, prune: bool = False) -> 
     )
     changes.append(vault_plan.change)
     diagnostics.extend(vault_plan.diagnostics)
+    diagnostics.extend(observed.notes)
 
     for role in observed.unknown_roles:
         grants = [g for g in env.access if g.role.lower() == role.lower()]

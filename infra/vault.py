@@ -643,6 +643,10 @@ def error_code(exc: HttpResponseError) -> str:
     return str(code or "")
 
 
+class AccessDenied(ActionableError):
+    """ARM answered 403: the deploying identity lacks a right."""
+
+
 def arm_error(exc: HttpResponseError, *, doing: str, address: str | None = None) -> ActionableError:
     """Turn an ARM failure into a message that says what to do."""
     code = error_code(exc)
@@ -653,7 +657,8 @@ def arm_error(exc: HttpResponseError, *, doing: str, address: str | None = None)
         hint = _HINTS["AuthorizationFailed"]
     if hint is None and status == 429:
         hint = _HINTS["TooManyRequests"]
-    return ActionableError(
+    cls = AccessDenied if status == 403 else ActionableError
+    return cls(
         f"could not {doing}: {status} {code}: {message}".replace(": :", ":"),
         hint=hint,
         address=address,

@@ -128,8 +128,8 @@ SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 def test_fresh_provision_then_second_run_makes_no_writes(emulator, deployment) -> None:
     first = deployment.run()
     assert first.code == 0, first.err + first.out
-    assert "Plan: 3 to add, 0 to change, 0 to destroy." in first.out
-    assert "Apply complete! Resources: 3 added, 0 changed, 0 destroyed." in first.out
+    assert "Plan: 4 to add, 0 to change, 0 to destroy." in first.out
+    assert "Apply complete! Resources: 4 added, 0 changed, 0 destroyed." in first.out
     assert "ok      app-reads-secrets can read secret metadata (vault)" in first.out
 
     target = deployment.target()
@@ -307,7 +307,7 @@ def test_deployer_without_user_access_administrator(emulator, deployment) -> Non
 
     marker = time.time()
     planned = deployment.run("--plan", "--identity", "outsider")
-    assert planned.code == 2
+    assert planned.code == 2, planned.err
     failed = deployment.run("--identity", "outsider")
     assert failed.code == 1
     assert "User Access Administrator or Owner on the resource group" in failed.err
