@@ -264,6 +264,45 @@ class RunningEmulator:
             self.credential(identity), self.subscription_id, **self.mgmt_kwargs(), **kwargs
         )
 
+    def arm_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        identity: str | None = "deployer",
+        body: Any = None,
+        raw_body: bytes | None = None,
+        api_version: str | None = "2026-05-15",
+        query: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """One raw HTTPS request to ARM: (status, parsed JSON body or None, headers).
+
+        For wire-level tests (schemas, malformed input); SDK tests use the clients.
+        """
+        import requests
+
+        params = dict(query or {})
+        if api_version is not None:
+            params["api-version"] = api_version
+        headers = {"Content-Type": "application/json"}
+        if token is None and identity is not None:
+            token = self.mint_token(identity, "https://management.azure.com")
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        data = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+        response = requests.request(
+            method,
+            f"{self.arm_url}{path}",
+            params=params,
+            data=data,
+            headers=headers,
+            verify=self.ca_path,
+            timeout=30,
+        )
+        parsed = response.json() if response.content else None
+        return response.status_code, parsed, dict(response.headers)
+
     def declare_identity(
         self,
         name: str,

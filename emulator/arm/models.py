@@ -279,7 +279,8 @@ class ResourceManager:
             return group
         for vault in self.world.vaults.values():
             if (
-                vault.subscription_id.lower() == subscription_id.lower()
+                vault.deleted_at is None
+                and vault.subscription_id.lower() == subscription_id.lower()
                 and vault.resource_group.lower() == name.lower()
             ):
                 group = ResourceGroup(subscription_id, vault.resource_group, vault.location)
@@ -289,9 +290,8 @@ class ResourceManager:
 
     def list_resource_groups(self, subscription_id: str) -> list[ResourceGroup]:
         subscription_id = self.check_subscription(subscription_id)
-        for vault in list(self.world.vaults.values()):
-            if vault.subscription_id.lower() == subscription_id.lower():
-                self.resource_group(subscription_id, vault.resource_group)
+        for vault in self.vaults_in(subscription_id):
+            self.resource_group(subscription_id, vault.resource_group)
         return self.groups.list(subscription_id)
 
     def put_resource_group(
