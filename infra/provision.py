@@ -42,6 +42,7 @@ from infra.environment import Environment
 from infra.errors import ActionableError
 from infra.plan import ABSENT, Action, Change, Diagnostic, FieldDiff, Plan
 from infra.target import ARM_SCOPE, Target
+from infra.vault import DIFFERS
 
 if TYPE_CHECKING:
     from azure.mgmt.authorization import AuthorizationManagementClient
@@ -266,8 +267,7 @@ def build_plan(env: Environment, observed: Observed, *, prune: bool = False) -> 
                     rg_addr,
                     Action.UPDATE,
                     tuple(diffs),
-                    reason="changed outside this tool",
-                    drift=True,
+                    reason=DIFFERS,
                 )
             )
         else:
@@ -531,9 +531,11 @@ def verify(
     arm: ArmClients,
     *,
     timing: Timing | None = None,
+    roles: dict[str, ra.RoleDefinition] | None = None,
 ) -> VerifyReport:
     """Check the result: safety settings, each grant, and data-plane reads (metadata only).
 
+    ``roles`` are the definitions the plan resolved (looked up again if not given).
     Data-plane reads wait with backoff up to ``timing.rbac_propagation_wait_s``
     for RBAC propagation, then report the identities still denied.
     """
@@ -553,9 +555,12 @@ def verify(
     for name, ok in settings:
         report.checks.append(Check(name, "ok" if ok else "failed", "", addr))
 
-    roles, _unknown = ra.resolve_roles(
-        arm.authorization, f"/subscriptions/{env.subscription_id}", (g.role for g in env.access)
-    )
+    if roles is None:
+        roles, _unknown = ra.resolve_roles(
+            arm.authorization,
+            f"/subscriptions/{env.subscription_id}",
+            (g.role for g in env.access),
+        )
     desired = ra.desired_assignments(
         [g for g in env.access if g.role.lower() in roles], vault.id, roles
     )

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Without a state file a difference cannot be attributed: Azure may have been
+# changed out of band, or the file edited. Say exactly that (no drift claim).
+DIFFERS = "Azure differs from the environment file"
+
 # Azure's defaults for properties a vault may omit (API 2026-05-15).
 AZURE_DEFAULT_RETENTION_DAYS = 90
 
@@ -341,8 +345,7 @@ def plan_vault(
                 addr,
                 Action.UPDATE,
                 tuple(diffs),
-                reason="changed outside this tool",
-                drift=True,
+                reason=DIFFERS,
             )
         return VaultPlan(
             change=change,

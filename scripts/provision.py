@@ -105,7 +105,7 @@ def main(args: argparse.Namespace, out: cli.Output) -> int:
                 out.line(plans.summary_line(planned.plan.summary, operation="apply"))
 
         if not args.no_verify:
-            report = verify(env, target, arm, timing=timing)
+            report = verify(env, target, arm, timing=timing, roles=planned.observed.roles)
             _print_checks(out, report.checks)
             failed = not report.ok
             if failed:

@@ -194,7 +194,8 @@ def test_drift_is_planned_back(emulator, deployment) -> None:
 
     planned = deployment.run("--plan")
     assert planned.code == 2
-    assert "vault." + deployment.vault + " will be updated in place (drift" in planned.out
+    assert f"# vault.{deployment.vault} will be updated in place" in planned.out
+    assert "# (Azure differs from the environment file)" in planned.out
     assert '~ sku: "premium" -> "standard"' in planned.out
     assert "+ role_assignment.sync-writes-secrets" in planned.out
     assert "Plan: 1 to add, 1 to change, 0 to destroy." in planned.out

@@ -46,7 +46,8 @@ def test_drift_is_planned_back(tmp_path: Path) -> None:
         },
     )
     result = plan(tmp_path, actual=actual)
-    assert result.change.action is Action.UPDATE and result.change.drift
+    assert result.change.action is Action.UPDATE
+    assert result.change.reason == vaults.DIFFERS
     changed = {f.name: (f.old, f.new) for f in result.change.fields}
     assert changed["public_network_access"] == ("Disabled", "Enabled")
     assert changed["network_acls.default_action"] == ("Deny", "Allow")
