@@ -12,7 +12,7 @@ beyond returning it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -179,19 +179,21 @@ class KeyVaultSource:
 
         Requires ``secrets/readMetadata/action`` (Key Vault Secrets User).
         """
-        names: list[SecretName] = []
+        return list(self.iter_names())
+
+    def iter_names(self) -> Iterator[SecretName]:
+        """:meth:`list_names` lazily, page by page, so callers can start work early."""
         try:
             for props in self.client.list_properties_of_secrets(max_page_size=25):
                 if props.enabled is False:
                     continue
                 parsed = _listed_name(props.name)
                 if parsed is not None:
-                    names.append(parsed)
+                    yield parsed
         except AzureError as exc:
             raise map_azure_error(
                 exc, vault_url=self.vault_url, operation=Operation.list_secrets()
             ) from exc
-        return names
 
     def probe(self) -> None:
         """List one page of secret properties, without retries. For health checks."""
@@ -247,19 +249,21 @@ class AsyncKeyVaultSource:
 
     async def list_names(self) -> list[SecretName]:
         """See :meth:`KeyVaultSource.list_names`."""
-        names: list[SecretName] = []
+        return [name async for name in self.iter_names()]
+
+    async def iter_names(self) -> AsyncIterator[SecretName]:
+        """See :meth:`KeyVaultSource.iter_names`."""
         try:
             async for props in self.client.list_properties_of_secrets(max_page_size=25):
                 if props.enabled is False:
                     continue
                 parsed = _listed_name(props.name)
                 if parsed is not None:
-                    names.append(parsed)
+                    yield parsed
         except AzureError as exc:
             raise map_azure_error(
                 exc, vault_url=self.vault_url, operation=Operation.list_secrets()
             ) from exc
-        return names
 
     async def probe(self) -> None:
         """See :meth:`KeyVaultSource.probe`."""

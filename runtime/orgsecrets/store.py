@@ -16,8 +16,8 @@ import enum
 import logging
 import math
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, final
@@ -327,23 +327,27 @@ class SecretStore:
         """
         scopes = self._core.prefetch_scopes(org)
         started = time.perf_counter()
-        listed = self._vault.list_names() if self._vault else self._local_names()
-        selected, absent = self._core.plan_prefetch(listed, org, scopes)
-        now = self._clock()
-        todo: list[SecretName] = []
+        names: Iterable[SecretName] = (
+            self._vault.iter_names() if self._vault else self._local_names()
+        )
+        selected: list[SecretName] = []
         cached: list[str] = []
-        for n in selected:
-            entry = self._cache.peek(n)
-            if entry is not None and CacheCore.state(entry, now) is ReadState.FRESH:
-                cached.append(n.vault_name)
-            else:
-                todo.append(n)
-        failed: list[str] = []
-        workers = min(self.config.cache.prefetch_concurrency, len(todo))
-        if workers:
-            with ThreadPoolExecutor(workers, thread_name_prefix="orgsecrets-prefetch") as pool:
-                outcomes = list(pool.map(self._prefetch_one, todo))
-            failed = [n.vault_name for n, ok in zip(todo, outcomes, strict=True) if not ok]
+        pending: list[tuple[SecretName, Future[bool]]] = []
+        workers = self.config.cache.prefetch_concurrency
+        # Values are read while later pages are still being listed.
+        with ThreadPoolExecutor(workers, thread_name_prefix="orgsecrets-prefetch") as pool:
+            for n in names:
+                if n.scope.lower() not in scopes:
+                    continue
+                selected.append(n)
+                entry = self._cache.peek(n)
+                if entry is not None and CacheCore.state(entry, self._clock()) is ReadState.FRESH:
+                    cached.append(n.vault_name)
+                else:
+                    pending.append((n, pool.submit(self._prefetch_one, n)))
+        todo = [n for n, _ in pending]
+        failed = [n.vault_name for n, done in pending if not done.result()]
+        _, absent = self._core.plan_prefetch(selected, org, scopes)
         source = self._vault.description if self._vault else "local sources"
         for n in absent:
             if self._cache.peek(n) is None:
@@ -497,20 +501,6 @@ class AsyncSecretStore:
         """See :meth:`SecretStore.prefetch`."""
         scopes = self._core.prefetch_scopes(org)
         started = time.perf_counter()
-        if self._vault is not None:
-            listed = await self._vault.list_names()
-        else:
-            listed = self._core.local.names() if self._core.local else []
-        selected, absent = self._core.plan_prefetch(listed, org, scopes)
-        now = self._clock()
-        todo: list[SecretName] = []
-        cached: list[str] = []
-        for n in selected:
-            entry = self._cache.peek(n)
-            if entry is not None and CacheCore.state(entry, now) is ReadState.FRESH:
-                cached.append(n.vault_name)
-            else:
-                todo.append(n)
         limit = asyncio.Semaphore(self.config.cache.prefetch_concurrency)
 
         async def one(name: SecretName) -> bool:
@@ -522,8 +512,31 @@ class AsyncSecretStore:
                     return False
                 return True
 
-        outcomes = await asyncio.gather(*(one(n) for n in todo))
-        failed = [n.vault_name for n, ok in zip(todo, outcomes, strict=True) if not ok]
+        async def names() -> AsyncIterator[SecretName]:
+            if self._vault is not None:
+                async for name in self._vault.iter_names():
+                    yield name
+            elif self._core.local is not None:
+                for name in self._core.local.names():
+                    yield name
+
+        selected: list[SecretName] = []
+        cached: list[str] = []
+        pending: list[tuple[SecretName, asyncio.Task[bool]]] = []
+        # Values are read while later pages are still being listed.
+        async for n in names():
+            if n.scope.lower() not in scopes:
+                continue
+            selected.append(n)
+            entry = self._cache.peek(n)
+            if entry is not None and CacheCore.state(entry, self._clock()) is ReadState.FRESH:
+                cached.append(n.vault_name)
+            else:
+                pending.append((n, asyncio.ensure_future(one(n))))
+        outcomes = await asyncio.gather(*(task for _, task in pending))
+        todo = [n for n, _ in pending]
+        failed = [n.vault_name for (n, _), ok in zip(pending, outcomes, strict=True) if not ok]
+        _, absent = self._core.plan_prefetch(selected, org, scopes)
         source = self._vault.description if self._vault else "local sources"
         for n in absent:
             if self._cache.peek(n) is None:

@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 import pytest
-
 from orgsecrets import (
     AsyncSecretStore,
     CacheConfig,

@@ -46,6 +46,8 @@ def test_same_public_surface(sync_cls: type, async_cls: type) -> None:
         assert shape(sync_members[name]) == shape(async_members[name]), name
         if name in PURE or isinstance(sync_members[name], property):
             continue
-        assert not inspect.iscoroutinefunction(sync_members[name]), name
-        assert inspect.iscoroutinefunction(async_members[name]), name
+        sync_fn, async_fn = sync_members[name], async_members[name]
+        assert not inspect.iscoroutinefunction(sync_fn), name
+        assert not inspect.isasyncgenfunction(sync_fn), name
+        assert inspect.iscoroutinefunction(async_fn) or inspect.isasyncgenfunction(async_fn), name
     assert shape(sync_cls.__init__) == shape(async_cls.__init__)
