@@ -247,8 +247,11 @@ def build_plan(env: Environment, observed: Observed, *, prune: bool = False) -> 
     else:
         actual_rg = observed.resource_group
         diffs = []
-        if rg_spec.create and actual_rg.tags != dict(rg_spec.tags):
-            diffs.append(FieldDiff("tags", actual_rg.tags, dict(rg_spec.tags)))
+        # The group may hold other things: declared tags are added or
+        # corrected, tags set by others are kept.
+        merged = {**actual_rg.tags, **rg_spec.tags}
+        if rg_spec.create and actual_rg.tags != merged:
+            diffs.append(FieldDiff("tags", actual_rg.tags, merged))
         if actual_rg.location != rg_spec.location:
             diagnostics.append(
                 Diagnostic(
@@ -401,7 +404,11 @@ def apply(
 
     rg_addr = f"resource_group.{env.resource_group.name}"
     if planned.resource_group_action in (Action.CREATE, Action.UPDATE):
-        _put_resource_group(arm.resources, env)
+        existing = planned.observed.resource_group
+        tags = {**(existing.tags if existing else {}), **env.resource_group.tags}
+        # A group cannot move: an update keeps its own location.
+        location = existing.location if existing else env.resource_group.location
+        _put_resource_group(arm.resources, env, location, tags)
         done(rg_addr, "created" if planned.resource_group_action is Action.CREATE else "updated")
 
     vault_change = planned.vault.change
@@ -477,13 +484,15 @@ def _recheck_vault(client: KeyVaultManagementClient, planned: ProvisionPlan) -> 
         )
 
 
-def _put_resource_group(client: ResourceManagementClient, env: Environment) -> None:
+def _put_resource_group(
+    client: ResourceManagementClient, env: Environment, location: str, tags: dict[str, str]
+) -> None:
     from azure.mgmt.resource.resources.models import ResourceGroup
 
     spec = env.resource_group
     try:
         client.resource_groups.create_or_update(
-            spec.name, ResourceGroup(location=spec.location, tags=dict(spec.tags))
+            spec.name, ResourceGroup(location=location, tags=tags)
         )
     except HttpResponseError as exc:
         error = vaults.arm_error(

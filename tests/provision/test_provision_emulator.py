@@ -386,3 +386,49 @@ def test_new_principal_during_replication_delay_succeeds(emulator, deployment) -
     target = deployment.target()
     vault_id = load_environment(deployment.path).vault_resource_id
     assert (newcomer.object_id, SECRETS_USER) in assignment_triples(target, vault_id)
+
+
+def test_secret_scoped_grant_is_created_and_verified(emulator, deployment) -> None:
+    deployment.write(
+        access=(
+            "  - name: outsider-reads-one\n"
+            f"    principal_id: {emulator.object_id('outsider')}\n"
+            "    role: Key Vault Secrets User\n"
+            "    scope: {secrets: [acme--billing-key]}\n"
+        )
+    )
+    result = deployment.run()
+    assert result.code == 0, result.err + result.out
+    assert "+ role_assignment.outsider-reads-one/acme--billing-key" in result.out
+    assert "ok      outsider-reads-one can read secret metadata (secret acme--billing-key)" in (
+        result.out
+    )
+    vault_id = load_environment(deployment.path).vault_resource_id
+    scope = f"{vault_id}/secrets/acme--billing-key"
+    assert (emulator.object_id("outsider"), SECRETS_USER) in assignment_triples(
+        deployment.target(), scope
+    )
+    assert deployment.run("--plan").code == 0
+
+
+def test_name_taken_elsewhere_is_refused_before_any_write(emulator, deployment) -> None:
+    emulator.create_vault(deployment.vault, resource_group="rg-someone-else")
+    marker = time.time()
+    refused = deployment.run()
+    assert refused.code == 1
+    assert f"the vault name '{deployment.vault}' is already taken" in refused.out
+    assert deployment.arm_writes(marker) == []
+
+
+def test_resource_group_tags_set_by_others_are_kept(emulator, deployment) -> None:
+    from azure.mgmt.resource.resources.models import ResourceGroup
+
+    resources = deployment.target().resource_management()
+    resources.resource_groups.create_or_update(
+        deployment.group, ResourceGroup(location="westeurope", tags={"cost-center": "42"})
+    )
+    assert deployment.run().code == 0
+    group = resources.resource_groups.get(deployment.group)
+    resources.close()
+    assert group.tags == {"cost-center": "42", "env": "test"}
+    assert deployment.run("--plan").code == 0
