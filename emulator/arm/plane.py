@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..authorization.models import assignment_subscription
 from ..authorization.responses import AuthorizationResponses, unauthorized_action
 from ..config import ArmLimits
 from ..errors import AzureError, BadRequest, DropConnection, NotFound, Throttled, Unauthorized
@@ -99,7 +100,8 @@ class ArmPlane:
                 raise self._unrouted(request, path_known)
             self._check_api_version(request, route)
             caller = Caller(claims.object_id, claims.client_id)
-            self.throttle.check(caller.object_id, params.get("subscription", ""), route.is_write)
+            subscription = self._subscription(params)
+            self.throttle.check(caller.object_id, subscription, route.is_write)
             self._authorize(route, params, caller)
             handler: Callable[[Request, dict[str, str], Caller], Response] = getattr(
                 self._arm if hasattr(self._arm, route.handler) else self._authorization,
@@ -239,6 +241,15 @@ class ArmPlane:
             f"The api-version '{version}' is invalid. The supported versions are '{listing}'.",
             code="InvalidApiVersionParameter",
         )
+
+    def _subscription(self, params: dict[str, str]) -> str:
+        """The request's subscription, checked before authorization (404 if unknown)."""
+        subscription = params.get("subscription") or assignment_subscription(
+            params.get("scope", "")
+        )
+        if not subscription:
+            return ""
+        return self.manager.check_subscription(subscription)
 
     def _authorize(self, route: Route, params: dict[str, str], caller: Caller) -> None:
         if not route.action:
