@@ -16,7 +16,6 @@ import json
 import logging
 
 import azure.functions as func
-
 import orgsecrets
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
