@@ -432,3 +432,35 @@ def test_resource_group_tags_set_by_others_are_kept(emulator, deployment) -> Non
     resources.close()
     assert group.tags == {"cost-center": "42", "env": "test"}
     assert deployment.run("--plan").code == 0
+
+
+@pytest.fixture
+def arm_faults(emulator):
+    """Faults on Resource Manager, cleared afterwards (tests in a worker run one by one)."""
+    try:
+        yield lambda **plan: emulator.set_faults(None, **plan)
+    finally:
+        emulator.clear_faults(None)
+
+
+def test_transient_throttling_is_retried_by_the_sdk_policy(
+    emulator, deployment, arm_faults
+) -> None:
+    arm_faults(
+        error_rate=0.5,
+        statuses=(429, 503),
+        retry_after_s=1,
+        seed=7,
+        operations={"VaultPut", "RoleAssignmentPut"},
+    )
+    result = deployment.run("--no-verify")
+    assert result.code == 0, result.err + result.out
+    assert "Apply complete!" in result.out
+
+
+def test_persistent_throttling_is_reported_after_retries(emulator, deployment, arm_faults) -> None:
+    arm_faults(error_rate=1.0, statuses=(429,), retry_after_s=1, operations={"VaultPut"})
+    failed = deployment.run()
+    assert failed.code == 1
+    assert "could not create vault" in failed.err and "429" in failed.err
+    assert "throttled" in failed.err
