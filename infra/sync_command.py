@@ -161,8 +161,11 @@ class Progress:
         self._last_decile = -1
         self._started = time.monotonic()
 
+    #: Below this many changes the summary says enough.
+    MIN_TOTAL = 50
+
     def __call__(self, done: int, total: int, failed: int) -> None:
-        if total == 0:
+        if total < self.MIN_TOTAL:
             return
         now = time.monotonic()
         tail = f"{done:,}/{total:,} applied" + (f", {failed:,} failed" if failed else "")
@@ -183,8 +186,6 @@ class Progress:
             or decile > self._last_decile
             or now - self._last_draw >= (self.min_interval_s)
         ):
-            if done == 0 and total < 50:
-                return
             self._last_decile = decile
             self._last_draw = now
             self.stream.write(f"  {tail} ({now - self._started:.0f}s)\n")
