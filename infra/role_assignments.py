@@ -338,7 +338,9 @@ def create_assignment(
     ``PrincipalNotFound`` is retried with capped exponential backoff until
     ``budget.total_s`` has passed, then raised as an actionable error.
     """
-    from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
+    # The models of the API version the client uses for role assignments (2022-04-01);
+    # ``azure.mgmt.authorization.models`` mixes every version's classes.
+    from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 
     parameters = RoleAssignmentCreateParameters(
         role_definition_id=item.role.id,

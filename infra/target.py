@@ -175,7 +175,7 @@ class EmulatorIdentityCredential:
         self._header = header
         self._lock = threading.Lock()
         self._tokens: dict[str, AccessTokenInfo] = {}
-        self._client = PipelineClient(
+        self._client: Any = PipelineClient(
             base_url=endpoint,
             policies=[
                 RetryPolicy(
@@ -240,7 +240,7 @@ class AsyncEmulatorIdentityCredential:
         self._header = header
         self._lock = asyncio.Lock()
         self._tokens: dict[str, AccessTokenInfo] = {}
-        self._client = AsyncPipelineClient(
+        self._client: Any = AsyncPipelineClient(
             base_url=endpoint,
             policies=[
                 AsyncRetryPolicy(
@@ -502,6 +502,7 @@ class Target:
         if not self.is_emulator:
             return f"https://{vault_name}.vault.azure.net/"
         client = self.keyvault_management(identity)
+        vault: Any
         try:
             if resource_group:
                 vault = client.vaults.get(resource_group, vault_name)

@@ -571,7 +571,7 @@ def name_available(client: KeyVaultManagementClient, name: str) -> bool:
 
     try:
         result = client.vaults.check_name_availability(
-            VaultCheckNameAvailabilityParameters(name=name, type="Microsoft.KeyVault/vaults")
+            VaultCheckNameAvailabilityParameters(name=name)  # type is fixed by the model
         )
     except HttpResponseError as exc:
         raise arm_error(exc, doing=f"check the name {name!r}", address=f"vault.{name}") from None
