@@ -39,9 +39,10 @@ changes on a bounded thread pool, each request paced under Key Vault's
 limits (:mod:`infra.pacing`); a 429's ``Retry-After`` holds every worker.
 Transient failures (429, 5xx, dropped connections) are retried; one failing
 secret does not stop the others; the result names what failed. What can race
-is re-checked: a prune re-reads the secret's versions (metadata) and skips it
-if the current version is no longer ours; a create that meets a soft-deleted
-name fails with a clear message; follow-ups of a recover wait for it.
+is re-checked: right before pruning, the vault is listed again (metadata) and
+a secret whose current version is no longer ours is left alone; a create that
+meets a soft-deleted name fails with a clear message; follow-ups of a recover
+wait for it.
 
 No value appears in a plan, a log line, an exception or a repr: values live
 in :class:`~infra.manifests.SecretValue` until the ``set_secret`` call.
@@ -174,6 +175,18 @@ def _paged(pager: Any, pacer: VaultPacer | None) -> Iterator[tuple[int, Any]]:
             yield number, item
 
 
+def list_secrets(
+    client: Any, *, pacer: VaultPacer | None = None, hook: Callable[[Any], None] | None = None
+) -> tuple[dict[str, ActualSecret], int]:
+    """Active secrets by lower-cased name (one paged listing), and the pages it took."""
+    extra = {"raw_response_hook": hook} if hook else {}
+    secrets: dict[str, ActualSecret] = {}
+    pages = 0
+    for pages, properties in _paged(client.list_properties_of_secrets(**extra), pacer):  # noqa: B007
+        secrets[properties.name.lower()] = _actual(properties)
+    return secrets, max(pages, 1)
+
+
 def read_vault_state(
     client: Any, *, pacer: VaultPacer | None = None, hook: Callable[[Any], None] | None = None
 ) -> VaultState:
@@ -182,11 +195,7 @@ def read_vault_state(
     Needs ``secrets/readMetadata/action`` (Key Vault Secrets Officer has it).
     """
     extra = {"raw_response_hook": hook} if hook else {}
-    secrets: dict[str, ActualSecret] = {}
-    pages = 0
-    for pages, properties in _paged(client.list_properties_of_secrets(**extra), pacer):  # noqa: B007
-        secrets[properties.name.lower()] = _actual(properties)
-    list_requests = max(pages, 1)
+    secrets, list_requests = list_secrets(client, pacer=pacer, hook=hook)
     deleted: dict[str, DeletedState] = {}
     pages = 0
     for pages, item in _paged(client.list_deleted_secrets(**extra), pacer):  # noqa: B007
@@ -741,6 +750,8 @@ class _Applier:
         self.max_attempts = max(1, max_attempts)
         self.retry_base_s = retry_base_s
         self.clock = clock
+        # A fresh listing taken just before prunes, to re-check ownership.
+        self.relisted: Mapping[str, ActualSecret] | None = None
 
     def _pace(self, budget: Budget) -> None:
         if self.pacer is not None:
@@ -846,19 +857,11 @@ class _Applier:
                 )
 
     def _recheck_owned(self, step: Step) -> None:
-        """Before a prune: is the current version still ours? (Metadata only.)"""
-        latest = None
-        pager = self.client.list_properties_of_secret_versions(
-            step.name, raw_response_hook=self.watch
-        )
-        for _, version in _paged(pager, self.pacer):
-            if latest is None or (version.created_on or datetime.min.replace(tzinfo=UTC)) > (
-                latest.created_on or datetime.min.replace(tzinfo=UTC)
-            ):
-                latest = version
-        if latest is None:
+        """Before a prune: is the current version still ours? (From a fresh listing.)"""
+        current = (self.relisted or {}).get(step.name.lower())
+        if current is None:
             raise StepFailed("the secret no longer exists (deleted since planning)")
-        if (latest.tags or {}).get(OWNER_TAG) != OWNER_VALUE:
+        if not current.owned:
             raise StepFailed(
                 "not deleted: its current version is no longer the sync's "
                 "(set outside the manifests since planning)"
@@ -897,6 +900,10 @@ def apply_sync(
     started = time.monotonic()
     results: list[StepResult] = []
     failed = 0
+    if any(Operation.DELETE in sync_plan.steps[c.address].operations for c in pending):
+        # Prunes race with people: re-list (metadata only) right before deleting,
+        # and leave alone any secret whose current version is no longer ours.
+        applier.relisted = list_secrets(client, pacer=pacer, hook=applier.watch)[0]
     if progress is not None:
         progress(0, len(pending), 0)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sync") as pool:

@@ -410,3 +410,39 @@ def test_command_exit_codes_through_cli_run(emulator, vault, tmp_path: Path, mon
     assert (
         cli.run(build_parser(), command.main, argv, stdout=io.StringIO(), stderr=io.StringIO()) == 0
     )
+
+
+def test_apply_rechecks_a_prune_that_raced_with_a_hand_edit(sync: Sync) -> None:
+    from infra.secret_sync import SyncOptions, apply_sync, plan_sync, read_vault_state
+
+    sync.write(MANIFEST + "  - name: old\n    value: {env: DB_PASSWORD}\n")
+    sync.run()
+    sync.write(MANIFEST)
+    request = prepare([sync.dir], environ=sync.environ, root=sync.dir, prune=True)
+    planned = plan_sync(
+        request.manifests,
+        read_vault_state(sync.client),
+        request.keyring,
+        SyncOptions(prune=True),
+    )
+    assert [c.address for c in planned.plan.pending] == ["secret.acme--old"]
+    sync.client.set_secret("acme--old", "taken over by hand")  # after the plan
+    start = time.time()
+    result = apply_sync(planned, sync.client, request.keyring)
+    (failure,) = result.failed
+    assert "no longer the sync's" in (failure.error or "")
+    assert "SecretDelete" not in ops(sync.audit(start))
+
+
+def test_create_that_meets_a_name_deleted_since_the_plan_fails_clearly(sync: Sync) -> None:
+    from infra.secret_sync import apply_sync, plan_sync, read_vault_state
+
+    request = prepare([sync.dir], environ=sync.environ, root=sync.dir)
+    planned = plan_sync(request.manifests, read_vault_state(sync.client), request.keyring)
+    sync.client.set_secret("acme--public-url", "someone")
+    sync.client.begin_delete_secret("acme--public-url").wait()
+    result = apply_sync(planned, sync.client, request.keyring, retry_base_s=0.01)
+    (failure,) = result.failed
+    assert failure.address == "secret.acme--public-url"
+    assert "re-run to plan a recover" in (failure.error or "")
+    assert len(result.succeeded) == 3
