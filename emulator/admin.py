@@ -12,6 +12,7 @@ import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
+from .config import ArmLimits, Identity
 from .errors import AzureError, BadRequest, NotFound
 from .faults import FaultPlan
 from .http import Request, Response
@@ -86,6 +87,21 @@ def _dispatch(
         identity = emulator.world.identity(body["identity"])
         assignment = emulator.world.grant(identity.object_id, body["role"], body["scope"])
         return {"id": assignment.id, "name": assignment.name}
+    if method == "POST" and action == "identities":
+        identity = Identity.named(body["name"], body.get("principal_type", "ServicePrincipal"))
+        emulator.world.add_identity(identity, replication_delay_s=body.get("replicate_after_s"))
+        return {"name": identity.name, "object_id": identity.object_id}
+    if method == "POST" and action == "arm-throttling":
+        base = emulator.config.arm_throttling
+        emulator.arm.set_limits(
+            ArmLimits(
+                enabled=body.get("enabled", True),
+                window_s=float(body.get("window_s", base.window_s)),
+                writes=int(body.get("writes", base.writes)),
+                reads=int(body.get("reads", base.reads)),
+            )
+        )
+        return {"ok": True}
     if method == "POST" and action == "tokens":
         identity = emulator.world.identity(body["identity"])
         token, expires_on = emulator.world.tokens.mint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from emulator.testing import RunningEmulator
 
@@ -57,3 +58,71 @@ def test_groups_vaults_assignments_and_deleted_vaults_survive_a_restart(tmp_path
         assert any(r.operation == "RoleAssignmentPut" for r in writes)  # audit persisted too
     finally:
         second.stop()
+
+
+def test_arm_writes_survive_sigkill_and_admin_declares_identities(tmp_path):
+    from azure.mgmt.authorization import AuthorizationManagementClient
+    from azure.mgmt.keyvault import KeyVaultManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    from emulator.testing import EmulatorProcess, IdentityBoundCredential
+
+    def clients(child: EmulatorProcess) -> tuple[Any, Any, Any]:
+        credential = IdentityBoundCredential(child.identity_env("deployer"))
+        options = {
+            "base_url": child.info["arm_url"],
+            "credential_scopes": ["https://management.azure.com/.default"],
+            "connection_verify": child.info["ca_path"],
+        }
+        subscription = child.info["subscription_id"]
+        return (
+            ResourceManagementClient(credential, subscription, **options),
+            KeyVaultManagementClient(credential, subscription, **options),
+            AuthorizationManagementClient(credential, subscription, **options),
+        )
+
+    child = EmulatorProcess(tmp_path).start()
+    try:
+        resources, keyvault, authorization = clients(child)
+        resources.resource_groups.create_or_update("rg-killed", {"location": "westeurope"})
+        body = vault_parameters_for(child.info["tenant_id"])
+        vault = keyvault.vaults.begin_create_or_update("rg-killed", "kv-killed", body).result()
+        fresh = child.admin("POST", "identities", {"name": "fresh-app", "replicate_after_s": 3600})
+        assigned = authorization.role_assignments.create(
+            vault.id,
+            str(uuid.uuid4()),
+            {
+                "properties": {
+                    "roleDefinitionId": f"/providers/Microsoft.Authorization/roleDefinitions/"
+                    f"{SECRETS_USER}",
+                    "principalId": fresh["object_id"],
+                    "principalType": "ServicePrincipal",
+                }
+            },
+        )
+    finally:
+        child.kill()
+    child = EmulatorProcess(tmp_path).start()
+    try:
+        resources, keyvault, authorization = clients(child)
+        assert resources.resource_groups.get("rg-killed").location == "westeurope"
+        assert keyvault.vaults.get("rg-killed", "kv-killed").id == vault.id
+        assert (
+            authorization.role_assignments.get(vault.id, assigned.name).principal_id
+            == (fresh["object_id"])
+        )
+    finally:
+        child.stop()
+
+
+def vault_parameters_for(tenant_id: str) -> dict[str, Any]:
+    return {
+        "location": "westeurope",
+        "properties": {
+            "tenantId": tenant_id,
+            "sku": {"family": "A", "name": "standard"},
+            "enableRbacAuthorization": True,
+            "softDeleteRetentionInDays": 7,
+            "enablePurgeProtection": True,
+        },
+    }
