@@ -464,3 +464,19 @@ def test_persistent_throttling_is_reported_after_retries(emulator, deployment, a
     assert failed.code == 1
     assert "could not create vault" in failed.err and "429" in failed.err
     assert "throttled" in failed.err
+
+
+def test_contributor_can_converge_vault_properties(emulator, deployment) -> None:
+    """RBAC authorization is always sent, but unchanged it needs no roleAssignments/write."""
+    assert deployment.run().code == 0
+    emulator.assign_role(
+        "outsider", "Contributor", load_environment(deployment.path).resource_group_id
+    )
+    deployment.path.write_text(
+        deployment.path.read_text().replace(
+            "  tags: {env: test}\n  on_soft", "  tags: {env: prod}\n  on_soft"
+        )
+    )
+    result = deployment.run("--identity", "outsider", "--no-verify")
+    assert result.code == 0, result.err + result.out
+    assert '~ tags: {"env": "test"} -> {"env": "prod"}' in result.out
