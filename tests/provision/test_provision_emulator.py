@@ -144,6 +144,10 @@ def test_fresh_provision_then_second_run_makes_no_writes(emulator, deployment) -
         (emulator.object_id("sync"), SECRETS_OFFICER),
     }
 
+    # Verification read metadata only: listings, never a value.
+    data_ops = {r.operation for r in emulator.audit(plane="data", vault=deployment.vault)}
+    assert data_ops and "SecretGet" not in data_ops, data_ops
+
     marker = time.time()
     plan_only = deployment.run("--plan")
     assert plan_only.code == 0 and "No changes." in plan_only.out
