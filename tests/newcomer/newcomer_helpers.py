@@ -17,21 +17,18 @@ _COMMENT = re.compile(r"\s+#\s.*$")
 # Every command in the README's ```sh blocks, and the test that runs it
 # exactly as written. tests/newcomer/test_readme.py checks this table
 # against the README in both directions.
+_REPLAY = "test_readme.py::test_readme_commands_on_a_clone"
 EXERCISED = {
     "make demo": "test_demo.py::test_readme_demo_command_twice",
-    "make emulator": "test_readme.py::test_readme_commands_on_a_clone",
-    'eval "$(make -s emulator-env IDENTITY=app)"': "test_readme.py::test_readme_commands_on_a_clone",
-    "make plan": "test_readme.py::test_readme_commands_on_a_clone",
-    ".venv/bin/python -m emulator audit --vault kv-secrets-local": (
-        "test_readme.py::test_readme_commands_on_a_clone"
-    ),
-    "cp infra/environments/azure.example.yaml infra/environments/dev.yaml": (
-        "test_readme.py::test_readme_commands_on_a_clone"
-    ),
-    "make plan ENV=dev": "test_readme.py::test_readme_commands_on_a_clone",
-    "make provision ENV=dev": "test_readme.py::test_readme_commands_on_a_clone",
-    "make sync-plan ENV=dev": "test_readme.py::test_readme_commands_on_a_clone",
-    "make sync ENV=dev": "test_readme.py::test_readme_commands_on_a_clone",
+    "make emulator": _REPLAY,
+    'eval "$(make -s emulator-env IDENTITY=app)"': _REPLAY,
+    "make plan": _REPLAY,
+    ".venv/bin/python -m emulator audit --vault kv-secrets-local": _REPLAY,
+    "cp infra/environments/azure.example.yaml infra/environments/dev.yaml": _REPLAY,
+    "make plan ENV=dev": _REPLAY,
+    "make provision ENV=dev": _REPLAY,
+    "make sync-plan ENV=dev": _REPLAY,
+    "make sync ENV=dev": _REPLAY,
 }
 
 # Commands a test cannot run, and why. Keep this list short and honest.
