@@ -419,6 +419,20 @@ class Target:
         cache[key] = credential
         return credential
 
+    def close(self) -> None:
+        """Close the sync credentials this target made (async ones: ``aclose``)."""
+        for (_name, is_async), credential in list(self._credentials.items()):
+            if not is_async:
+                credential.close()
+                del self._credentials[(_name, is_async)]
+
+    async def aclose(self) -> None:
+        """Close the async credentials this target made."""
+        for (_name, is_async), credential in list(self._credentials.items()):
+            if is_async:
+                await credential.close()
+                del self._credentials[(_name, is_async)]
+
     def principal_object_id(self, identity: str | None = None) -> str | None:
         """The object id of an emulator identity (None on real Azure)."""
         if not self.is_emulator:

@@ -14,8 +14,9 @@ from typing import TextIO
 
 from infra import cli
 from infra import plan as plans
-from infra.environment import load_environment
+from infra.environment import Environment, load_environment
 from infra.provision import ArmClients, Check, Timing, apply, plan, verify
+from infra.target import Target
 
 EXAMPLES = [
     (
@@ -79,6 +80,15 @@ def main(args: argparse.Namespace, out: cli.Output) -> int:
         env, principal_wait_s=args.principal_wait, rbac_propagation_wait_s=args.rbac_wait
     )
     out.info(f"Planning {env.name} on {target.describe()} ...")
+    try:
+        return _provision(args, out, env, target, timing)
+    finally:
+        target.close()
+
+
+def _provision(
+    args: argparse.Namespace, out: cli.Output, env: Environment, target: Target, timing: Timing
+) -> int:
     with ArmClients(target) as arm:
         planned = plan(env, arm, prune_assignments=args.prune_assignments)
         out.plan(planned.plan)
