@@ -322,6 +322,14 @@ def test_deployer_without_user_access_administrator(emulator, deployment) -> Non
     assert [w.operation for w in succeeded] == ["VaultPut"]
     assert all(w.status == 403 for w in writes if w.operation != "VaultPut")
 
+    # A pipeline reading JSON sees the same error as a diagnostic line.
+    again = deployment.run("--identity", "outsider", "--output", "json")
+    assert again.code == 1
+    lines = again.json_lines()
+    assert [line["type"] for line in lines].count("version") == 1
+    assert lines[0]["type"] == "version" and lines[-1]["type"] == "diagnostic"
+    assert "User Access Administrator" in lines[-1]["diagnostic"]["detail"]
+
 
 def test_plan_reports_missing_emulator_clearly(tmp_path: Path) -> None:
     path = tmp_path / "env.yaml"
