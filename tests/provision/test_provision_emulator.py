@@ -492,3 +492,22 @@ def test_contributor_can_converge_vault_properties(emulator, deployment) -> None
     result = deployment.run("--identity", "outsider", "--no-verify")
     assert result.code == 0, result.err + result.out
     assert '~ tags: {"env": "test"} -> {"env": "prod"}' in result.out
+
+
+def test_no_credential_material_in_output_or_logs(emulator, deployment) -> None:
+    """Identity headers act as local credentials: never in output, logs or errors, even -vv."""
+    from ..reliability.leakscan import LeakScanner
+
+    info = emulator.info()
+    scanner = LeakScanner(
+        [entry["header"] for entry in info["identities"].values()], label="identity header"
+    )
+    scanner.add(info["admin_key"], label="admin key")
+    with scanner.capture("provision -vv"):
+        first = deployment.run("-vv")
+        again = deployment.run("-vv", "--output", "json")
+    assert first.code == 0 and again.code == 0
+    for result in (first, again):
+        scanner.scan_text("stdout", result.out)
+        scanner.scan_text("stderr", result.err)
+    scanner.assert_clean()
