@@ -213,6 +213,9 @@ def _check_property_types(properties: dict[str, Any]) -> None:
                 or not isinstance(entry.get("permissions"), dict)
             ):
                 raise _bad("Each access policy needs 'tenantId', 'objectId' and 'permissions'.")
+            for kind, granted in entry["permissions"].items():
+                if not isinstance(granted, list) or not all(isinstance(p, str) for p in granted):
+                    raise _bad(f"Access policy permissions for '{kind}' must be a list of strings.")
     access = properties.get("publicNetworkAccess")
     if access is not None and not isinstance(access, str):
         raise _bad("'publicNetworkAccess' must be a string such as 'Enabled' or 'Disabled'.")

@@ -10,6 +10,7 @@ typed :class:`~emulator.errors.AzureError` and formatted here, once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,13 @@ from .responses import ArmResponses
 from .routes import API_VERSIONS, SERVED_NAMESPACES, Route, match, provider_of, scope_for
 
 ROLE_ASSIGNMENTS_WRITE = "Microsoft.Authorization/roleAssignments/write"
+_VAULT_IN_SCOPE = re.compile(r"/providers/Microsoft\.KeyVault/vaults/([^/]+)", re.IGNORECASE)
+
+
+def _vault_in(scope: str) -> str:
+    """The vault a role-assignment scope lies in (for the audit log), if any."""
+    found = _VAULT_IN_SCOPE.search(scope)
+    return found.group(1) if found else ""
 
 
 @dataclass
@@ -134,7 +142,7 @@ class ArmPlane:
             status=status,
             principal=principal,
             identity=self.world.principal_name(principal) if principal else "",
-            vault=params.get("vault", ""),
+            vault=params.get("vault") or _vault_in(params.get("scope", "")),
             method=request.method,
             resource=request.path,
         )

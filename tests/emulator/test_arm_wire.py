@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
@@ -67,6 +68,16 @@ def test_malformed_bodies_are_invalid_request_content(emulator, paths, raw):
         {"location": "westeurope", "properties": {"softDeleteRetentionInDays": "7"}},
         {"location": "westeurope", "properties": {"accessPolicies": [{"objectId": 1}]}},
         {"location": "westeurope", "properties": {"accessPolicies": "all"}},
+        {
+            "location": "westeurope",
+            "properties": {
+                "tenantId": "00000000-0000-0000-0000-000000000000",
+                "sku": {"family": "A", "name": "standard"},
+                "accessPolicies": [
+                    {"tenantId": "t", "objectId": "o", "permissions": {"secrets": [1]}}
+                ],
+            },
+        },
         {"location": "westeurope", "properties": {"createMode": "restore"}},
         {"location": "westeurope", "properties": {"networkAcls": "open"}},
     ],
@@ -234,3 +245,73 @@ def test_every_request_is_audited_with_principal_method_resource_and_status(emul
     assert records[0].resource == f"{paths['group']}/providers/Microsoft.KeyVault/vaults/{name}"
     assert records[3].principal == ""
     assert [r.is_write for r in records] == [True, False, False, False]
+
+
+def _random_json(rng: random.Random, depth: int = 0) -> object:
+    choices = ["null", "bool", "int", "str", "list", "dict"] if depth < 3 else ["str", "int"]
+    kind = rng.choice(choices)
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "int":
+        return rng.choice([0, -1, 7, 90, 2**40])
+    if kind == "str":
+        return rng.choice(["", "x", "westeurope", "A", "standard", "recover", "add", "é\u0000"])
+    if kind == "list":
+        return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    keys = [
+        "location",
+        "tags",
+        "properties",
+        "sku",
+        "tenantId",
+        "accessPolicies",
+        "permissions",
+        "secrets",
+        "objectId",
+        "enablePurgeProtection",
+        "softDeleteRetentionInDays",
+        "createMode",
+        "roleDefinitionId",
+        "principalId",
+        "principalType",
+        "name",
+        "type",
+        "networkAcls",
+    ]
+    return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 5))}
+
+
+def test_seeded_random_bodies_never_crash_the_plane(emulator, paths):
+    rng = random.Random(20260515)
+    vault_name = paths["vault"].rsplit("/", 1)[-1]
+    emulator.keyvault_mgmt_client().vaults.begin_create_or_update(
+        paths["group"].rsplit("/", 1)[-1], vault_name, vault_parameters(emulator)
+    ).result()
+    targets = [
+        ("PUT", paths["vault"], None),
+        ("PATCH", paths["vault"], None),
+        ("PUT", f"{paths['vault']}/accessPolicies/add", None),
+        ("PUT", f"{paths['vault']}/accessPolicies/remove", None),
+        ("PUT", paths["group"], "2025-04-01"),
+        ("PATCH", paths["group"], "2025-04-01"),
+        ("POST", f"{paths['sub']}/providers/Microsoft.KeyVault/checkNameAvailability", None),
+        (
+            "PUT",
+            f"{paths['vault']}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+            AUTH_API,
+        ),
+    ]
+    for _ in range(240):
+        method, path, version = rng.choice(targets)
+        body = _random_json(rng)
+        status, payload, _ = emulator.arm_request(
+            method, path, body=body, api_version=version or "2026-05-15"
+        )
+        assert status < 500, (method, path, body, payload)
+    # Whatever was accepted left a vault the SDK can still read.
+    vault = emulator.keyvault_mgmt_client().vaults.get(
+        paths["group"].rsplit("/", 1)[-1], vault_name
+    )
+    assert vault.properties.enable_purge_protection is True
