@@ -36,7 +36,7 @@ from infra import cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE = Path(".state/emulator")
-DEMO_DIR = Path(".state/demo")
+DEMO_DIR = REPO_ROOT / ".state" / "demo"  # staged manifests, the emulator log
 ENVIRONMENT = "local"
 ORG = "contoso"
 START_TIMEOUT_S = 60.0
@@ -318,7 +318,7 @@ def stage_manifests(demo_dir: Path) -> Path:
 
 def step_sync(view: View, runner: Runner, args: argparse.Namespace, outcome: Outcome) -> None:
     view.step("Sync the example manifests secrets/*.yaml into the vault")
-    staged = stage_manifests(args.state_dir.parent / "demo")
+    staged = stage_manifests(DEMO_DIR)
     view.say("  (their env and file sources get fixed demo values; generated ones are generated)")
     view.say(f"  $ python -m scripts.sync --env {ENVIRONMENT}")
     command = _python("-m", "scripts.sync", "--env", ENVIRONMENT)
@@ -512,7 +512,7 @@ def main(args: argparse.Namespace, out: cli.Output) -> int:
     with _terminate_like_interrupt():
         try:
             view.step("Start the local Azure emulator")
-            emulator = launch_emulator(args.state_dir, args.state_dir.parent / "demo/emulator.log")
+            emulator = launch_emulator(args.state_dir, DEMO_DIR / "emulator.log")
             wait_ready(emulator)
             where = f"{emulator.info.get('arm_url')} (pid {emulator.info.get('pid')})"
             if emulator.started_here:
