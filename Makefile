@@ -33,16 +33,16 @@ emulator-env: venv  ## print the environment to act as IDENTITY (default app) ag
 	@$(PY) -m emulator env --state-dir $(STATE) --identity $(or $(IDENTITY),app)
 
 plan: venv  ## show what provisioning ENV would change (pipelines: scripts/provision.py --plan for exit code 2)
-	@$(PY) -m scripts.provision --env $(ENV) --plan $(ARGS) || [ $$? -eq 2 ]
+	@$(PY) -m scripts.provision --env $(ENV) --state-dir $(STATE) --plan $(ARGS) || [ $$? -eq 2 ]
 
 provision: venv  ## plan, apply and verify the vault and role assignments of ENV
-	$(PY) -m scripts.provision --env $(ENV) $(ARGS)
+	$(PY) -m scripts.provision --env $(ENV) --state-dir $(STATE) $(ARGS)
 
 sync-plan: venv  ## show what syncing the manifests in secrets/ into ENV's vault would change
-	@$(PY) -m scripts.sync --env $(ENV) --plan $(ARGS) || [ $$? -eq 2 ]
+	@$(PY) -m scripts.sync --env $(ENV) --state-dir $(STATE) --plan $(ARGS) || [ $$? -eq 2 ]
 
 sync: venv  ## make ENV's vault match the manifests in secrets/
-	$(PY) -m scripts.sync --env $(ENV) $(ARGS)
+	$(PY) -m scripts.sync --env $(ENV) --state-dir $(STATE) $(ARGS)
 
 demo: venv  ## the whole system on the local emulator: provision, sync, an app reading secrets
 	$(PY) -m scripts.demo $(ARGS)

@@ -73,28 +73,34 @@ def main(argv: list[str] | None = None) -> int:
         default=str(DEFAULT_STATE),
         help="where the CA, keys and state live (default: %(default)s)",
     )
+    # Also accepted after the subcommand (`serve --state-dir X`), as people type it.
+    state_option = argparse.ArgumentParser(add_help=False)
+    state_option.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the emulator in the foreground")
+    serve = commands.add_parser(
+        "serve", help="run the emulator in the foreground", parents=[state_option]
+    )
     serve.add_argument("--config", help="YAML configuration (identities, vaults, limits)")
     serve.add_argument("--port", type=int, help="main port (ARM and tokens); 0 picks one")
     serve.add_argument("--in-memory", action="store_true", help="keep no state on disk")
     serve.set_defaults(func=_serve)
     env = commands.add_parser(
         "env",
+        parents=[state_option],
         help="print the environment to act as an identity against the running emulator",
         epilog='example: eval "$(python -m emulator env --identity app)"',
     )
     env.add_argument("--identity", default="app", help="deployer, sync, app, ... (default: app)")
     env.set_defaults(func=_env)
-    audit = commands.add_parser("audit", help="print the running emulator's audit log")
+    audit = commands.add_parser(
+        "audit", help="print the running emulator's audit log", parents=[state_option]
+    )
     audit.add_argument("--vault")
     audit.add_argument("--plane", choices=("data", "arm"))
     audit.add_argument("--limit", type=int, default=100)
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(func=_audit)
     args = parser.parse_args(argv)
-    for sub in (env, audit, serve):
-        del sub
     try:
         return int(args.func(args))
     except (FileNotFoundError, KeyError) as exc:

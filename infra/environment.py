@@ -223,6 +223,17 @@ def _semantic_problems(document: SourceDocument) -> list[Problem]:
                 )
             )
         triples.setdefault(key, name)
+    manifests = (data.get("sync") or {}).get("manifests")
+    if isinstance(manifests, str) and not (REPO_ROOT / manifests).resolve().is_relative_to(
+        REPO_ROOT.resolve()
+    ):
+        problems.append(
+            Problem(
+                document.locate(("sync", "manifests")),
+                f"sync/manifests: {manifests} resolves outside the repository; manifests are "
+                "reviewed code and must live in it",
+            )
+        )
     acls = (data.get("vault") or {}).get("network_acls") or {}
     for index, rule in enumerate(acls.get("ip_rules") or []):
         try:

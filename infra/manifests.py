@@ -665,6 +665,17 @@ class _ManifestChecker:
         if not path.is_absolute():
             path = self.base / path
         shown = reference if reference == str(path) else f"{reference} ({path})"
+        # A manifest must not upload arbitrary files of the machine it runs on
+        # (../../.ssh/id_rsa, /etc/...): value files live beside the manifests.
+        # Symlinks are resolved first, so a link cannot smuggle a path out.
+        if not path.resolve().is_relative_to(self.base.resolve()):
+            self.problem(
+                where,
+                f"file {reference} resolves outside the manifests' directory "
+                f"{display_path(self.base, REPO_ROOT)}; keep value files beside the manifests "
+                "(for example secrets/values/) or use an env: source",
+            )
+            return None
         try:
             size = path.stat().st_size
             if path.is_dir():

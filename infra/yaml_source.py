@@ -22,6 +22,8 @@ MAX_FILE_BYTES = 1_000_000
 # Aliases are legitimate YAML, but nested aliases multiply: refuse any file
 # whose aliases would expand past this many nodes.
 MAX_EXPANDED_NODES = 20_000
+# Nothing we read nests deeper than a handful of levels; PyYAML recurses per level.
+MAX_DEPTH = 64
 
 PathKey = tuple[str | int, ...]
 
@@ -158,6 +160,27 @@ def display_path(path: Path, root: Path | None = None) -> str:
     return str(path)
 
 
+def _check_depth(text: str, file: str) -> None:
+    """Refuse deep nesting before composing: PyYAML's composer recurses per level."""
+    starts: list[Any] = []
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            starts.append(event.start_mark)
+            if len(starts) > MAX_DEPTH:
+                # Point at the top-level value that holds the deep chain.
+                mark = starts[1] if len(starts) > 1 else starts[0]
+                raise InputError(
+                    [
+                        Problem(
+                            Location(file, mark.line + 1, mark.column + 1),
+                            f"value is nested more than {MAX_DEPTH} levels deep; refusing it",
+                        )
+                    ]
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            starts.pop()
+
+
 def parse_yaml(text: bytes | str, file: str) -> SourceDocument:
     """Parse one YAML document, raising :class:`InputError` with positions."""
     if isinstance(text, bytes):
@@ -166,16 +189,19 @@ def parse_yaml(text: bytes | str, file: str) -> SourceDocument:
                 [Problem(Location(file), f"file is larger than {MAX_FILE_BYTES:,} bytes")]
             )
         try:
-            text = text.decode("utf-8")
+            decoded = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = text[: exc.start].count(b"\n") + 1
             raise InputError(
                 [Problem(Location(file, line, 1), f"not valid UTF-8 (byte offset {exc.start})")]
             ) from None
-    elif len(text) > MAX_FILE_BYTES:
+    else:
+        decoded = text
+    if len(decoded) > MAX_FILE_BYTES:
         raise InputError([Problem(Location(file), f"file is larger than {MAX_FILE_BYTES:,} bytes")])
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        _check_depth(decoded, file)
+        nodes = list(yaml.compose_all(decoded, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
@@ -220,7 +246,11 @@ def load_yaml_file(path: Path, *, root: Path | None = None) -> SourceDocument:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise InputError(
-                [Problem(Location(shown), f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")]
+                [
+                    Problem(
+                        Location(shown), f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}"
+                    )
+                ]
             )
         raw = path.read_bytes()
     except FileNotFoundError:
