@@ -304,10 +304,16 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _same_instant(a: datetime | None, b: datetime | None) -> bool:
+# A relative expiry ("90d") is computed by us just before the set, while its
+# anchor (the version's ``created``) is stamped by Key Vault: they differ by the
+# request's duration and any clock skew, so they match within this margin.
+RELATIVE_MOMENT_TOLERANCE_S = 120
+
+
+def _same_instant(a: datetime | None, b: datetime | None, *, tolerance_s: int = 0) -> bool:
     if a is None or b is None:
         return a is b
-    return int(a.timestamp()) == int(b.timestamp())
+    return abs(int(a.timestamp()) - int(b.timestamp())) <= tolerance_s
 
 
 def _user_tags(tags: Mapping[str, str]) -> dict[str, str]:
@@ -368,7 +374,8 @@ def _compare_metadata(
             diffs.append(FieldDiff(label, _iso(have), _moment_text(moment, None)))
         else:
             want = moment.resolve(base or datetime.now(UTC))
-            if not _same_instant(have, want):
+            tolerance = RELATIVE_MOMENT_TOLERANCE_S if moment.at is None else 0
+            if not _same_instant(have, want, tolerance_s=tolerance):
                 diffs.append(FieldDiff(label, _iso(have), _iso(want)))
     have_tags = _user_tags(actual.tags)
     if have_tags != dict(desired.tags):

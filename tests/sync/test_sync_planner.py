@@ -183,6 +183,18 @@ def test_relative_expiry_counts_from_the_current_version(manifests, keyring) -> 
     assert result.steps[change.address].value_set_at == CREATED
 
 
+def test_relative_expiry_tolerates_the_gap_between_our_clock_and_the_vaults(
+    manifests, keyring
+) -> None:
+    # The expiry was computed a second before Key Vault stamped the version's
+    # creation: that is the same "90d", not drift.
+    secrets = converged(keyring)
+    secrets["acme--rotating"] = owned(
+        keyring, "acme--rotating", expires_on=CREATED + timedelta(days=90, seconds=-1)
+    )
+    assert not plan_sync(manifests, state(secrets), keyring).plan.has_changes
+
+
 def test_clearing_expiry_needs_a_new_version(manifests, keyring) -> None:
     secrets = converged(keyring)
     secrets["acme--db-password"] = owned(
