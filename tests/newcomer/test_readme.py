@@ -17,8 +17,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from scripts.demo import DEMO_ENV_VALUES, DEMO_FILE_VALUES
 
 from .newcomer_helpers import (
@@ -70,20 +68,6 @@ def _wait_for(path: Path, process: subprocess.Popen[bytes], timeout_s: float = 6
     raise AssertionError(f"{path} did not appear within {timeout_s}s")
 
 
-# Known stumble, reported to the lead: the Makefile passes --state-dir after the
-# emulator's subcommand, which its parser rejects, so `make emulator` and
-# `make emulator-env` fail. Expected to fail while the Makefile has it; runs
-# normally (and must pass) once fixed.
-_MAKEFILE_STATE_DIR_BUG = "-m emulator serve --state-dir" in (REPO_ROOT / "Makefile").read_text(
-    encoding="utf-8"
-)
-
-
-@pytest.mark.xfail(
-    _MAKEFILE_STATE_DIR_BUG,
-    reason="Makefile: `python -m emulator serve --state-dir` (option after the subcommand)",
-    strict=True,
-)
 def test_readme_commands_on_a_clone(clone: Path, newcomer_env: dict[str, str]) -> None:
     env = dict(newcomer_env)
     state = clone / ".state" / "emulator"
