@@ -8,6 +8,8 @@ import logging
 import shlex
 import ssl
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -16,18 +18,38 @@ from .discovery import identity_environment, read_discovery
 
 DEFAULT_STATE = Path(".state/emulator")
 
+EXAMPLES = """\
+examples:
+  python -m emulator serve                        run in the foreground (state in .state/emulator)
+  eval "$(python -m emulator env --identity app)" act as the managed identity `app` in this shell
+  python -m emulator audit --vault kv-local       who did what to which secret (never values)
+  python -m emulator audit --output json          the audit log as JSON lines
+
+exit codes: 0 success, 1 error (for example: no emulator running)
+"""
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    return logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+
 
 def _serve(args: argparse.Namespace) -> int:
     from .server import Emulator
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=_log_level(args), format="%(asctime)s %(name)s %(message)s")
     config = load_config(Path(args.config) if args.config else None)
     if args.port is not None:
         config = config.with_changes(port=args.port)
     emulator = Emulator(config, state_dir=Path(args.state_dir), persist=not args.in_memory)
-    print(f"Key Vault emulator starting; state in {emulator.state_dir}", flush=True)
-    print(f"CA certificate: {emulator.ca_path}", flush=True)
-    print('Act as an identity with:  eval "$(python -m emulator env --identity app)"', flush=True)
+    state_option = "" if Path(args.state_dir) == DEFAULT_STATE else f" --state-dir {args.state_dir}"
+    if not args.quiet:
+        print(f"Key Vault emulator starting; state in {emulator.state_dir}", flush=True)
+        print(f"CA certificate: {emulator.ca_path}", flush=True)
+        print(
+            f'Act as an identity with:  eval "$(python -m emulator{state_option} env '
+            '--identity app)"',
+            flush=True,
+        )
     emulator.run()
     return 0
 
@@ -42,7 +64,9 @@ def _env(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     info = read_discovery(Path(args.state_dir))
-    query = "&".join(f"{k}={v}" for k, v in (("vault", args.vault), ("plane", args.plane)) if v)
+    query = urllib.parse.urlencode(
+        {k: v for k, v in (("vault", args.vault), ("plane", args.plane)) if v}
+    )
     request = urllib.request.Request(
         f"{info['arm_url']}/_emulator/audit?{query}",
         headers={"X-Emulator-Admin-Key": info["admin_key"]},
@@ -51,7 +75,7 @@ def _audit(args: argparse.Namespace) -> int:
     with urllib.request.urlopen(request, context=context, timeout=10) as response:
         records = json.load(response)["value"]
     for record in records[-args.limit :]:
-        if args.json:
+        if args.output == "json":
             print(json.dumps(record))
         else:
             target = record["secret"] or record["resource"]
@@ -63,10 +87,12 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emulator",
-        description="Local Azure for Key Vault: identity, Resource Manager, secrets.",
+        description="Local Azure for Key Vault: managed identity, Resource Manager, secrets.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--state-dir",
@@ -74,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         help="where the CA, keys and state live (default: %(default)s)",
     )
     # Also accepted after the subcommand (`serve --state-dir X`), as people type it.
-    state_option = argparse.ArgumentParser(add_help=False)
-    state_option.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("-q", "--quiet", action="store_true", help="print only warnings/errors")
+    common.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
-        "serve", help="run the emulator in the foreground", parents=[state_option]
+        "serve", help="run the emulator in the foreground", parents=[common]
     )
     serve.add_argument("--config", help="YAML configuration (identities, vaults, limits)")
     serve.add_argument("--port", type=int, help="main port (ARM and tokens); 0 picks one")
@@ -86,26 +114,38 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(func=_serve)
     env = commands.add_parser(
         "env",
-        parents=[state_option],
+        parents=[common],
         help="print the environment to act as an identity against the running emulator",
         epilog='example: eval "$(python -m emulator env --identity app)"',
     )
     env.add_argument("--identity", default="app", help="deployer, sync, app, ... (default: app)")
     env.set_defaults(func=_env)
     audit = commands.add_parser(
-        "audit", help="print the running emulator's audit log", parents=[state_option]
+        "audit", help="print the running emulator's audit log", parents=[common]
     )
-    audit.add_argument("--vault")
-    audit.add_argument("--plane", choices=("data", "arm"))
-    audit.add_argument("--limit", type=int, default=100)
-    audit.add_argument("--json", action="store_true")
+    audit.add_argument("--vault", help="only this vault's records")
+    audit.add_argument("--plane", choices=("data", "arm"), help="only the data plane or ARM")
+    audit.add_argument("--limit", type=int, default=100, help="the last N records (default 100)")
+    audit.add_argument("--output", choices=("text", "json"), default="text")
     audit.set_defaults(func=_audit)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except (FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+    except (urllib.error.URLError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
+        print(
+            f"error: cannot reach the emulator ({exc}); is it running? Start it with "
+            "`make emulator`.",
+            file=sys.stderr,
+        )
+    except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return 1
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ class Emulator:
         self._servers: dict[int, asyncio.AbstractServer] = {}
         self._stopped: asyncio.Event | None = None
         self.port = 0
+        self._published = False
 
     # -- endpoints ------------------------------------------------------------------
     @property
@@ -162,6 +163,7 @@ class Emulator:
             if vault.deleted_at is None:
                 self.ensure_vault_listener(vault)
         write_discovery(self.state_dir, self.info())
+        self._published = True
         flusher = asyncio.create_task(self._flush_audit())
         log.info("emulator listening on %s (CA: %s)", self.arm_url, self.ca_path)
         if ready is not None:
@@ -173,6 +175,7 @@ class Emulator:
             for server in self._servers.values():
                 server.close()
             self.world.audit.flush()
+            self._published = False
             remove_discovery(self.state_dir)
             self.store.close()
 
@@ -224,6 +227,7 @@ class Emulator:
             sock = bind_socket(self._next_vault_port())
         port = sock.getsockname()[1]
         self.world.set_vault_port(vault, port)
+        self._publish()
         self._servers[port] = None  # type: ignore[assignment]  # reserved until serving
 
         async def serve() -> None:
@@ -246,6 +250,12 @@ class Emulator:
         server = self._servers.pop(vault.port, None)
         if server is not None:
             server.close()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Keep the discovery file's vault list current once serving has begun."""
+        if self._published:
+            write_discovery(self.state_dir, self.info())
 
     def _create_vault(self, seed: VaultSeed, created_by: str = "") -> Vault:
         vault = Vault(

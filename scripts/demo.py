@@ -385,7 +385,7 @@ def step_audit(
     result = runner.run(
         _python(
             "-m", "emulator", "--state-dir", str(args.state_dir), "audit",
-            "--vault", "kv-secrets-local", "--plane", "data", "--json", "--limit", "1000",
+            "--vault", "kv-secrets-local", "--plane", "data", "--output", "json", "--limit", "1000",
         )
     )  # fmt: skip
     _check(view, "reading the audit log", result)
