@@ -84,6 +84,29 @@ class Fleet:
     def known_values(self) -> list[str]:
         return [v for v in self.values.values() if v is not None]
 
+    def change_values(self, rng: random.Random, share: float = 0.8) -> dict[str, str]:
+        """Give ``share`` of the env and file secrets a new value; returns their old values."""
+        old: dict[str, str] = {}
+        run = uuid.uuid4().hex[:8]
+        for index, (name, value) in enumerate(sorted(self.values.items())):
+            if value is None or rng.random() >= share:
+                continue
+            new = f"{value.split('-', 1)[0]}-{run}-{index}-{uuid.uuid4().hex}"
+            variable = self._variable(name)
+            if variable in self.environ:
+                self.environ[variable] = new
+            else:
+                new += "\nsecond line"
+                (self.directory / "values" / f"{name}.txt").write_text(new, encoding="utf-8")
+            old[name] = value
+            self.values[name] = new
+        return old
+
+    @staticmethod
+    def _variable(vault_name: str) -> str:
+        scope, name = vault_name.split("--", 1)
+        return f"REL_{scope.upper()}_{name.upper()}"
+
 
 def write_environment(
     path: Path,
