@@ -197,6 +197,32 @@ ROUTES: tuple[Route, ...] = (
         "{scope}",
         resource_type="roleDefinitions",
     ),
+    # The caller's own effective permissions (Permissions_ListForResourceGroup and
+    # Permissions_ListForResource). Any signed-in caller may ask about itself, so no
+    # action is checked. The SDK writes "resourcegroups" in lower case and, for a
+    # top-level resource, an empty parent path ("Microsoft.KeyVault//vaults/kv").
+    _route(
+        "GET",
+        r"^(?P<scope>/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<group>[^/]+))"
+        r"/providers/Microsoft\.Authorization/permissions$",
+        "PermissionsListForResourceGroup",
+        "list_permissions",
+        AUTHORIZATION,
+        "",
+        "{scope}",
+        resource_type="permissions",
+    ),
+    _route(
+        "GET",
+        r"^(?P<scope>/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<group>[^/]+)"
+        r"/providers/[^/]+/.+?)/providers/Microsoft\.Authorization/permissions$",
+        "PermissionsListForResource",
+        "list_permissions",
+        AUTHORIZATION,
+        "",
+        "{scope}",
+        resource_type="permissions",
+    ),
     # -- Microsoft.KeyVault ----------------------------------------------------------------
     _route(
         "GET",

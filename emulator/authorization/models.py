@@ -311,6 +311,26 @@ def put_assignment(
     return assignment, True
 
 
+def effective_permissions(
+    store: RoleAssignments, principal_id: str, scope: str
+) -> list[tuple[RoleAssignment, RoleDefinition]]:
+    """What the permissions API answers a caller at ``scope``.
+
+    One entry per role assignment of the caller at or above the scope (the
+    broadest scope first), each with its role definition, as Azure lists them:
+    duplicates are not merged, and each entry's ``notActions`` only subtract
+    from its own ``actions``. Assignments still propagating count, as they do
+    for Resource Manager's own checks (:meth:`RoleAssignments.allows_action`);
+    group membership is not modelled.
+    """
+    found = [
+        (assignment, role)
+        for assignment in store.for_principal(principal_id)
+        if (role := assignment.role) is not None and scope_contains(assignment.scope, scope)
+    ]
+    return sorted(found, key=lambda pair: (len(normalize_scope(pair[0].scope)), pair[0].name))
+
+
 def list_for_scope(
     store: RoleAssignments,
     scope: str,

@@ -23,6 +23,7 @@ from .models import (
     assignment_subscription,
     check_assignment_name,
     check_principal,
+    effective_permissions,
     list_for_scope,
     put_assignment,
     resolve_role_definition_id,
@@ -34,6 +35,8 @@ _PRINCIPAL = re.compile(r"^principalid\s+eq\s+'(?P<id>[^']*)'$", re.IGNORECASE)
 _ASSIGNED_TO = re.compile(r"^assignedto\('(?P<id>[^']*)'\)$", re.IGNORECASE)
 _ROLE_NAME = re.compile(r"^rolename\s+eq\s+'(?P<name>[^']*)'$", re.IGNORECASE)
 _ROLE_TYPE = re.compile(r"^type\s+eq\s+'(?P<type>[^']*)'$", re.IGNORECASE)
+# The first api-version whose Permission model carries the assignment's condition.
+_CONDITIONS_SINCE = "2022-05-01-preview"
 
 
 def _clauses(raw: str) -> list[str]:
@@ -248,6 +251,45 @@ class AuthorizationResponses:
             self.world.role_assignments, scope, at_scope=at_scope, principal_id=principal_id
         )
         return Response.json(200, {"value": [assignment_body(a) for a in assignments]})
+
+    # -- the caller's permissions -----------------------------------------------------------
+    def list_permissions(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        """The caller's effective permissions at a resource group or a resource.
+
+        One page (Azure pages this list too, but a caller holds few assignments).
+        An unknown group or resource is the 404 role assignments get there
+        (guessed: Azure's answer for a missing resource is undocumented).
+        """
+        # ARM reads an empty parent path's "//" as "/".
+        scope = self.manager.check_scope(re.sub(r"/{2,}", "/", params["scope"]))
+        with_condition = request.query.get("api-version", "") >= _CONDITIONS_SINCE
+        entries = effective_permissions(self.world.role_assignments, caller.object_id, scope)
+        return Response.json(
+            200,
+            {
+                "value": [
+                    permission_body(assignment, role, with_condition=with_condition)
+                    for assignment, role in entries
+                ]
+            },
+        )
+
+
+def permission_body(
+    assignment: RoleAssignment, role: RoleDefinition, *, with_condition: bool
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "actions": list(role.actions),
+        "notActions": list(role.not_actions),
+        "dataActions": list(role.data_actions),
+        "notDataActions": list(role.not_data_actions),
+    }
+    if with_condition and assignment.condition:
+        body["condition"] = assignment.condition
+        body["conditionVersion"] = assignment.condition_version
+    return body
 
 
 def unauthorized_action(caller: Caller, action: str, scope: str) -> AzureError:
