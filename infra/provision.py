@@ -13,7 +13,10 @@
 The plan reads the resource group, the vault, a soft-deleted vault of the
 same name, the role definitions named by the file and the role assignments
 at the vault (and declared secret) scopes; it refuses unsafe changes before
-any write. Apply executes the planned changes in dependency order, re-reading
+any write. When the plan would write, it also asks Azure's permissions API
+what the deploying identity may do there, and refuses the plan for a right
+it lacks (:mod:`infra.permissions`) instead of failing half-way through
+apply. Apply executes the planned changes in dependency order, re-reading
 the vault first so that a change made since the plan stops it, and treats
 ARM's idempotent answers (200 on re-PUT, 409 ``RoleAssignmentExists``) as
 done. A plan without changes makes no ARM writes.
@@ -26,7 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from azure.core.exceptions import (
@@ -36,6 +39,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
 )
 
+from infra import permissions as rights
 from infra import role_assignments as ra
 from infra import vault as vaults
 from infra.environment import Environment
@@ -99,6 +103,8 @@ class Observed:
     assignments: tuple[ra.AssignmentState, ...] = ()
     role_names: dict[str, str] = field(default_factory=dict)
     notes: tuple[Diagnostic, ...] = ()  # what could not be read, as warnings
+    # The deploying identity's permissions, read only when the plan would write.
+    permissions: rights.Permissions | None = None
 
 
 def observe(env: Environment, arm: ArmClients) -> Observed:
@@ -318,6 +324,14 @@ def build_plan(env: Environment, observed: Observed, *, prune: bool = False) -> 
     )
     changes.extend(assignment_plan.changes)
     diagnostics.extend(assignment_plan.diagnostics)
+    if observed.permissions is not None:
+        needs = rights.needs_of(
+            resource_group_action=rg_action,
+            resource_group_address=rg_addr,
+            vault=vault_plan,
+            assignments=assignment_plan,
+        )
+        diagnostics.extend(rights.refusals(needs, observed.permissions))
     return ProvisionPlan(
         plan=Plan(tuple(changes), tuple(diagnostics)),
         env=env,
@@ -329,8 +343,43 @@ def build_plan(env: Environment, observed: Observed, *, prune: bool = False) -> 
 
 
 def plan(env: Environment, arm: ArmClients, *, prune_assignments: bool = False) -> ProvisionPlan:
-    """Read, then compare: the plan. Makes no writes."""
-    return build_plan(env, observe(env, arm), prune=prune_assignments)
+    """Read, then compare: the plan. Makes no writes.
+
+    A plan that would write is checked against the deploying identity's
+    permissions (one more read), so a missing right refuses the plan
+    instead of failing half-way through apply.
+    """
+    observed = observe(env, arm)
+    draft = build_plan(env, observed, prune=prune_assignments)
+    checked = check_permissions(env, arm, draft)
+    if checked is observed:
+        return draft
+    return build_plan(env, checked, prune=prune_assignments)
+
+
+def check_permissions(env: Environment, arm: ArmClients, draft: ProvisionPlan) -> Observed:
+    """``draft.observed`` with the permissions its changes need, or a warning why not.
+
+    Unchanged (no request) when the plan writes nothing, or when the resource
+    group does not exist yet: the permissions API has no scope to answer for.
+    """
+    observed = draft.observed
+    needs = rights.needs_of(
+        resource_group_action=draft.resource_group_action,
+        resource_group_address=f"resource_group.{env.resource_group.name}",
+        vault=draft.vault,
+        assignments=draft.assignments,
+    )
+    if not needs or observed.resource_group is None:
+        return observed
+    vault = observed.vault.name if observed.vault is not None else None
+    try:
+        found = rights.read_permissions(arm.authorization, env.resource_group.name, vault=vault)
+    except rights.PermissionsUnavailable as exc:
+        log.warning("could not read the deploying identity's permissions: %s", exc)
+        warning = rights.unavailable_warning(str(exc), needs[0].addresses[0])
+        return replace(observed, notes=(*observed.notes, warning))
+    return replace(observed, permissions=found)
 
 
 # --------------------------------------------------------------------------

@@ -616,11 +616,13 @@ def apply_update(
 # --------------------------------------------------------------------------
 # Errors
 
+VAULT_RIGHTS_HINT = (
+    "the deploying identity needs Contributor (or Owner) on the resource group to manage the vault"
+)
+
 _HINTS = {
     "AuthorizationFailed": (
-        "the deploying identity needs Contributor (or Owner) on the resource group to "
-        "manage the vault, and User Access Administrator (or Owner) to create role "
-        "assignments"
+        f"{VAULT_RIGHTS_HINT}, and User Access Administrator (or Owner) to create role assignments"
     ),
     "VaultAlreadyExists": "vault names are globally unique; choose another vault.name",
     "ConflictError": "vault names are globally unique; choose another vault.name",

@@ -298,37 +298,127 @@ def test_unknown_principal_fails_clearly_within_the_bound(deployment) -> None:
     assert "not found in the directory" in failed.err
 
 
-def test_deployer_without_user_access_administrator(emulator, deployment) -> None:
-    # A Contributor on the resource group: may manage the vault, not grant access.
+def existing_group(deployment: Deployment) -> str:
+    """Create the deployment's resource group as the subscription Owner; returns its id."""
     from azure.mgmt.resource.resources.models import ResourceGroup
 
-    deployer = deployment.target()
-    resources = deployer.resource_management()
-    group = resources.resource_groups.create_or_update(
-        deployment.group, ResourceGroup(location="westeurope", tags={"env": "test"})
-    )
-    resources.close()
-    emulator.assign_role("outsider", "Contributor", group.id)
+    resources = deployment.target().resource_management()
+    try:
+        group = resources.resource_groups.create_or_update(
+            deployment.group, ResourceGroup(location="westeurope", tags={"env": "test"})
+        )
+    finally:
+        resources.close()
+    return str(group.id)
+
+
+NO_RIGHTS = (
+    "the deploying identity needs User Access Administrator or Owner on the resource group "
+    "to create role assignments"
+)
+
+
+def test_deployer_without_user_access_administrator_is_refused_at_plan_time(
+    emulator, deployment
+) -> None:
+    # A Contributor on the resource group: may manage the vault, not grant access.
+    emulator.assign_role("outsider", "Contributor", existing_group(deployment))
 
     marker = time.time()
     planned = deployment.run("--plan", "--identity", "outsider")
-    assert planned.code == 2, planned.err
-    failed = deployment.run("--identity", "outsider")
-    assert failed.code == 1
-    assert "User Access Administrator or Owner on the resource group" in failed.err
-    writes = deployment.arm_writes(marker, identity="outsider")
-    succeeded = [w for w in writes if w.status < 400]
-    # Only what the plan said: the vault; the first assignment was refused (403).
-    assert [w.operation for w in succeeded] == ["VaultPut"]
-    assert all(w.status == 403 for w in writes if w.operation != "VaultPut")
+    assert planned.code == 1, planned.err + planned.out
+    assert NO_RIGHTS in planned.out
+    assert (
+        "the deploying identity may not create role assignments (no "
+        f"Microsoft.Authorization/roleAssignments/write on resource group {deployment.group})"
+    ) in planned.out
+    assert "may not create the vault" not in planned.out  # Contributor may do that
+    assert "Planning failed" in planned.out
 
-    # A pipeline reading JSON sees the same error as a diagnostic line.
+    refused = deployment.run("--identity", "outsider")
+    assert refused.code == 1
+    assert NO_RIGHTS in refused.out and "Applying" not in refused.out
+    # Nothing was written, not even the vault the plan would have created first.
+    assert deployment.arm_writes(marker) == []
+    asked = emulator.audit(plane="arm", since=marker, operation="PermissionsListForResourceGroup")
+    assert {(r.identity, r.status) for r in asked} == {("outsider", 200)}
+
+    # A pipeline reading JSON sees the refusal as a diagnostic line.
     again = deployment.run("--identity", "outsider", "--output", "json")
     assert again.code == 1
     lines = again.json_lines()
     assert [line["type"] for line in lines].count("version") == 1
     assert lines[0]["type"] == "version" and lines[-1]["type"] == "diagnostic"
-    assert "User Access Administrator" in lines[-1]["diagnostic"]["detail"]
+    assert "change_summary" not in [line["type"] for line in lines]
+    assert NO_RIGHTS in lines[-1]["diagnostic"]["detail"]
+    assert deployment.arm_writes(marker) == []
+
+
+def test_read_only_deployer_is_refused_vault_and_assignments(emulator, deployment) -> None:
+    emulator.assign_role("outsider", "Reader", existing_group(deployment))
+    marker = time.time()
+    refused = deployment.run("--identity", "outsider")
+    assert refused.code == 1
+    assert "may not create the vault (no Microsoft.KeyVault/vaults/write" in refused.out
+    assert "needs Contributor (or Owner) on the resource group to manage the vault" in refused.out
+    assert "may not create role assignments" in refused.out and NO_RIGHTS in refused.out
+    assert deployment.arm_writes(marker) == []
+
+
+def test_owner_of_the_resource_group_still_provisions(emulator, deployment) -> None:
+    emulator.assign_role("outsider", "Owner", existing_group(deployment))
+    result = deployment.run("--identity", "outsider")
+    assert result.code == 0, result.err + result.out
+    assert "Error:" not in result.out
+    env = load_environment(deployment.path)
+    assert assignment_triples(deployment.target(), env.vault_resource_id) == {
+        (emulator.object_id("app"), SECRETS_USER),
+        (emulator.object_id("sync"), SECRETS_OFFICER),
+    }
+    # Converged: the next plan writes nothing, so it does not ask for permissions.
+    marker = time.time()
+    assert deployment.run("--plan", "--identity", "outsider").code == 0
+    assert emulator.audit(plane="arm", since=marker, operation="PermissionsListForResource") == []
+
+
+def test_existing_vault_is_checked_at_the_vault_scope(emulator, deployment) -> None:
+    """Access administration granted on the vault alone is enough for its assignments."""
+    assert deployment.run().code == 0
+    env = load_environment(deployment.path)
+    emulator.assign_role("outsider", "Reader", env.resource_group_id)
+    emulator.assign_role("outsider", "User Access Administrator", env.vault_resource_id)
+    deployment.write(
+        access=f"""\
+  - name: outsider-reads
+    principal_id: {emulator.object_id("outsider")}
+    role: Key Vault Reader
+"""
+    )
+    marker = time.time()
+    result = deployment.run("--identity", "outsider", "--no-verify")
+    assert result.code == 0, result.err + result.out
+    asked = emulator.audit(plane="arm", since=marker, operation="PermissionsListForResource")
+    assert [r.status for r in asked] == [200]
+    assert [w.operation for w in deployment.arm_writes(marker)] == ["RoleAssignmentPut"]
+
+
+def test_permissions_api_failure_warns_and_falls_back_to_apply_time(
+    emulator, deployment, arm_faults
+) -> None:
+    emulator.assign_role("outsider", "Contributor", existing_group(deployment))
+    # 403 is not retried by the SDK: the permissions API denied.
+    arm_faults(error_rate=1.0, statuses=(403,), operations={"PermissionsListForResourceGroup"})
+    marker = time.time()
+    failed = deployment.run("--identity", "outsider")
+    assert failed.code == 1
+    assert (
+        "Warning: could not check the deploying identity's permissions before writing (403"
+    ) in failed.out
+    # Today's apply-time error: the vault was written, the first assignment refused.
+    assert NO_RIGHTS in failed.err
+    writes = deployment.arm_writes(marker, identity="outsider")
+    assert [w.operation for w in writes if w.status < 400] == ["VaultPut"]
+    assert all(w.status == 403 for w in writes if w.operation != "VaultPut")
 
 
 def test_plan_reports_missing_emulator_clearly(tmp_path: Path) -> None:
