@@ -8,8 +8,11 @@ Every command gets the same options and the same error path::
 
 Common options: ``--output {text,json}``, ``--plan`` (dry run; detailed exit
 code 2 when changes are pending), ``-q/--quiet`` and ``-v/--verbose``
-(logging level; repeat ``-v`` for DEBUG). Colour is used only on a terminal
-and never when ``NO_COLOR`` is set (https://no-color.org) or ``TERM=dumb``.
+(logging level; repeat ``-v`` for DEBUG). Colour is used on a terminal
+(unless ``TERM=dumb``), or anywhere when forced with ``FORCE_COLOR``
+(https://force-color.org) or ``CLICOLOR_FORCE`` (https://bixense.com/clicolors),
+say for a CI log that renders ANSI; never when ``NO_COLOR`` is set
+(https://no-color.org), which wins over both. JSON output is never coloured.
 
 Errors: :class:`~infra.yaml_source.InputError` prints each problem as
 ``file:line:col: message``; :class:`~infra.errors.ActionableError` prints
@@ -44,9 +47,20 @@ EXIT_INTERRUPTED = 130
 
 
 def use_color(stream: IO[str]) -> bool:
-    """Colour only on a terminal, never with NO_COLOR set (to anything) or TERM=dumb."""
-    if "NO_COLOR" in os.environ and os.environ["NO_COLOR"] != "":
+    """Whether to colour what goes to ``stream``.
+
+    In order: ``NO_COLOR`` set to anything but "" turns colour off; then
+    ``FORCE_COLOR`` set to anything but "" (its value is not read, as
+    force-color.org asks) or ``CLICOLOR_FORCE`` set to anything but "" and
+    "0" turns it on, even off a terminal or with ``TERM=dumb``; otherwise
+    colour only on a terminal that is not ``TERM=dumb``.
+    """
+    if os.environ.get("NO_COLOR", "") != "":
         return False
+    forced = os.environ.get("FORCE_COLOR", "") != ""
+    clicolor_forced = os.environ.get("CLICOLOR_FORCE", "") not in ("", "0")
+    if forced or clicolor_forced:
+        return True
     if os.environ.get("TERM") == "dumb":
         return False
     isatty = getattr(stream, "isatty", None)

@@ -25,6 +25,9 @@ os.environ["KEYVAULT_EMULATOR_CA"] = str(_CERTS.ca_path)
 # make every credential in the suite sign in as that identity.
 for _name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_KEY_VAULT_URL"):
     os.environ.pop(_name, None)
+# A CI runner forcing colour would put ANSI codes into the text the tests read.
+for _name in ("FORCE_COLOR", "CLICOLOR_FORCE"):
+    os.environ.pop(_name, None)
 
 from emulator.testing import RunningEmulator  # noqa: E402
 

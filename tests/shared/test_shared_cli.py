@@ -48,8 +48,8 @@ def test_quiet_and_verbose_exclude_each_other() -> None:
 
 
 def test_colour_rules(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.delenv("TERM", raising=False)
+    for name in ("NO_COLOR", "TERM", "FORCE_COLOR", "CLICOLOR_FORCE"):
+        monkeypatch.delenv(name, raising=False)
     assert cli.use_color(Tty())
     assert not cli.use_color(io.StringIO())
     monkeypatch.setenv("NO_COLOR", "1")
@@ -57,6 +57,52 @@ def test_colour_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "")
     monkeypatch.setenv("TERM", "dumb")
     assert not cli.use_color(Tty())
+
+
+@pytest.mark.parametrize(
+    ("variables", "tty", "expected"),
+    [
+        ({"FORCE_COLOR": "1"}, False, True),
+        ({"FORCE_COLOR": "0"}, False, True),  # force-color.org: any non-empty value
+        ({"FORCE_COLOR": ""}, False, False),
+        ({"CLICOLOR_FORCE": "1"}, False, True),
+        ({"CLICOLOR_FORCE": "0"}, False, False),
+        ({"CLICOLOR_FORCE": ""}, False, False),
+        ({"FORCE_COLOR": "1", "TERM": "dumb"}, False, True),
+        ({"CLICOLOR_FORCE": "1", "TERM": "dumb"}, True, True),
+        ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False, False),
+        ({"CLICOLOR_FORCE": "1", "NO_COLOR": "1"}, True, False),
+        ({"FORCE_COLOR": "1", "NO_COLOR": ""}, False, True),
+        ({"CLICOLOR_FORCE": "0", "TERM": "xterm"}, True, True),
+    ],
+)
+def test_forced_colour(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], tty: bool, expected: bool
+) -> None:
+    for name in ("NO_COLOR", "TERM", "FORCE_COLOR", "CLICOLOR_FORCE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert cli.use_color(Tty() if tty else io.StringIO()) is expected
+
+
+def test_forced_colour_reaches_the_rendered_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_COLOR", "TERM", "CLICOLOR_FORCE"):
+        monkeypatch.delenv(name, raising=False)
+    plan = Plan((Change("vault.kv-demo", Action.CREATE),))
+
+    def main(args, output):
+        output.plan(plan)
+        return 0
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    code, out, _ = run(main)
+    assert code == 0 and "\x1b[" in out
+    code, out, _ = run(main, "--output", "json")
+    assert "\x1b[" not in out
+    monkeypatch.setenv("NO_COLOR", "1")
+    code, out, _ = run(main)
+    assert "\x1b[" not in out
 
 
 def test_input_errors_print_positions_and_exit_1() -> None:
