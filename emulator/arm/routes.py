@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..routing import match_route
+
 KEYVAULT = "Microsoft.KeyVault"
 AUTHORIZATION = "Microsoft.Authorization"
 RESOURCES = "Microsoft.Resources"
@@ -431,15 +433,7 @@ ROUTES: tuple[Route, ...] = (
 
 def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
     """The route for a request, its path parameters, and whether the path exists at all."""
-    path = path.rstrip("/") or "/"
-    path_known = False
-    for route in ROUTES:
-        found = route.pattern.match(path)
-        if found:
-            path_known = True
-            if route.method == method:
-                return route, {k: v for k, v in found.groupdict().items() if v is not None}, True
-    return None, {}, path_known
+    return match_route(ROUTES, method, path.rstrip("/") or "/")
 
 
 def scope_for(route: Route, params: dict[str, str]) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..routing import match_route
+
 SECRETS = "Microsoft.KeyVault/vaults/secrets"
 
 
@@ -164,11 +166,4 @@ ROUTES: tuple[Route, ...] = (
 
 def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
     """The route for a request, its path parameters, and whether the path exists at all."""
-    path_known = False
-    for route in ROUTES:
-        found = route.pattern.match(path)
-        if found:
-            path_known = True
-            if route.method == method:
-                return route, {k: v for k, v in found.groupdict().items() if v is not None}, True
-    return None, {}, path_known
+    return match_route(ROUTES, method, path)
