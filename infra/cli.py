@@ -29,10 +29,11 @@ secrets, never their values.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TextIO
 
@@ -113,12 +114,14 @@ def parser(
     return result
 
 
-def configure_logging(args: argparse.Namespace, *, stream: TextIO | None = None) -> None:
+@contextlib.contextmanager
+def configured_logging(args: argparse.Namespace, *, stream: TextIO | None = None) -> Iterator[None]:
     """Log to stderr: WARNING by default, ERROR with -q, INFO with -v, DEBUG with -vv.
 
     Azure SDK loggers stay at WARNING unless -vv; even then request and
     response bodies are not logged because no client enables
-    ``logging_enable``.
+    ``logging_enable``. Levels and handlers are put back on exit, so a
+    command run in-process (tests, the demo) leaves logging as it found it.
     """
     if getattr(args, "quiet", False):
         level = logging.ERROR
@@ -131,14 +134,17 @@ def configure_logging(args: argparse.Namespace, *, stream: TextIO | None = None)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    for existing in list(root.handlers):
-        if getattr(existing, "_infra_cli", False):
-            root.removeHandler(existing)
-    handler._infra_cli = True  # type: ignore[attr-defined]
+    azure = logging.getLogger("azure")
+    saved_levels = (root.level, azure.level)
     root.addHandler(handler)
     root.setLevel(level)
-    azure_level = logging.DEBUG if level == logging.DEBUG else logging.WARNING
-    logging.getLogger("azure").setLevel(azure_level)
+    azure.setLevel(logging.DEBUG if level == logging.DEBUG else logging.WARNING)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_levels[0])
+        azure.setLevel(saved_levels[1])
 
 
 @dataclass
@@ -198,7 +204,6 @@ def run(
     args = argparser.parse_args(argv)
     out_stream = stdout or sys.stdout
     err_stream = stderr or sys.stderr
-    configure_logging(args, stream=err_stream)
     output = Output(
         out=out_stream,
         err=err_stream,
@@ -206,6 +211,11 @@ def run(
         color=use_color(out_stream),
         quiet=bool(getattr(args, "quiet", False)),
     )
+    with configured_logging(args, stream=err_stream):
+        return _run_main(main, args, output)
+
+
+def _run_main(main: Main, args: argparse.Namespace, output: Output) -> int:
     try:
         return main(args, output)
     except KeyboardInterrupt:

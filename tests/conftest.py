@@ -7,6 +7,7 @@ only once, at import.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -49,3 +50,32 @@ def vault(emulator: RunningEmulator):
     emulator.assign_role("sync", "Key Vault Secrets Officer", handle.resource_id)
     emulator.assign_role("app", "Key Vault Secrets User", handle.resource_id)
     return handle
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Give every test back the logging state it started with.
+
+    Commands run in-process (``infra.cli.run`` restores its own changes) and
+    libraries may still set levels or add handlers; left behind, that would
+    change what later tests in the same worker see, e.g. a leak test that
+    expects azure-core's DEBUG records.
+    """
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    levels = {
+        name: logger.level
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    root_level = root.level
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(root_level)
+        for name, logger in logging.Logger.manager.loggerDict.items():
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(levels.get(name, logging.NOTSET))

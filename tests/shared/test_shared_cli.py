@@ -150,3 +150,19 @@ def test_main_return_code_and_plan_output() -> None:
     code, out, _ = run(main, "--output", "json")
     types = [json.loads(line)["type"] for line in out.splitlines()]
     assert code == 0 and types == ["version", "planned_change", "change_summary"]
+
+
+def test_a_run_leaves_logging_as_it_found_it() -> None:
+    import logging
+
+    root, azure = logging.getLogger(), logging.getLogger("azure")
+    before = (root.level, azure.level, list(root.handlers))
+
+    def noisy(args, output) -> int:
+        logging.getLogger("infra.test").debug("inside the command")
+        assert root.level == logging.DEBUG
+        return 0
+
+    assert run(noisy, "-vv")[0] == 0
+    assert run(lambda args, output: 1 // 0, "-vv")[0] == 1
+    assert (root.level, azure.level, list(root.handlers)) == before
