@@ -273,6 +273,11 @@ def schema_problems(document: SourceDocument, validator: Any) -> list[Problem]:
 
 
 def _describe(error: Any) -> str:
+    # A schema may word its own refusal (``x-error``) where jsonschema's text
+    # would only restate the rule, e.g. "should not be valid under {...}".
+    custom = error.schema.get("x-error") if isinstance(error.schema, dict) else None
+    if custom:
+        return str(custom)
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         if extra:

@@ -94,7 +94,10 @@ def test_duplicate_grants_and_bad_ip_rules(tmp_path: Path) -> None:
 
 def test_azure_target_rejects_emulator_settings(tmp_path: Path) -> None:
     text = MINIMAL.replace("kind: emulator", "kind: azure\n  state_dir: /tmp/x")
-    assert any("target" in p for p in problems(tmp_path, text))
+    assert problems(tmp_path, text) == [
+        f"{tmp_path / 'env.yaml'}:2:3: target: state_dir and identity are for the emulator "
+        "only; remove them when kind is azure"
+    ]
 
 
 def test_duplicate_keys_and_missing_file(tmp_path: Path) -> None:
