@@ -22,9 +22,10 @@ venv: $(VENV)/.installed  ## create the virtual environment
 test: venv  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
-lint: venv  ## ruff, and mypy --strict on the runtime package
+lint: venv  ## ruff, mypy --strict on the runtime package, mypy on the tooling and emulator
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict runtime/orgsecrets
+	$(VENV)/bin/mypy emulator infra scripts
 
 emulator: venv  ## run the local Azure emulator in the foreground
 	$(PY) -m emulator serve --state-dir $(STATE)

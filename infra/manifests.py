@@ -398,7 +398,7 @@ def describe_schema_error(error: Any) -> str:
         return f"'{missing[0]}' is required" if missing else "a required field is missing"
     if kind == "type":
         words = expected if isinstance(expected, list) else [expected]
-        wanted = " or ".join(_TYPE_WORDS.get(w, w) for w in words)
+        wanted = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in words)
         hint = " (quote it)" if words == ["string"] and error.instance is not None else ""
         return f"must be {wanted}, not {_json_type(error.instance)}{hint}"
     if kind in ("minProperties", "maxProperties") and last == "value":

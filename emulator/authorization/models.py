@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from ..errors import BadRequest, Conflict
 from ..persistence import Store
@@ -275,7 +276,7 @@ def put_assignment(
                 "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
                 code="RoleAssignmentUpdateNotPermitted",
             )
-        wanted = {
+        wanted: dict[str, Any] = {
             "description": description,
             "condition": condition,
             "condition_version": condition_version if condition else None,

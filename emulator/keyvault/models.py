@@ -238,7 +238,7 @@ class VaultSecrets:
             )
         return secret, found
 
-    def list(self) -> list[Secret]:
+    def live(self) -> list[Secret]:
         return [self._live[key] for key in sorted(self._live)]
 
     def versions(self, name: str) -> tuple[Secret, list[SecretVersion]]:

@@ -347,7 +347,7 @@ class SecretsPlane:
         return Response(204)
 
     def list_secrets(self, request: Request, vault: Vault, params: dict[str, str]) -> Response:
-        secrets = self._secrets(vault).list()
+        secrets = self._secrets(vault).live()
         return self._page(
             request,
             vault,
