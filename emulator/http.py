@@ -14,6 +14,7 @@ import json
 import logging
 import socket
 import ssl
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,9 +70,11 @@ def parse_target(target: str) -> tuple[str, dict[str, str]]:
 class HttpProtocol(asyncio.Protocol):
     """One connection: parse requests with h11, answer them one at a time."""
 
-    def __init__(self, handler: Handler, port: int) -> None:
+    def __init__(self, handler: Handler, port: int, accepted: Counter[int] | None = None) -> None:
         self._handler = handler
         self._port = port
+        if accepted is not None:  # connections per port: tests check clients reuse them
+            accepted[port] += 1
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._transport: asyncio.Transport | None = None
         self._request: h11.Request | None = None
@@ -240,10 +243,13 @@ def bind_socket(port: int) -> socket.socket:
 
 
 async def serve_socket(
-    sock: socket.socket, handler: Handler, ssl_context: ssl.SSLContext
+    sock: socket.socket,
+    handler: Handler,
+    ssl_context: ssl.SSLContext,
+    accepted: Counter[int] | None = None,
 ) -> asyncio.Server:
     port = sock.getsockname()[1]
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpProtocol(handler, port), sock=sock, ssl=ssl_context, backlog=512
+        lambda: HttpProtocol(handler, port, accepted), sock=sock, ssl=ssl_context, backlog=512
     )

@@ -19,6 +19,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,6 +73,7 @@ class Emulator:
         self._stopped: asyncio.Event | None = None
         self.port = 0
         self._published = False
+        self.connections_accepted: Counter[int] = Counter()  # per vault port
 
     # -- endpoints ------------------------------------------------------------------
     @property
@@ -231,7 +233,9 @@ class Emulator:
         self._servers[port] = None  # type: ignore[assignment]  # reserved until serving
 
         async def serve() -> None:
-            self._servers[port] = await serve_socket(sock, self.secrets_plane.handle, self._ssl)
+            self._servers[port] = await serve_socket(
+                sock, self.secrets_plane.handle, self._ssl, self.connections_accepted
+            )
 
         self._loop.create_task(serve())
         return port

@@ -228,6 +228,11 @@ class RunningEmulator:
             window_s=window_s,
         )
 
+    def connections_accepted(self, vault: VaultHandle) -> int:
+        """TCP connections the vault's data plane has accepted (clients should reuse them)."""
+        port = int(vault.uri.rstrip("/").rsplit(":", 1)[1])
+        return self.server.connections_accepted[port]
+
     def mint_token(self, identity: str, resource: str, *, lifetime_s: int | None = None) -> str:
         token, _ = self.world.tokens.mint(
             self.world.identity(identity), resource, lifetime_s=lifetime_s
