@@ -227,7 +227,13 @@ class AsyncKeyVaultSource:
         if client is None:
             from azure.keyvault.secrets.aio import SecretClient as AioSecretClient
 
-            client = AioSecretClient(self.vault_url, credential, **client_options(config))
+            options = client_options(config)
+            ca_path = options.pop("connection_verify", None)
+            if ca_path is not None:
+                from ._aio_transport import CATrustingAioHttpTransport
+
+                options["transport"] = CATrustingAioHttpTransport(ca_path)
+            client = AioSecretClient(self.vault_url, credential, **options)
         self.client = client
         self.description = f"Key Vault {self.vault_url}"
 

@@ -133,6 +133,28 @@ def test_async_org_hit_global_fallback_and_not_found(
     asyncio.run(scenario())
 
 
+def test_async_store_reuses_its_tls_connections(
+    emulator: Any, vault: Any, seed: Any, secret_value: Any
+) -> None:
+    # azure-core's aiohttp transport would build an SSL context per request
+    # for a CA file, and aiohttp pools per context: one TLS connection per call.
+    for i in range(20):
+        seed(f"contoso--reuse-{i}", secret_value(f"reuse-{i}"))
+    before = emulator.connections_accepted(vault)
+
+    async def scenario() -> None:
+        credential = emulator.async_credential("app")
+        async with (
+            credential,
+            AsyncSecretStore(config_for(emulator, vault), credential=credential) as store,
+        ):
+            for i in range(20):
+                await store.get(f"reuse-{i}", org="contoso")
+
+    asyncio.run(scenario())
+    assert emulator.connections_accepted(vault) - before <= 2
+
+
 def test_configured_from_the_environment_with_default_credential(
     emulator: Any, vault: Any, seed: Any, secret_value: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
