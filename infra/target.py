@@ -39,9 +39,7 @@ from infra.errors import ActionableError
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
-    from azure.core.credentials_async import AsyncTokenCredential
     from azure.keyvault.secrets import SecretClient
-    from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
     from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.keyvault import KeyVaultManagementClient
     from azure.mgmt.resource.resources import ResourceManagementClient
@@ -224,72 +222,6 @@ class EmulatorIdentityCredential:
         self.close()
 
 
-class AsyncEmulatorIdentityCredential:
-    """The async twin of :class:`EmulatorIdentityCredential`."""
-
-    def __init__(
-        self, *, endpoint: str, header: str, ca_path: str, name: str, retry: RetrySettings
-    ) -> None:
-        import asyncio
-
-        from azure.core import AsyncPipelineClient
-        from azure.core.pipeline.policies import AsyncRetryPolicy
-
-        self.name = name
-        self._endpoint = endpoint
-        self._header = header
-        self._lock = asyncio.Lock()
-        self._tokens: dict[str, AccessTokenInfo] = {}
-        self._client: Any = AsyncPipelineClient(
-            base_url=endpoint,
-            policies=[
-                AsyncRetryPolicy(
-                    retry_total=retry.total,
-                    retry_status=retry.status,
-                    retry_backoff_factor=retry.backoff_factor,
-                    retry_backoff_max=retry.backoff_max_s,
-                )
-            ],
-            connection_verify=ca_path,
-        )
-
-    def __repr__(self) -> str:
-        return f"AsyncEmulatorIdentityCredential(name={self.name!r})"
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        info = await self.get_token_info(*scopes)
-        return AccessToken(info.token, info.expires_on)
-
-    async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        resource = _resource_for(scopes)
-        async with self._lock:
-            cached = self._tokens.get(resource)
-            if cached and cached.expires_on - _TOKEN_REFRESH_MARGIN_S > time.time():
-                return cached
-            from azure.core.rest import HttpRequest
-
-            request = HttpRequest(
-                "GET",
-                self._endpoint,
-                params={"api-version": "2019-08-01", "resource": resource},
-                headers={"X-IDENTITY-HEADER": self._header, "Metadata": "true"},
-            )
-            response = await self._client.send_request(request)
-            await response.read()
-            info = _parse_token_response(response.status_code, response.text(), self.name)
-            self._tokens[resource] = info
-            return info
-
-    async def close(self) -> None:
-        await self._client.close()
-
-    async def __aenter__(self) -> AsyncEmulatorIdentityCredential:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
 def _resource_for(scopes: tuple[str, ...]) -> str:
     if len(scopes) != 1:
         raise ValueError("managed identity tokens take exactly one scope")
@@ -369,7 +301,7 @@ class Target:
         return EmulatorDiscovery.read(self.state_dir)
 
     @cached_property
-    def _credentials(self) -> dict[tuple[str, bool], Any]:
+    def _credentials(self) -> dict[str, TokenCredential]:
         return {}
 
     # -- credentials -------------------------------------------------------
@@ -381,57 +313,36 @@ class Target:
         federation in CI, a managed identity, or ``az login``; ``identity``
         is ignored. Credentials are cached per identity for the target's life.
         """
-        return self._credential(identity, is_async=False)  # type: ignore[no-any-return]
-
-    def async_credential(self, identity: str | None = None) -> AsyncTokenCredential:
-        """The async twin of :meth:`credential`."""
-        return self._credential(identity, is_async=True)  # type: ignore[no-any-return]
-
-    def _credential(self, identity: str | None, *, is_async: bool) -> Any:
         name = identity or self.default_identity
-        key = (name if self.is_emulator else "(default)", is_async)
+        key = name if self.is_emulator else "(default)"
         cache = self._credentials
         if key in cache:
             return cache[key]
+        credential: TokenCredential
         if self.is_emulator:
             found = self.discovery()
-            who = found.identity(name)
-            cls: Any = AsyncEmulatorIdentityCredential if is_async else EmulatorIdentityCredential
-            credential = cls(
+            credential = EmulatorIdentityCredential(
                 endpoint=found.identity_endpoint,
-                header=who.header,
+                header=found.identity(name).header,
                 ca_path=found.ca_path,
                 name=name,
                 retry=self.retry,
             )
         else:
+            from azure.identity import DefaultAzureCredential
+
             options: dict[str, Any] = {"exclude_interactive_browser_credential": True}
             if self.tenant_id:
                 options["additionally_allowed_tenants"] = [self.tenant_id]
-            if is_async:
-                from azure.identity.aio import DefaultAzureCredential as AsyncDefault
-
-                credential = AsyncDefault(**options)
-            else:
-                from azure.identity import DefaultAzureCredential
-
-                credential = DefaultAzureCredential(**options)
+            credential = DefaultAzureCredential(**options)
         cache[key] = credential
         return credential
 
     def close(self) -> None:
-        """Close the sync credentials this target made (async ones: ``aclose``)."""
-        for (_name, is_async), credential in list(self._credentials.items()):
-            if not is_async:
-                credential.close()
-                del self._credentials[(_name, is_async)]
-
-    async def aclose(self) -> None:
-        """Close the async credentials this target made."""
-        for (_name, is_async), credential in list(self._credentials.items()):
-            if is_async:
-                await credential.close()
-                del self._credentials[(_name, is_async)]
+        """Close the credentials this target made."""
+        for credential in self._credentials.values():
+            credential.close()  # type: ignore[attr-defined]
+        self._credentials.clear()
 
     def principal_object_id(self, identity: str | None = None) -> str | None:
         """The object id of an emulator identity (None on real Azure)."""
@@ -495,15 +406,6 @@ class Target:
             # The vault is on 127.0.0.1:PORT, not *.vault.azure.net.
             options["verify_challenge_resource"] = False
         return SecretClient(vault_url, self.credential(identity), **options)
-
-    def async_secret_client(self, vault_url: str, identity: str | None = None) -> AsyncSecretClient:
-        """The async ``SecretClient`` for ``vault_url`` acting as ``identity``."""
-        from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
-
-        options = self.client_kwargs()
-        if self.is_emulator:
-            options["verify_challenge_resource"] = False
-        return AsyncSecretClient(vault_url, self.async_credential(identity), **options)
 
     def vault_url(
         self, vault_name: str, *, resource_group: str | None = None, identity: str | None = None
