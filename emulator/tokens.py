@@ -13,9 +13,9 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from .config import Identity
-from .errors import Unauthorized
 
 VAULT_AUDIENCES = frozenset(
     {"https://vault.azure.net", "https://vault.azure.net/", "cfa8b339-82a2-471a-a3c9-0fc0be7a4093"}
@@ -36,6 +36,18 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+RejectReason = Literal["malformed", "signature", "claims", "audience", "expired"]
+
+
+class TokenRejected(Exception):
+    """A bearer token the emulator will not accept; each plane words it its own way."""
+
+    def __init__(self, reason: RejectReason, audience: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.audience = audience  # the token's audience, for "audience"
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,7 @@ class TokenIssuer:
         return f"{signing_input}.{_b64(signature)}", expires
 
     def verify(self, token: str, audiences: frozenset[str], *, now: float | None = None) -> Claims:
-        """Return the token's claims or raise :class:`Unauthorized`."""
+        """Return the token's claims or raise :class:`TokenRejected` saying why."""
         claims = self._verified.get(token)
         if claims is None:
             claims = self._decode(token)
@@ -98,33 +110,24 @@ class TokenIssuer:
                 self._verified.clear()
             self._verified[token] = claims
         if claims.audience not in audiences:
-            expected = sorted(audiences)[0]
-            raise Unauthorized(
-                f"AKV10022: Invalid audience. Expected {expected}, found: {claims.audience}."
-                if "https://vault.azure.net" in audiences
-                else f"The access token has an invalid audience: {claims.audience}."
-            )
+            raise TokenRejected("audience", claims.audience)
         if (now if now is not None else time.time()) >= claims.expires_at:
-            raise Unauthorized(
-                "AKV10022: Token is expired."
-                if "https://vault.azure.net" in audiences
-                else "The access token expired."
-            )
+            raise TokenRejected("expired")
         return claims
 
     def _decode(self, token: str) -> Claims:
         parts = token.split(".")
         if len(parts) != 3:
-            raise Unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
+            raise TokenRejected("malformed")
         signing_input = f"{parts[0]}.{parts[1]}".encode("ascii", "replace")
         expected = hmac.new(self._key, signing_input, hashlib.sha256).digest()
         try:
             signature = _unb64(parts[2])
             payload = json.loads(_unb64(parts[1]))
         except (ValueError, UnicodeDecodeError):
-            raise Unauthorized("AKV10032: Invalid token: it could not be decoded.") from None
+            raise TokenRejected("malformed") from None
         if not hmac.compare_digest(signature, expected):
-            raise Unauthorized("AKV10032: Invalid token signature.")
+            raise TokenRejected("signature")
         try:
             return Claims(
                 object_id=str(payload["oid"]),
@@ -135,7 +138,7 @@ class TokenIssuer:
                 name=str(payload.get("name", "")),
             )
         except (KeyError, TypeError, ValueError):
-            raise Unauthorized("AKV10032: Invalid token: required claims are missing.") from None
+            raise TokenRejected("claims") from None
 
 
 def bearer_token(authorization: str | None) -> str | None:

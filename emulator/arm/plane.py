@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from ..authorization.models import assignment_subscription
 from ..authorization.responses import AuthorizationResponses, unauthorized_action
 from ..config import ArmLimits
-from ..errors import AzureError, BadRequest, DropConnection, NotFound, Throttled, Unauthorized
+from ..errors import AzureError, BadRequest, DropConnection, NotFound, Throttled
 from ..http import Request, Response
 from ..keyvault.models import Vault
 from ..state import World
 from ..throttling import SlidingWindow, retry_after_seconds
-from ..tokens import ARM_AUDIENCES, Claims, bearer_token
+from ..tokens import ARM_AUDIENCES, Claims, TokenRejected, bearer_token
 from .models import Caller, ResourceManager
 from .responses import ArmResponses
 from .routes import API_VERSIONS, SERVED_NAMESPACES, Route, match, provider_of, scope_for
@@ -167,18 +167,18 @@ class ArmPlane:
             )
         try:
             claims = self.world.tokens.verify(token, ARM_AUDIENCES)
-        except Unauthorized as error:
-            if "audience" in error.message:
-                audience = error.message.rsplit(":", 1)[-1].strip().rstrip(".")
+        except TokenRejected as rejected:
+            if rejected.reason == "audience":
                 raise AzureError(
                     401,
                     "InvalidAuthenticationTokenAudience",
                     "The access token has been obtained for wrong audience or resource "
-                    f"'{audience}'. It should exactly match with one of the allowed audiences "
-                    "'https://management.core.windows.net/','https://management.core.windows.net',"
-                    "'https://management.azure.com/','https://management.azure.com'.",
+                    f"'{rejected.audience}'. It should exactly match with one of the allowed "
+                    "audiences 'https://management.core.windows.net/',"
+                    "'https://management.core.windows.net','https://management.azure.com/',"
+                    "'https://management.azure.com'.",
                 ) from None
-            if "expired" in error.message:
+            if rejected.reason == "expired":
                 raise AzureError(
                     401,
                     "ExpiredAuthenticationToken",

@@ -28,7 +28,7 @@ from ..errors import (
 from ..http import Request, Response
 from ..state import World
 from ..throttling import retry_after_seconds
-from ..tokens import VAULT_AUDIENCES, Claims, bearer_token
+from ..tokens import VAULT_AUDIENCES, Claims, TokenRejected, bearer_token
 from .models import Secret, SecretVersion, Vault, check_secret_name
 from .routes import Route, match
 
@@ -37,6 +37,14 @@ API_VERSIONS = frozenset(
 )
 MAX_PAGE = 25
 LOGIN_HOST = "https://login.microsoftonline.com"
+# Key Vault's wording; the AKV codes are the service's, the texts close to it.
+_AKV_TOKEN_MESSAGES = {
+    "malformed": "AKV10032: Invalid token: it could not be decoded.",
+    "signature": "AKV10032: Invalid token signature.",
+    "claims": "AKV10032: Invalid token: required claims are missing.",
+    "audience": "AKV10022: Invalid audience. Expected https://vault.azure.net, found: {audience}.",
+    "expired": "AKV10022: Token is expired.",
+}
 BACKUP_MAGIC = b"KVEMU1"
 
 
@@ -231,7 +239,12 @@ class SecretsPlane:
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             raise Unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
-        claims = self.world.tokens.verify(token, VAULT_AUDIENCES)
+        try:
+            claims = self.world.tokens.verify(token, VAULT_AUDIENCES)
+        except TokenRejected as rejected:
+            raise Unauthorized(
+                _AKV_TOKEN_MESSAGES[rejected.reason].format(audience=rejected.audience)
+            ) from None
         if claims.tenant_id.lower() != vault.tenant_id.lower():
             raise Unauthorized(
                 f"AKV10032: Invalid issuer. Expected one of https://sts.windows.net/"
