@@ -105,6 +105,8 @@ class EmulatorConfig:
     token_lifetime_s: int = 86_400
     throttling: ThrottleLimits = ThrottleLimits()
     arm_throttling: ArmLimits = ArmLimits()
+    # Items per ARM list page; tests shrink it to prove callers follow nextLink.
+    arm_page_size: int = 100
     # Azure documents up to 10 minutes before a new assignment takes effect.
     rbac_propagation_delay_s: float = 0.0
     # A new principal may be unknown to ARM for a while (directory replication);
@@ -134,6 +136,7 @@ def load_config(path: Path | None) -> EmulatorConfig:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     changes: dict[str, Any] = {}
     for key in (
+        "arm_page_size",
         "tenant_id",
         "port",
         "vault_port_base",

@@ -21,12 +21,12 @@ from ..keyvault.models import Vault
 from ..keyvault.responses import vault_url
 from ..state import World
 from .models import Caller, ResourceGroup, ResourceManager
+from .paging import paged
 
 # Before this api-version a new vault defaulted to access policies; from it on,
 # to RBAC (the 2026-05-15 spec documents ``default: true``). The switch-over
 # version is our reading of the Key Vault API change log.
 RBAC_DEFAULT_SINCE = "2026-02-01"
-MAX_TOP = 1000
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -71,25 +71,13 @@ def _object(body: dict[str, Any], key: str) -> Any:
     return value
 
 
-def top_of(request: Request) -> int | None:
-    raw = request.query.get("$top")
-    if raw in (None, ""):
-        return None
-    try:
-        top = int(raw)
-    except ValueError:
-        top = 0
-    if not 1 <= top <= MAX_TOP:
-        raise BadRequest(
-            f"The value '{raw}' of query parameter '$top' is invalid; it must be between 1 and "
-            f"{MAX_TOP}.",
-            code="InvalidTopParameter",  # guessed wording
-        )
-    return top
-
-
 class ArmResponses:
     """Handlers for Microsoft.KeyVault, Microsoft.Resources and subscriptions."""
+
+    def _paged(
+        self, request: Request, items: Any, render: Callable[[Any], dict[str, Any]]
+    ) -> Response:
+        return paged(request, items, render, page_size=self.world.config.arm_page_size)
 
     def __init__(
         self,
@@ -257,21 +245,18 @@ class ArmResponses:
         )
 
     def list_vaults(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
-        top = top_of(request)
         if "group" in params:
             self.manager.resource_group(params["subscription"], params["group"])
         else:
             self.manager.check_subscription(params["subscription"])
         vaults = self.manager.vaults_in(params["subscription"], params.get("group"))
-        if top is not None:
-            vaults = vaults[:top]
-        return Response.json(200, {"value": [self.vault_body(v) for v in vaults]})
+        return self._paged(request, vaults, self.vault_body)
 
     def list_deleted_vaults(
         self, request: Request, params: dict[str, str], caller: Caller
     ) -> Response:
         vaults = self.manager.deleted_vaults(params["subscription"])
-        return Response.json(200, {"value": [self.deleted_vault_body(v) for v in vaults]})
+        return self._paged(request, vaults, self.deleted_vault_body)
 
     def get_deleted_vault(
         self, request: Request, params: dict[str, str], caller: Caller
@@ -351,11 +336,8 @@ class ArmResponses:
     def list_resource_groups(
         self, request: Request, params: dict[str, str], caller: Caller
     ) -> Response:
-        top = top_of(request)
         groups = self.manager.list_resource_groups(params["subscription"])
-        if top is not None:
-            groups = groups[:top]
-        return Response.json(200, {"value": [self.group_body(g) for g in groups]})
+        return self._paged(request, groups, self.group_body)
 
     def list_resources(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
         """Generic resources (Vaults_List uses it); the emulator's only resources are vaults."""
@@ -373,22 +355,15 @@ class ArmResponses:
                     "\"resourceType eq 'Microsoft.KeyVault/vaults'\".",
                     code="InvalidFilterInQueryString",
                 )
-        top = top_of(request)
-        if top is not None:
-            vaults = vaults[:top]
-        return Response.json(
-            200,
-            {
-                "value": [
-                    {
-                        "id": v.resource_id,
-                        "name": v.name,
-                        "type": "Microsoft.KeyVault/vaults",
-                        "location": v.location,
-                        "tags": dict(v.tags),
-                    }
-                    for v in vaults
-                ]
+        return self._paged(
+            request,
+            vaults,
+            lambda v: {
+                "id": v.resource_id,
+                "name": v.name,
+                "type": "Microsoft.KeyVault/vaults",
+                "location": v.location,
+                "tags": dict(v.tags),
             },
         )
 
@@ -423,11 +398,5 @@ class ArmResponses:
     def list_subscriptions(
         self, request: Request, params: dict[str, str], caller: Caller
     ) -> Response:
-        return Response.json(
-            200,
-            {
-                "value": [
-                    self._subscription_body(s, i) for i, s in self._visible_subscriptions(caller)
-                ]
-            },
-        )
+        visible = self._visible_subscriptions(caller)
+        return self._paged(request, visible, lambda pair: self._subscription_body(pair[1], pair[0]))

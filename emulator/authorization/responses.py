@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..arm.models import Caller, ResourceManager
+from ..arm.paging import paged
 from ..arm.responses import iso, json_body
 from ..errors import AzureError, BadRequest, NotFound
 from ..http import Request, Response
@@ -139,7 +140,12 @@ class AuthorizationResponses:
                     roles = []
             elif not _AT_SCOPE.match(clause):
                 raise _invalid_filter(raw)
-        return Response.json(200, {"value": [definition_body(r, scope) for r in roles]})
+        return paged(
+            request,
+            roles,
+            lambda r: definition_body(r, scope),
+            page_size=self.world.config.arm_page_size,
+        )
 
     def write_role_definition(
         self, request: Request, params: dict[str, str], caller: Caller
@@ -250,7 +256,9 @@ class AuthorizationResponses:
         assignments = list_for_scope(
             self.world.role_assignments, scope, at_scope=at_scope, principal_id=principal_id
         )
-        return Response.json(200, {"value": [assignment_body(a) for a in assignments]})
+        return paged(
+            request, assignments, assignment_body, page_size=self.world.config.arm_page_size
+        )
 
     # -- the caller's permissions -----------------------------------------------------------
     def list_permissions(
@@ -258,7 +266,6 @@ class AuthorizationResponses:
     ) -> Response:
         """The caller's effective permissions at a resource group or a resource.
 
-        One page (Azure pages this list too, but a caller holds few assignments).
         An unknown group or resource is the 404 role assignments get there
         (guessed: Azure's answer for a missing resource is undocumented).
         """
@@ -266,14 +273,11 @@ class AuthorizationResponses:
         scope = self.manager.check_scope(re.sub(r"/{2,}", "/", params["scope"]))
         with_condition = request.query.get("api-version", "") >= _CONDITIONS_SINCE
         entries = effective_permissions(self.world.role_assignments, caller.object_id, scope)
-        return Response.json(
-            200,
-            {
-                "value": [
-                    permission_body(assignment, role, with_condition=with_condition)
-                    for assignment, role in entries
-                ]
-            },
+        return paged(
+            request,
+            entries,
+            lambda entry: permission_body(entry[0], entry[1], with_condition=with_condition),
+            page_size=self.world.config.arm_page_size,
         )
 
 
