@@ -25,9 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from azure.keyvault.secrets import SecretClient
-
-from emulator.testing import EmulatorProcess, IdentityBoundCredential
+from emulator.testing import EmulatorProcess
 
 
 def _python_load(args: tuple[str, int, str, str, float]) -> int:
@@ -129,23 +127,8 @@ def main() -> None:
         config.write_text("throttling: {enabled: false}\n")
         child = EmulatorProcess(Path(state) / "emulator", config_path=config).start()
         try:
-            vault = child.admin("POST", "vaults", {"name": "bench-kv"})
-            child.admin(
-                "POST",
-                "role-assignments",
-                {
-                    "identity": "app",
-                    "role": "Key Vault Secrets Officer",
-                    "scope": vault["resource_id"],
-                },
-            )
-            credential = IdentityBoundCredential(child.identity_env("app"))
-            client = SecretClient(
-                vault["uri"],
-                credential,
-                verify_challenge_resource=False,
-                connection_verify=child.info["ca_path"],
-            )
+            vault = child.create_vault("bench-kv", roles={"app": "Key Vault Secrets Officer"})
+            client = child.secret_client(vault["uri"], "app")
             client.set_secret("bench-secret", "x" * 64)
             token = child.admin(
                 "POST", "tokens", {"identity": "app", "resource": "https://vault.azure.net"}

@@ -21,36 +21,20 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from emulator.testing import EmulatorProcess, IdentityBoundCredential
 
 
 def seed(child: EmulatorProcess) -> dict[str, Any]:
-    from azure.keyvault.secrets import SecretClient
-
-    vault = child.admin("POST", "vaults", {"name": "bench-prefetch"})
-    for identity, role in (
-        ("sync", "Key Vault Secrets Officer"),
-        ("app", "Key Vault Secrets User"),
-    ):
-        child.admin(
-            "POST",
-            "role-assignments",
-            {"identity": identity, "role": role, "scope": vault["resource_id"]},
-        )
-    officer = SecretClient(
-        vault["uri"],
-        IdentityBoundCredential(child.identity_env("sync")),
-        verify_challenge_resource=False,
-        connection_verify=child.info["ca_path"],
+    vault = child.create_vault(
+        "bench-prefetch",
+        roles={"sync": "Key Vault Secrets Officer", "app": "Key Vault Secrets User"},
     )
+    officer = child.secret_client(vault["uri"], "sync")
     for i in range(100):
         officer.set_secret(f"contoso--s{i:03d}", f"org-{i}")
         officer.set_secret(f"GLOBAL--g{i:03d}", f"global-{i}")

@@ -410,6 +410,31 @@ class EmulatorProcess:
     def identity_env(self, identity: str) -> dict[str, str]:
         return identity_environment(self.info, identity)
 
+    def create_vault(
+        self, name: str, *, roles: dict[str, str] | None = None, **fields: Any
+    ) -> dict[str, str]:
+        """Declare a vault (``name``, ``uri``, ``resource_id``) and grant ``{identity: role}``."""
+        vault: dict[str, str] = self.admin("POST", "vaults", {"name": name, **fields})
+        for identity, role in (roles or {}).items():
+            self.admin(
+                "POST",
+                "role-assignments",
+                {"identity": identity, "role": role, "scope": vault["resource_id"]},
+            )
+        return vault
+
+    def secret_client(self, uri: str, identity: str, **kwargs: Any) -> Any:
+        """The unmodified ``SecretClient`` for ``uri``, signed in as ``identity``."""
+        from azure.keyvault.secrets import SecretClient
+
+        return SecretClient(
+            uri,
+            IdentityBoundCredential(self.identity_env(identity)),
+            verify_challenge_resource=False,
+            connection_verify=self.info["ca_path"],
+            **kwargs,
+        )
+
     def kill(self) -> None:
         """SIGKILL: no chance to flush or clean up."""
         if self.process and self.process.poll() is None:

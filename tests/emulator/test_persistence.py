@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from azure.keyvault.secrets import SecretClient
-
-from emulator.testing import EmulatorProcess, IdentityBoundCredential, RunningEmulator
+from emulator.testing import EmulatorProcess, RunningEmulator
 
 
 def test_state_survives_a_restart(tmp_path):
@@ -37,24 +35,8 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
     child = EmulatorProcess(tmp_path).start()
     acknowledged: list[str] = []
     try:
-        vault = child.admin("POST", "vaults", {"name": "killed-kv"})
-        child.admin(
-            "POST",
-            "role-assignments",
-            {
-                "identity": "sync",
-                "role": "Key Vault Secrets Officer",
-                "scope": vault["resource_id"],
-            },
-        )
-        credential = IdentityBoundCredential(child.identity_env("sync"))
-        client = SecretClient(
-            vault["uri"],
-            credential,
-            verify_challenge_resource=False,
-            connection_verify=child.info["ca_path"],
-            retry_total=0,
-        )
+        vault = child.create_vault("killed-kv", roles={"sync": "Key Vault Secrets Officer"})
+        client = child.secret_client(vault["uri"], "sync", retry_total=0)
         stop = threading.Event()
 
         def write() -> None:
@@ -80,13 +62,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
     assert len(acknowledged) >= 40
     restarted = EmulatorProcess(tmp_path).start()
     try:
-        credential = IdentityBoundCredential(restarted.identity_env("sync"))
-        client = SecretClient(
-            vault["uri"],
-            credential,
-            verify_challenge_resource=False,
-            connection_verify=restarted.info["ca_path"],
-        )
+        client = restarted.secret_client(vault["uri"], "sync")
         names = {p.name for p in client.list_properties_of_secrets()}
         missing = [name for name in acknowledged if name not in names]
         assert not missing, f"acknowledged writes lost: {missing[:5]}"

@@ -27,7 +27,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 
-from emulator.testing import EmulatorProcess, IdentityBoundCredential
+from emulator.testing import EmulatorProcess
 
 WRITERS = 4
 
@@ -60,13 +60,7 @@ class Ledger:
 
 
 def client_for(child: EmulatorProcess, uri: str, **kwargs: Any) -> SecretClient:
-    return SecretClient(
-        uri,
-        IdentityBoundCredential(child.identity_env("sync")),
-        verify_challenge_resource=False,
-        connection_verify=child.info["ca_path"],
-        **kwargs,
-    )
+    return child.secret_client(uri, "sync", **kwargs)
 
 
 def writer(client: SecretClient, ledger: Ledger, thread: int, cycle: int, stop: threading.Event):
@@ -143,12 +137,7 @@ def run_cycles(tmp_path: Path, cycles: int, seed: int) -> None:
     ledger = Ledger()
     state = tmp_path / "state"
     child = EmulatorProcess(state).start()
-    vault = child.admin("POST", "vaults", {"name": f"kv-kill{seed}"})
-    child.admin(
-        "POST",
-        "role-assignments",
-        {"identity": "sync", "role": "Key Vault Secrets Officer", "scope": vault["resource_id"]},
-    )
+    vault = child.create_vault(f"kv-kill{seed}", roles={"sync": "Key Vault Secrets Officer"})
     child.admin("POST", "throttling", {"vault": vault["name"], "enabled": False})
     try:
         for cycle in range(cycles):

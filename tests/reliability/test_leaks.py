@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from orgsecrets import AsyncSecretStore, EmulatorSettings, SecretStore, StoreConfig
 
-from emulator.testing import EmulatorProcess, IdentityBoundCredential
+from emulator.testing import EmulatorProcess
 from infra import cli
 from infra.environment import REPO_ROOT
 from infra.sync_command import build_parser as sync_parser
@@ -236,14 +236,7 @@ def test_demo_leaks_nothing(tmp_path: Path) -> None:
     child = EmulatorProcess(state).start()
     try:
         vault = child.info["vaults"]["kv-secrets-local"]
-        from azure.keyvault.secrets import SecretClient
-
-        client = SecretClient(
-            vault["uri"],
-            IdentityBoundCredential(child.identity_env("sync")),
-            verify_challenge_resource=False,
-            connection_verify=child.info["ca_path"],
-        )
+        client = child.secret_client(vault["uri"], "sync")
         generated = [
             client.get_secret(name).value
             for name in (

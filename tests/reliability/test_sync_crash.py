@@ -31,9 +31,8 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from azure.keyvault.secrets import SecretClient
 
-from emulator.testing import EmulatorProcess, IdentityBoundCredential
+from emulator.testing import EmulatorProcess
 from infra import fingerprint as fp
 from infra.environment import REPO_ROOT
 from infra.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE
@@ -117,17 +116,10 @@ def run_kill_points(tmp_path: Path, points: int, seed: int) -> None:
     rng = random.Random(seed)
     child = EmulatorProcess(tmp_path / "emulator").start()
     try:
-        vault = child.admin(
-            "POST", "vaults", {"name": f"kv-crash{seed}", "resource_group": "rg-local"}
-        )
-        child.admin(
-            "POST",
-            "role-assignments",
-            {
-                "identity": "sync",
-                "role": "Key Vault Secrets Officer",
-                "scope": vault["resource_id"],
-            },
+        vault = child.create_vault(
+            f"kv-crash{seed}",
+            resource_group="rg-local",
+            roles={"sync": "Key Vault Secrets Officer"},
         )
         env_path = write_environment(
             tmp_path / "env.yaml",
@@ -137,12 +129,7 @@ def run_kill_points(tmp_path: Path, points: int, seed: int) -> None:
             vault_name=vault["name"],
         )
         fleet = Fleet(tmp_path / "manifests", FLEET_SIZE, seed=seed)
-        client = SecretClient(
-            vault["uri"],
-            IdentityBoundCredential(child.identity_env("sync")),
-            verify_challenge_resource=False,
-            connection_verify=child.info["ca_path"],
-        )
+        client = child.secret_client(vault["uri"], "sync")
         # Slow each request a little so that the kill lands mid-apply.
         child.admin("POST", "faults", {"vault": vault["name"], "plan": {"latency_ms": 30}})
         scanner = LeakScanner(fleet.known_values, label="declared")
