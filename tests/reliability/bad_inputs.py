@@ -99,7 +99,6 @@ class Case:
     expect: tuple[Expect, ...]
     environ: dict[str, str] = field(default_factory=dict)
     missing_env_file: bool = False  # the environment file itself does not exist
-    known_bug: str | None = None  # why this case fails today (reported), if it does
 
     def content(self, name: str) -> bytes:
         raw = self.files[name]
@@ -135,10 +134,7 @@ def e(id: str, category: str, text: str | bytes, *expect: tuple[int, int, str], 
 
 BIG_VALUE = "x" * (25 * 1024 + 1)
 
-# A case that fails today names the bug here (reported to the module's owner);
-# it runs as a strict xfail, so a fix turns it into a failure until the
-# marker goes. None today: the deep-nesting and path-escape cases failed until
-# commit 034af30.
+# The deep-nesting and path-escape cases failed until commit 034af30.
 
 MANIFEST_CASES = [
     m(

@@ -184,14 +184,7 @@ def test_the_valid_bases_load_and_do_write(emulator, vault, workdir: Path) -> No
 
 
 def params(cases: list[Case]) -> list[Any]:
-    return [
-        pytest.param(
-            case,
-            id=case.id,
-            marks=[pytest.mark.xfail(strict=True, reason=case.known_bug)] if case.known_bug else [],
-        )
-        for case in cases
-    ]
+    return [pytest.param(case, id=case.id) for case in cases]
 
 
 @pytest.mark.parametrize("case", params(CASES))
