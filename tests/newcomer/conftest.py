@@ -26,9 +26,9 @@ from .newcomer_helpers import REPO_ROOT, newcomer_environment
 def _shared_venv() -> Path:
     venv = Path(sys.prefix)
     if sys.prefix == sys.base_prefix:
-        pytest.skip("not running in a virtualenv; run the suite with `make test`")
+        pytest.fail("not running in a virtualenv; run the suite with `make test`")
     if not (venv / ".installed").exists():
-        pytest.skip(f"{venv}/.installed is missing; run the suite with `make test`")
+        pytest.fail(f"{venv}/.installed is missing; run the suite with `make test`")
     return venv
 
 
@@ -36,7 +36,7 @@ def _shared_venv() -> Path:
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``git clone`` of the working repository's HEAD (commit first to test a change)."""
     if shutil.which("git") is None or shutil.which("make") is None:
-        pytest.skip("git and make are needed")
+        pytest.fail("git and make are needed to replay the README on a clone")
     venv = _shared_venv()
     target = tmp_path_factory.mktemp("newcomer") / "repo"
     subprocess.run(
