@@ -244,13 +244,46 @@ def _parse_token_response(status: int, body: str, name: str) -> AccessTokenInfo:
         ) from None
 
 
+class TenantPinnedCredential:
+    """Asks the wrapped credential for tokens of one tenant unless told otherwise.
+
+    ARM's bearer policy names no tenant, so ``DefaultAzureCredential`` would
+    return a token of the signed-in account's home tenant (``az login`` into
+    another tenant, say) and ARM would answer 401
+    ``InvalidAuthenticationTokenTenant``. Key Vault's challenge does name its
+    tenant; that request's own ``tenant_id`` wins. Managed identities ignore it.
+    """
+
+    def __init__(self, inner: Any, tenant_id: str) -> None:
+        self._inner = inner
+        self.tenant_id = tenant_id
+
+    def __repr__(self) -> str:
+        return f"TenantPinnedCredential(tenant_id={self.tenant_id!r})"
+
+    def get_token(self, *scopes: str, tenant_id: str | None = None, **kwargs: Any) -> AccessToken:
+        return self._inner.get_token(  # type: ignore[no-any-return]
+            *scopes, tenant_id=tenant_id or self.tenant_id, **kwargs
+        )
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        merged = dict(options or {})
+        if not merged.get("tenant_id"):
+            merged["tenant_id"] = self.tenant_id
+        return self._inner.get_token_info(*scopes, options=merged)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 @dataclass(frozen=True)
 class Target:
     """Where Azure is: ``azure`` (the real cloud) or ``emulator`` (local).
 
     :param kind: ``"azure"`` or ``"emulator"``.
     :param subscription_id: the subscription resources live in.
-    :keyword tenant_id: the Entra tenant (optional for azure; checked when set).
+    :keyword tenant_id: the Entra tenant (optional for azure; tokens are asked
+        of it when set, see :class:`TenantPinnedCredential`).
     :keyword state_dir: the emulator's state directory (emulator only).
     :keyword default_identity: the emulator identity used when a method is
         not given one (emulator only; real Azure uses ``DefaultAzureCredential``).
@@ -334,7 +367,11 @@ class Target:
             options: dict[str, Any] = {"exclude_interactive_browser_credential": True}
             if self.tenant_id:
                 options["additionally_allowed_tenants"] = [self.tenant_id]
-            credential = DefaultAzureCredential(**options)
+                credential = TenantPinnedCredential(
+                    DefaultAzureCredential(**options), self.tenant_id
+                )
+            else:
+                credential = DefaultAzureCredential(**options)
         cache[key] = credential
         return credential
 

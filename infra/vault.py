@@ -633,7 +633,10 @@ _HINTS = {
     "QuotaExceeded": "a subscription quota was reached; raise it or remove unused resources",
     "TooManyRequests": "Azure throttled the requests after the SDK's retries; run again later",
     "ResourceGroupNotFound": "create the resource group, or set resource_group.create: true",
-    "InvalidAuthenticationTokenTenant": "the signed-in identity belongs to another tenant",
+    "InvalidAuthenticationTokenTenant": (
+        "the token is from another tenant than the subscription's: set tenant_id in the "
+        "environment file, or sign in to that tenant (`az login --tenant <tenant id>`)"
+    ),
     "SubscriptionNotFound": "check subscription_id and that the identity can see it",
     "MissingSubscriptionRegistration": (
         "register the resource provider: `az provider register -n Microsoft.KeyVault`"

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from infra.errors import ActionableError
-from infra.target import ARM_SCOPE, EmulatorDiscovery, Target
+from infra.target import ARM_SCOPE, EmulatorDiscovery, Target, TenantPinnedCredential
 
 
 def write_discovery(state: Path) -> None:
@@ -72,3 +73,35 @@ def test_azure_target_uses_public_endpoints() -> None:
 def test_emulator_target_needs_state_dir() -> None:
     with pytest.raises(ValueError):
         Target("emulator", "s")
+
+
+class _RecordingCredential:
+    """Stands in for DefaultAzureCredential to see which tenant is asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[str | None] = []
+
+    def get_token(self, *scopes: str, tenant_id: str | None = None, **kwargs: object):
+        self.asked.append(tenant_id)
+        return AccessToken("t", 0)
+
+    def get_token_info(self, *scopes: str, options: dict | None = None):
+        self.asked.append((options or {}).get("tenant_id"))
+        return AccessTokenInfo("t", 0)
+
+
+def test_azure_tokens_are_asked_of_the_environment_tenant() -> None:
+    inner = _RecordingCredential()
+    pinned = TenantPinnedCredential(inner, "tenant-a")
+    pinned.get_token(ARM_SCOPE)  # ARM names no tenant
+    pinned.get_token_info(ARM_SCOPE)
+    pinned.get_token("https://vault.azure.net/.default", tenant_id="tenant-b")  # a challenge does
+    pinned.get_token_info("https://vault.azure.net/.default", options={"tenant_id": "tenant-b"})
+    assert inner.asked == ["tenant-a", "tenant-a", "tenant-b", "tenant-b"]
+
+
+def test_azure_target_pins_its_tenant_only_when_set() -> None:
+    assert isinstance(
+        Target.azure("sub", tenant_id="tenant-a").credential(), TenantPinnedCredential
+    )
+    assert not isinstance(Target.azure("sub").credential(), TenantPinnedCredential)
