@@ -42,6 +42,7 @@ from azure.core.exceptions import (
 from infra import permissions as rights
 from infra import role_assignments as ra
 from infra import vault as vaults
+from infra.azure_errors import inner_code
 from infra.environment import Environment
 from infra.errors import ActionableError
 from infra.plan import ABSENT, Action, Change, Diagnostic, FieldDiff, Plan
@@ -784,7 +785,7 @@ def _probe_read(client: Any, item: ra.DesiredAssignment) -> tuple[str, str]:
     except ResourceNotFoundError:
         return "ok", "the secret does not exist yet; access to it is granted"
     except HttpResponseError as exc:
-        inner = _inner_code(exc)
+        inner = inner_code(exc)
         if exc.status_code == 403 and inner in ("ForbiddenByFirewall", "ForbiddenByConnection"):
             return "skipped", f"the vault's network rules block this machine ({inner})"
         if exc.status_code in (401, 403):
@@ -794,11 +795,3 @@ def _probe_read(client: Any, item: ra.DesiredAssignment) -> tuple[str, str]:
         return "error", f"could not sign in: {str(exc).splitlines()[0]}"
     except ServiceRequestError as exc:
         return "skipped", f"the vault is not reachable from here: {str(exc).splitlines()[0]}"
-
-
-def _inner_code(exc: HttpResponseError) -> str:
-    error = getattr(exc, "error", None)
-    inner = getattr(error, "innererror", None) or {}
-    if isinstance(inner, dict):
-        return str(inner.get("code") or "")
-    return str(getattr(inner, "code", "") or "")

@@ -70,6 +70,7 @@ from azure.core.exceptions import (
 from orgsecrets import naming
 
 from infra import fingerprint as fp
+from infra.azure_errors import inner_code
 from infra.manifests import (
     FINGERPRINT_TAG,
     OWNER_TAG,
@@ -698,7 +699,7 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, HttpResponseError):
         error = getattr(exc, "error", None)
         code = getattr(error, "code", None)
-        inner = getattr(getattr(error, "innererror", None), "code", None) if error else None
+        inner = inner_code(exc)
         message = getattr(error, "message", None) or exc.reason or ""
         first = str(message).strip().splitlines()[0] if str(message).strip() else ""
         codes = "/".join(c for c in (code, inner) if c)
@@ -730,10 +731,17 @@ def _recovering(exc: BaseException) -> bool:
 
 
 def _is_deleted_conflict(exc: BaseException) -> bool:
+    """A 409 because the name is held by a soft-deleted secret.
+
+    Key Vault says so with the inner code ``ObjectIsDeletedButRecoverable``;
+    only an error without an inner code is judged by its message.
+    """
     if not isinstance(exc, HttpResponseError) or exc.status_code != 409:
         return False
-    inner = getattr(getattr(getattr(exc, "error", None), "innererror", None), "code", None)
-    return inner == "ObjectIsDeletedButRecoverable" or "deleted" in str(exc).lower()
+    inner = inner_code(exc)
+    if inner:
+        return inner == "ObjectIsDeletedButRecoverable"
+    return "deleted" in str(exc).lower()
 
 
 ProgressCallback = Callable[[int, int, int], None]
