@@ -8,6 +8,17 @@ fastest way through 1,000 writes is to never meet a 429: schedule each
 request into a sliding window of the same size, with a small margin for the
 time a request spends between our clock and the service's.
 
+Which operations count as writes is ambiguous in Azure's documentation (it
+names creates; updates, deletes and recovers are not clearly placed), so the
+sync is **conservative on purpose**: every mutating call (``set_secret``,
+``update_secret_properties``, ``begin_delete_secret``,
+``begin_recover_deleted_secret``) is paced in the write budget
+(:attr:`Budget.WRITE`), the way the emulator counts them (``is_write`` in
+``emulator/keyvault/routes.py``); only reads and listings are
+:attr:`Budget.OTHER`. At worst a large prune runs at 30 deletes a second when
+Azure might have allowed more; it never meets 429s for having guessed the
+cheaper budget.
+
 :class:`SlidingWindowPacer` hands out send times: the next slot is now, or,
 when the last ``limit`` slots fill the window, ``window_s + margin_s`` after
 the oldest of them. Slots are reserved under a lock and slept outside it, so
@@ -24,7 +35,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-#: Azure's documented limits for secrets, per vault, per 10 seconds.
+#: Azure's documented limits for secrets, per vault, per 10 seconds. The sync
+#: paces every mutation (not only creates) in the first (see above).
 WRITES_PER_WINDOW = 300
 OTHERS_PER_WINDOW = 4000
 WINDOW_S = 10.0
@@ -85,15 +97,19 @@ class SlidingWindowPacer:
 
 
 class Budget(enum.Enum):
-    """Which of Key Vault's limits an operation counts against."""
+    """Which of Key Vault's limits an operation is paced against.
 
-    WRITE = "write"  # set_secret (create or new version)
-    OTHER = "other"  # everything else: list, update, delete, recover, get
+    Conservative on purpose (see the module docstring): every mutating call
+    is a write, though Azure may count some of them as other transactions.
+    """
+
+    WRITE = "write"  # every mutation: set, update properties, delete, recover
+    OTHER = "other"  # reads only: list (each page), get
 
 
 @dataclass
 class VaultPacer:
-    """The two windows of one vault. A write also counts as a transaction."""
+    """The two windows of one vault. A write is paced in both (conservative)."""
 
     writes: SlidingWindowPacer
     others: SlidingWindowPacer
