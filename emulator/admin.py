@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-import json
 from typing import TYPE_CHECKING, Any
 
 from .config import ArmLimits, Identity
 from .errors import AzureError, BadRequest, NotFound
 from .faults import FaultPlan
-from .http import Request, Response
+from .http import InvalidJson, Request, Response, json_object
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -31,9 +30,9 @@ def handle_admin(emulator: Emulator, request: Request) -> Response:
         )
     action = request.path[len(PREFIX) :].strip("/")
     try:
-        body: dict[str, Any] = json.loads(request.body) if request.body else {}
-    except ValueError:
-        return Response.json(400, BadRequest("The request body is not valid JSON.").body())
+        body = json_object(request.body)
+    except InvalidJson as invalid:
+        return Response.json(400, BadRequest(f"The request body is not usable: {invalid}.").body())
     try:
         result = _dispatch(emulator, request.method, action, request.query, body)
     except AzureError as error:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import socket
 import ssl
 from collections import Counter
@@ -40,9 +41,6 @@ class Request:
     port: int
     raw_target: str
 
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
 
 @dataclass
 class Response:
@@ -60,6 +58,61 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+
+
+def internal_error() -> Response:
+    """The answer to a bug in the emulator: Azure's 500 shape, no details."""
+    return Response.json(
+        500, {"error": {"code": "InternalServerError", "message": "Internal emulator error."}}
+    )
+
+
+class InvalidJson(ValueError):
+    """A request body that is not a JSON object the emulator can use.
+
+    ``detail`` says what is wrong (for planes that quote it); ``not_object``
+    tells a well-formed body of the wrong type apart from malformed JSON.
+    Each plane turns this into its own error code and wording.
+    """
+
+    def __init__(self, detail: str, *, not_object: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.not_object = not_object
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidJson(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidJson(f"the number {text} is out of range")
+    return number
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """Parse a request body as one JSON object, the way a strict service would.
+
+    Python's parser accepts ``NaN``, ``Infinity`` and ``-Infinity`` and turns
+    ``1e400`` into infinity; JSON (RFC 8259) has none of them, so they are
+    refused here rather than crashing a handler later. Nesting too deep for
+    the parser is refused too. An empty body is an empty object.
+    """
+    if not body:
+        return {}
+    try:
+        parsed = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except InvalidJson:
+        raise
+    except RecursionError:
+        raise InvalidJson("the JSON is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidJson(str(exc)) from None
+    if not isinstance(parsed, dict):
+        raise InvalidJson("expected a JSON object", not_object=True)
+    return parsed
 
 
 def parse_target(target: str) -> tuple[str, dict[str, str]]:
@@ -155,10 +208,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         except Exception:  # a bug must not take the connection's peer down with it
             log.exception("unhandled error for %s %s", request.method, request.path)
-            response = Response.json(
-                500,
-                {"error": {"code": "InternalServerError", "message": "Internal emulator error."}},
-            )
+            response = internal_error()
         if response.delay_s > 0:
             self._waiting = True
             self._loop.call_later(response.delay_s, self._send_later, response)

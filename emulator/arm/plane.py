@@ -10,6 +10,7 @@ typed :class:`~emulator.errors.AzureError` and formatted here, once.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from ..authorization.models import assignment_subscription
 from ..authorization.responses import AuthorizationResponses, unauthorized_action
 from ..config import ArmLimits
 from ..errors import AzureError, BadRequest, DropConnection, NotFound, Throttled
-from ..http import Request, Response
+from ..http import Request, Response, internal_error
 from ..keyvault.models import Vault
 from ..state import World
 from ..throttling import SlidingWindow, retry_after_seconds
@@ -28,6 +29,7 @@ from .responses import ArmResponses
 from .routes import API_VERSIONS, SERVED_NAMESPACES, Route, match, provider_of, scope_for
 
 ROLE_ASSIGNMENTS_WRITE = "Microsoft.Authorization/roleAssignments/write"
+log = logging.getLogger(__name__)
 _VAULT_IN_SCOPE = re.compile(r"/providers/Microsoft\.KeyVault/vaults/([^/]+)", re.IGNORECASE)
 
 
@@ -88,7 +90,6 @@ class ArmPlane:
         close_listener: Callable[[Vault], None] | None = None,
     ) -> None:
         self.world = world
-        self.ensure_listener = ensure_listener
         self.manager = ResourceManager(world, on_live=ensure_listener, on_gone=close_listener)
         self.throttle = ArmThrottle(world.config.arm_throttling)
         self._arm = ArmResponses(world, self.manager, self._can_write_role_assignments)
@@ -121,6 +122,9 @@ class ArmPlane:
         except DropConnection:
             self._audit(request, operation, 0, claims, params)
             raise
+        except Exception:  # a bug: answer as Azure would, and keep it in the audit log
+            log.exception("unhandled error in %s (%s %s)", operation, request.method, request.path)
+            response = internal_error()
         if request.method == "HEAD":
             response.body = b""
         response.delay_s = delay

@@ -9,14 +9,13 @@ deleted vault and the delete of a resource group answer 200 when done.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from ..authorization.models import scope_contains
 from ..errors import AzureError, BadRequest
-from ..http import Request, Response
+from ..http import InvalidJson, Request, Response, json_object
 from ..keyvault.models import Vault
 from ..keyvault.responses import vault_url
 from ..state import World
@@ -46,19 +45,12 @@ def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
             )
         return {}
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return json_object(request.body)
+    except InvalidJson as invalid:
         raise BadRequest(
-            f"The request content was invalid and could not be deserialized: '{exc}'.",
+            f"The request content was invalid and could not be deserialized: '{invalid.detail}'.",
             code="InvalidRequestContent",
         ) from None
-    if not isinstance(body, dict):
-        raise BadRequest(
-            "The request content was invalid and could not be deserialized: expected a JSON "
-            "object.",
-            code="InvalidRequestContent",
-        )
-    return body
 
 
 def _object(body: dict[str, Any], key: str) -> Any:
