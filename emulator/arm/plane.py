@@ -29,6 +29,7 @@ from .responses import ArmResponses
 from .routes import API_VERSIONS, SERVED_NAMESPACES, Route, match, provider_of, scope_for
 
 ROLE_ASSIGNMENTS_WRITE = "Microsoft.Authorization/roleAssignments/write"
+ROLE_ASSIGNMENTS_DELETE = "Microsoft.Authorization/roleAssignments/delete"
 log = logging.getLogger(__name__)
 _VAULT_IN_SCOPE = re.compile(r"/providers/Microsoft\.KeyVault/vaults/([^/]+)", re.IGNORECASE)
 
@@ -111,7 +112,7 @@ class ArmPlane:
             caller = Caller(claims.object_id, claims.client_id)
             subscription = self._subscription(params)
             self.throttle.check(caller.object_id, subscription, route.is_write)
-            self._authorize(route, params, caller)
+            self._authorize(route, request, params, caller)
             handler: Callable[[Request, dict[str, str], Caller], Response] = getattr(
                 self._arm if hasattr(self._arm, route.handler) else self._authorization,
                 route.handler,
@@ -263,11 +264,22 @@ class ArmPlane:
             return ""
         return self.manager.check_subscription(subscription)
 
-    def _authorize(self, route: Route, params: dict[str, str], caller: Caller) -> None:
+    def _authorize(
+        self, route: Route, request: Request, params: dict[str, str], caller: Caller
+    ) -> None:
         if not route.action:
             return
         scope = scope_for(route, params)
-        if self.world.role_assignments.allows_action(caller.object_id, route.action, scope):
+        # Role assignment writes and deletes offer a condition the assignment at
+        # hand (delegation: "may only assign Key Vault Secrets User").
+        attributes = (
+            self._authorization.condition_attributes(request, params)
+            if route.action in (ROLE_ASSIGNMENTS_WRITE, ROLE_ASSIGNMENTS_DELETE)
+            else {}
+        )
+        if self.world.role_assignments.allows_action(
+            caller.object_id, route.action, scope, attributes=attributes
+        ):
             return
         raise unauthorized_action(caller, route.action, scope)
 

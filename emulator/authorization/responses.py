@@ -19,6 +19,15 @@ from ..arm.responses import iso, json_body
 from ..errors import AzureError, BadRequest, NotFound
 from ..http import Request, Response
 from ..state import World
+from .conditions import (
+    REQUEST_PRINCIPAL,
+    REQUEST_PRINCIPAL_TYPE,
+    REQUEST_ROLE_DEFINITION,
+    RESOURCE_PRINCIPAL,
+    RESOURCE_PRINCIPAL_TYPE,
+    RESOURCE_ROLE_DEFINITION,
+    Attributes,
+)
 from .models import (
     RoleAssignment,
     assignment_subscription,
@@ -224,6 +233,47 @@ class AuthorizationResponses:
             propagation_delay_s=self.world.config.rbac_propagation_delay_s,
         )
         return Response.json(201 if created else 200, assignment_body(assignment))
+
+    def condition_attributes(self, request: Request, params: dict[str, str]) -> Attributes:
+        """What a role assignment condition may read about this write or delete.
+
+        A PUT offers the requested assignment (``@Request[...]``); a DELETE the
+        assignment it removes (``@Resource[...]``). What cannot be read (a body
+        that is not JSON, an unknown assignment) is absent, so conditions on it
+        grant nothing.
+        """
+        if request.method == "PUT":
+            try:
+                properties = json_body(request).get("properties")
+            except AzureError:
+                return {}
+            if not isinstance(properties, dict):
+                return {}
+            found: dict[tuple[str, str], tuple[str, ...]] = {}
+            for attribute, key in (
+                (REQUEST_ROLE_DEFINITION, "roleDefinitionId"),
+                (REQUEST_PRINCIPAL, "principalId"),
+                (REQUEST_PRINCIPAL_TYPE, "principalType"),
+            ):
+                value = properties.get(key)
+                if isinstance(value, str) and value:
+                    if key == "roleDefinitionId":
+                        value = value.rstrip("/").rsplit("/", 1)[-1]
+                    found[attribute] = (value,)
+            return found
+        if request.method == "DELETE":
+            try:
+                assignment = self._assignment(params)
+            except AzureError:
+                return {}
+            if assignment is None:
+                return {}
+            return {
+                RESOURCE_ROLE_DEFINITION: (assignment.role_definition_id.rsplit("/", 1)[-1],),
+                RESOURCE_PRINCIPAL: (assignment.principal_id,),
+                RESOURCE_PRINCIPAL_TYPE: (assignment.principal_type,),
+            }
+        return {}
 
     def _replicated(self, principal_id: str) -> bool:
         """Has a newly declared principal reached Resource Manager's directory replica?"""
