@@ -10,6 +10,18 @@ only in how concurrent loads of one name are collapsed into one call:
   cancelled caller does not cancel the load the others wait for.
 
 A fresh read takes no lock and makes no copy: a dict lookup, a clock read.
+
+Every flight registered in ``_flights`` is resolved, whatever happens to the
+work behind it: a background refresh that ``close()`` cancels before it runs,
+or a load task cancelled before or while it runs, is *abandoned*: its flight
+is removed and resolved with :class:`_FlightAbandoned`, and the callers that
+joined it start (or join) a new load instead of waiting forever.
+
+After ``close()`` both caches keep working, without background work: fresh
+reads are served, a read in the refresh-ahead window is served as is (no
+background refresh is started; the read after expiry loads), and a miss or an
+expired entry is loaded by the caller, as a blocking call (threads) or an
+awaited one (asyncio).
 """
 
 from __future__ import annotations
@@ -33,6 +45,13 @@ logger = logging.getLogger("orgsecrets")
 
 Loader = Callable[[SecretName], Loaded]
 AsyncLoader = Callable[[SecretName], Awaitable[Loaded]]
+
+
+class _FlightAbandoned(Exception):
+    """Resolves a flight whose load was cancelled before it produced an outcome.
+
+    Never reaches a caller of the caches: whoever joined the flight loads again.
+    """
 
 
 def _may_serve_stale(error: VaultError) -> bool:
@@ -93,6 +112,7 @@ class SecretCache:
         self._lock = threading.Lock()
         self._flights: dict[str, Future[CacheEntry]] = {}
         self._background: ThreadPoolExecutor | None = None
+        self._closed = False
 
     @property
     def config(self) -> CacheConfig:
@@ -142,26 +162,46 @@ class SecretCache:
             self._core.invalidate(None if name is None else CacheCore.key(name))
 
     def close(self) -> None:
-        """Stop the background refresh thread, if one was started."""
-        executor, self._background = self._background, None
+        """Stop background refreshes: wait for the running ones, cancel the queued ones.
+
+        A cancelled refresh's flight is resolved (whoever joined it loads
+        again), so no read waits on it. The cache stays usable after close:
+        see the module docstring. Idempotent.
+        """
+        with self._lock:
+            self._closed = True
+            executor, self._background = self._background, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _load(self, key: str, name: SecretName, *, force: bool) -> CacheEntry:
         core = self._core
+        while True:
+            with self._lock:
+                if not force:
+                    entry = core.entries.get(key)
+                    state = core.state(entry, core.clock())
+                    if state in (ReadState.FRESH, ReadState.REFRESH_AHEAD):
+                        assert entry is not None
+                        return core.served(entry)
+                flight = self._flights.get(key)
+                leader = flight is None
+                if flight is None:
+                    flight = self._flights[key] = Future()
+            if leader:
+                return core.served(self._fly(key, name, flight))
+            try:
+                return core.served(flight.result())
+            except _FlightAbandoned:
+                continue  # its load never ran: load (or join a newer flight) now
+
+    def _abandon(self, key: str, flight: Future[CacheEntry]) -> None:
+        """Remove ``flight`` (if still registered) and resolve it for those who joined it."""
         with self._lock:
-            if not force:
-                entry = core.entries.get(key)
-                if core.state(entry, core.clock()) in (ReadState.FRESH, ReadState.REFRESH_AHEAD):
-                    assert entry is not None
-                    return core.served(entry)
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = Future()
-        if not leader:
-            return core.served(flight.result())
-        return core.served(self._fly(key, name, flight))
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        if not flight.done():
+            flight.set_exception(_FlightAbandoned(key))
 
     def _fly(self, key: str, name: SecretName, flight: Future[CacheEntry]) -> CacheEntry:
         try:
@@ -182,7 +222,7 @@ class SecretCache:
 
     def _start_background_refresh(self, key: str, name: SecretName) -> None:
         with self._lock:
-            if key in self._flights:
+            if self._closed or key in self._flights:
                 return
             flight: Future[CacheEntry] = Future()
             self._flights[key] = flight
@@ -190,8 +230,15 @@ class SecretCache:
                 self._background = ThreadPoolExecutor(
                     max_workers=2, thread_name_prefix="orgsecrets-refresh"
                 )
-            executor = self._background
-        executor.submit(self._fly_quietly, key, name, flight)
+            # Submitted under the lock, so close() (which takes the executor
+            # under the lock) cannot shut it down between the check and here.
+            work = self._background.submit(self._fly_quietly, key, name, flight)
+
+        def on_done(work: Future[None]) -> None:
+            if work.cancelled():  # close() dropped it from the queue: _fly never runs
+                self._abandon(key, flight)
+
+        work.add_done_callback(on_done)
 
     def _fly_quietly(self, key: str, name: SecretName, flight: Future[CacheEntry]) -> None:
         try:
@@ -219,6 +266,7 @@ class AsyncSecretCache:
         self._core = CacheCore(config or CacheConfig(), clock=clock, rng=rng)
         self._flights: dict[str, asyncio.Future[CacheEntry]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @property
     def config(self) -> CacheConfig:
@@ -248,14 +296,14 @@ class AsyncSecretCache:
             return core.served(entry)
         if state is ReadState.REFRESH_AHEAD:
             assert entry is not None
-            self._start_flight(key, name)
+            if not self._closed:
+                self._start_flight(key, name)
             return entry
-        return core.served(await asyncio.shield(self._start_flight(key, name)))
+        return await self._load(key, name, force=False)
 
     async def refresh(self, name: SecretName) -> CacheEntry:
         """Load ``name`` now (joining a load already in flight) and return the entry."""
-        key = CacheCore.key(name)
-        return self._core.served(await asyncio.shield(self._start_flight(key, name)))
+        return await self._load(CacheCore.key(name), name, force=True)
 
     def prime(self, name: SecretName, loaded: Loaded) -> CacheEntry:
         """Record ``loaded`` for ``name`` as if a load had returned it (used by prefetch)."""
@@ -266,10 +314,30 @@ class AsyncSecretCache:
         self._core.invalidate(None if name is None else CacheCore.key(name))
 
     async def close(self) -> None:
-        """Wait for background refreshes still running."""
+        """Stop starting background refreshes and wait for the loads still running.
+
+        If ``close()`` itself is cancelled (a timeout), the loads it waits for
+        are cancelled too; their flights are resolved and their callers load
+        again, so nothing waits on them. The cache stays usable after close:
+        see the module docstring. Idempotent.
+        """
+        self._closed = True
         tasks = list(self._tasks)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _load(self, key: str, name: SecretName, *, force: bool) -> CacheEntry:
+        core = self._core
+        while True:
+            if not force:
+                entry = core.entries.get(key)
+                if core.state(entry, core.clock()) in (ReadState.FRESH, ReadState.REFRESH_AHEAD):
+                    assert entry is not None
+                    return core.served(entry)
+            try:
+                return core.served(await asyncio.shield(self._start_flight(key, name)))
+            except _FlightAbandoned:
+                continue  # its load task was cancelled: load (or join a newer flight) now
 
     def _start_flight(self, key: str, name: SecretName) -> asyncio.Future[CacheEntry]:
         flight = self._flights.get(key)
@@ -279,7 +347,18 @@ class AsyncSecretCache:
             task = loop.create_task(self._fly(key, name, flight))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            # A task cancelled before its first step never runs _fly at all.
+            task.add_done_callback(lambda _: self._abandon(key, flight))
         return flight
+
+    def _abandon(self, key: str, flight: asyncio.Future[CacheEntry]) -> None:
+        """If ``flight`` is unresolved, remove it (if still registered) and resolve it."""
+        if flight.done():
+            return
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        flight.set_exception(_FlightAbandoned(key))
+        flight.exception()  # nobody may be waiting: no "never retrieved" warning
 
     async def _fly(self, key: str, name: SecretName, flight: asyncio.Future[CacheEntry]) -> None:
         try:
@@ -288,16 +367,17 @@ class AsyncSecretCache:
             except VaultError as error:
                 outcome = error
             entry = _record_outcome(self._core, key, name, outcome)
+        except asyncio.CancelledError:
+            # Cancelled (close() timed out, the loop is shutting down): the
+            # task's done-callback abandons the flight, and callers load again.
+            raise
         except BaseException as unexpected:
             self._flights.pop(key, None)
             if not flight.done():
-                if isinstance(unexpected, asyncio.CancelledError):
-                    flight.cancel()
-                else:
-                    flight.set_exception(unexpected)
-                    # Callers may all have gone (cancelled): do not let asyncio
-                    # complain that nobody retrieved the exception.
-                    flight.exception()
+                flight.set_exception(unexpected)
+                # Callers may all have gone (cancelled): do not let asyncio
+                # complain that nobody retrieved the exception.
+                flight.exception()
             if isinstance(unexpected, Exception):
                 return
             raise

@@ -8,10 +8,12 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from orgsecrets import CacheConfig, PermissionDeniedError, VaultUnreachableError
+from orgsecrets import cache as cache_module
 from orgsecrets._cache_core import CacheCore, EntryKind, ReadState
 from orgsecrets.cache import AsyncSecretCache, Loaded, SecretCache
 from orgsecrets.naming import SecretName, secret_name
@@ -24,21 +26,30 @@ def unreachable() -> VaultUnreachableError:
 
 
 class FakeSource:
-    """Answers from a dict; can be told to fail; counts calls."""
+    """Answers from a dict; can be told to fail; counts calls.
+
+    A call reads the value first, then (if a ``gate`` is set) signals
+    ``started`` and waits for the gate: a load "in flight" has already read
+    the vault. Setting ``gate`` to None affects later calls only.
+    """
 
     def __init__(self, values: dict[str, str]) -> None:
         self.values = values
         self.calls = 0
         self.fail: Exception | None = None
         self.gate: threading.Event | None = None
+        self.started = threading.Semaphore(0)
 
     def __call__(self, name: SecretName) -> Loaded:
         self.calls += 1
-        if self.gate is not None:
-            assert self.gate.wait(10)
+        value = self.values.get(name.vault_name)
+        gate = self.gate
+        if gate is not None:
+            self.started.release()
+            assert gate.wait(10), "test gate never opened"
         if self.fail is not None:
             raise self.fail
-        return Loaded(self.values.get(name.vault_name), "fake")
+        return Loaded(value, "fake")
 
 
 def make(source: FakeSource, clock: Any, **cfg: Any) -> SecretCache:
@@ -293,5 +304,185 @@ def test_async_stale_if_error(clock: Any, secret_value: Callable[[str], str]) ->
         clock.advance(100)
         with pytest.raises(VaultUnreachableError):
             await cache.get(NAME)
+
+    asyncio.run(main())
+
+
+# --- close(): no flight is left behind ------------------------------------------------------
+
+
+def call_in_thread(call: Callable[[], Any], *, limit_s: float = 10.0) -> Any:
+    """Run ``call`` in a daemon thread; fail (instead of hanging the suite) if it never returns.
+
+    The limit is a guard against a hang, not a timing assertion.
+    """
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed back to the test
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(limit_s)
+    assert not worker.is_alive(), "the call hung (waiting on a flight nobody will resolve)"
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+class SteppedExecutor(ThreadPoolExecutor):
+    """Shuts down in two steps: cancel the queued work, *then* open ``gate`` for the running work.
+
+    So the test knows, without sleeping, that the queued refresh was cancelled
+    while both workers were still busy.
+    """
+
+    gate: threading.Event
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=False, cancel_futures=cancel_futures)
+        self.gate.set()
+        super().shutdown(wait=wait)
+
+
+def test_close_resolves_refreshes_it_cancels(
+    clock: Any, monkeypatch: pytest.MonkeyPatch, secret_value: Callable[[str], str]
+) -> None:
+    # The review's repro: 3 keys in the refresh-ahead window, 2 workers, close(),
+    # then a read of the third key (now expired) must load it, not hang.
+    names = [secret_name(f"k{i}") for i in range(3)]
+    source = FakeSource({n.vault_name: secret_value(f"k{i}") for i, n in enumerate(names)})
+    cache = make(source, clock, ttl_s=100, refresh_ahead_s=20)
+    for n in names:
+        cache.get(n)
+    clock.advance(85)
+    gate = source.gate = threading.Event()
+    SteppedExecutor.gate = gate
+    monkeypatch.setattr(cache_module, "ThreadPoolExecutor", SteppedExecutor)
+    for n in names:
+        cache.get(n)  # served; 3 refreshes submitted to 2 workers
+    for _ in range(2):
+        assert source.started.acquire(timeout=10)  # both workers busy: the third is queued
+    source.gate = None
+    cache.close()  # cancels the queued refresh, then lets the running ones finish
+    assert source.calls == 5
+    rotated = secret_value("k2-rotated")
+    source.values[names[2].vault_name] = rotated
+    clock.advance(20)  # k2 (never refreshed) has expired
+    entry = call_in_thread(lambda: cache.get(names[2]))
+    assert entry.value == rotated and source.calls == 6
+    assert cache.peek(names[2]) is entry
+
+
+def test_refresh_ahead_after_close_starts_no_thread(
+    clock: Any, secret_value: Callable[[str], str]
+) -> None:
+    # After close() the cache still works, synchronously: a read in the
+    # refresh-ahead window is served as is; an expired one loads in the caller.
+    v1, v2 = secret_value("before"), secret_value("after")
+    source = FakeSource({"contoso--db": v1})
+    cache = make(source, clock, ttl_s=100, refresh_ahead_s=20)
+    cache.get(NAME)
+    cache.close()
+    clock.advance(85)
+    source.values["contoso--db"] = v2
+    assert cache.get(NAME).value == v1
+    cache.close()  # would wait for a background refresh, had one been started
+    assert source.calls == 1
+    clock.advance(20)
+    assert cache.get(NAME).value == v2 and source.calls == 2
+
+
+def async_source(
+    values: dict[str, str], gate: asyncio.Event | None = None
+) -> tuple[Callable[[SecretName], Any], dict[str, Any]]:
+    """An async FakeSource: reads first, then waits for ``state['gate']`` if set."""
+    state: dict[str, Any] = {"calls": 0, "gate": gate, "started": asyncio.Event()}
+
+    async def loader(name: SecretName) -> Loaded:
+        state["calls"] += 1
+        value = values.get(name.vault_name)
+        gate = state["gate"]
+        if gate is not None:
+            state["started"].set()
+            await gate.wait()
+        return Loaded(value, "fake")
+
+    return loader, state
+
+
+def test_async_close_cancelled_before_refreshes_start(
+    clock: Any, secret_value: Callable[[str], str]
+) -> None:
+    # close() under a timeout that fires at once cancels the background
+    # refresh tasks before they ever run; their flights must not be left behind.
+    names = [secret_name(f"k{i}") for i in range(3)]
+    values = {n.vault_name: secret_value(f"k{i}") for i, n in enumerate(names)}
+    loader, state = async_source(values)
+
+    async def main() -> None:
+        cfg = CacheConfig(ttl_s=100, ttl_jitter_ratio=0, refresh_ahead_s=20)
+        cache = AsyncSecretCache(loader, config=cfg, clock=clock)
+        for n in names:
+            await cache.get(n)
+        clock.advance(85)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                for n in names:
+                    await cache.get(n)  # served; 3 refresh tasks created, not yet run
+                await cache.close()
+        assert state["calls"] == 3  # the refreshes never reached the source
+        rotated = values[names[2].vault_name] = secret_value("k2-rotated")
+        clock.advance(20)
+        entry = await asyncio.wait_for(cache.get(names[2]), 10)  # guard against a hang
+        assert entry.value == rotated and state["calls"] == 4
+
+    asyncio.run(main())
+
+
+def test_async_load_cancelled_by_close_does_not_cancel_its_callers(
+    clock: Any, secret_value: Callable[[str], str]
+) -> None:
+    value = secret_value("async-close")
+    gate = asyncio.Event()
+    loader, state = async_source({"contoso--db": value}, gate)
+
+    async def main() -> None:
+        cache = AsyncSecretCache(loader, config=CacheConfig(), clock=clock)
+        caller = asyncio.ensure_future(cache.get(NAME))
+        await state["started"].wait()  # the caller's load is in the source
+        state["gate"] = None
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await cache.close()  # cancelled: cancels the running load
+        entry = await caller  # the caller was not cancelled: it loads again
+        assert entry.value == value and state["calls"] == 2
+
+    asyncio.run(main())
+
+
+def test_async_refresh_ahead_after_close_starts_no_task(
+    clock: Any, secret_value: Callable[[str], str]
+) -> None:
+    v1, v2 = secret_value("before"), secret_value("after")
+    values = {"contoso--db": v1}
+    loader, state = async_source(values)
+
+    async def main() -> None:
+        cfg = CacheConfig(ttl_s=100, ttl_jitter_ratio=0, refresh_ahead_s=20)
+        cache = AsyncSecretCache(loader, config=cfg, clock=clock)
+        await cache.get(NAME)
+        await cache.close()
+        clock.advance(85)
+        values["contoso--db"] = v2
+        assert (await cache.get(NAME)).value == v1
+        await cache.close()  # would wait for a background refresh, had one been started
+        assert state["calls"] == 1
+        clock.advance(20)
+        assert (await cache.get(NAME)).value == v2 and state["calls"] == 2
 
     asyncio.run(main())
