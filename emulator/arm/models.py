@@ -17,6 +17,7 @@ from typing import Any
 
 from ..authorization.models import GUID, normalize_scope
 from ..errors import AzureError, BadRequest, Conflict, NotFound
+from ..keyvault.firewall import check_network_settings
 from ..keyvault.models import Vault
 from ..persistence import Store
 from ..state import World
@@ -216,12 +217,7 @@ def _check_property_types(properties: dict[str, Any]) -> None:
             for kind, granted in entry["permissions"].items():
                 if not isinstance(granted, list) or not all(isinstance(p, str) for p in granted):
                     raise _bad(f"Access policy permissions for '{kind}' must be a list of strings.")
-    access = properties.get("publicNetworkAccess")
-    if access is not None and not isinstance(access, str):
-        raise _bad("'publicNetworkAccess' must be a string such as 'Enabled' or 'Disabled'.")
-    acls = properties.get("networkAcls")
-    if acls is not None and not isinstance(acls, dict):
-        raise _bad("'networkAcls' must be an object.")
+    check_network_settings(properties)
 
 
 def _check_irreversible(properties: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from ..http import InvalidJson, Request, Response, internal_error, json_object
 from ..state import World
 from ..throttling import retry_after_seconds
 from ..tokens import VAULT_AUDIENCES, Claims, TokenRejected, bearer_token
+from .firewall import check_network_access
 from .models import Secret, SecretVersion, Vault, check_secret_name
 from .routes import Route, match
 
@@ -180,6 +181,7 @@ class SecretsPlane:
                 delay = runtime.faults.decide(operation)
             self._check_api_version(request)
             claims = self._authenticate(request, vault)
+            check_network_access(vault, claims)
             if route is None:
                 if path_known:
                     raise AzureError(
