@@ -206,7 +206,7 @@ def _check_property_types(properties: dict[str, Any]) -> None:
     if policies is not None:
         if not isinstance(policies, list) or len(policies) > MAX_ACCESS_POLICIES:
             raise _bad(f"'accessPolicies' must be a list of at most {MAX_ACCESS_POLICIES} entries.")
-        for entry in policies:
+        for index, entry in enumerate(policies):
             if (
                 not isinstance(entry, dict)
                 or not isinstance(entry.get("objectId"), str)
@@ -214,10 +214,27 @@ def _check_property_types(properties: dict[str, Any]) -> None:
                 or not isinstance(entry.get("permissions"), dict)
             ):
                 raise _bad("Each access policy needs 'tenantId', 'objectId' and 'permissions'.")
+            _check_policy_identity(index, entry)
             for kind, granted in entry["permissions"].items():
                 if not isinstance(granted, list) or not all(isinstance(p, str) for p in granted):
                     raise _bad(f"Access policy permissions for '{kind}' must be a list of strings.")
     check_network_settings(properties)
+
+
+def _check_policy_identity(index: int, entry: dict[str, Any]) -> None:
+    """An access policy names its identity by GUIDs: tenant, object and (compound) application.
+
+    Azure's form ("Invalid value found at accessPolicies[0].tenantId: ..."); the
+    text after the value is the emulator's.
+    """
+    for key in ("tenantId", "objectId", "applicationId"):
+        value = entry.get(key)
+        if key == "applicationId" and value is None:
+            continue
+        if not isinstance(value, str) or not GUID.match(value):
+            raise _bad(
+                f"Invalid value found at accessPolicies[{index}].{key}: {value} (expected a GUID)"
+            )
 
 
 def _check_irreversible(properties: dict[str, Any]) -> None:

@@ -157,6 +157,20 @@ def _json_body(request: Request) -> dict[str, Any]:
         raise BadRequest("The request body is not valid JSON.") from None
 
 
+def _policy_names(policy: dict[str, Any], claims: Claims) -> bool:
+    """Is the caller the identity an access policy names?
+
+    The object and its tenant must match; a compound identity (``applicationId``
+    set) grants only when the caller signed in through that application.
+    """
+    application = policy.get("applicationId")
+    return (
+        str(policy.get("objectId", "")).lower() == claims.object_id.lower()
+        and str(policy.get("tenantId", "")).lower() == claims.tenant_id.lower()
+        and (not application or str(application).lower() == claims.client_id.lower())
+    )
+
+
 class SecretsPlane:
     """Serves every vault's data plane; the listener's port selects the vault."""
 
@@ -304,7 +318,7 @@ class SecretsPlane:
                 inner="ForbiddenByRbac",
             )
         for policy in vault.access_policies:
-            if str(policy.get("objectId", "")).lower() != claims.object_id.lower():
+            if not _policy_names(policy, claims):
                 continue
             granted = {p.lower() for p in (policy.get("permissions") or {}).get("secrets") or []}
             if route.policy_permission in granted or "all" in granted:
