@@ -12,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import inspect
 import logging
 import os
 import secrets
 import signal
+import socket
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .admin import PREFIX as ADMIN_PREFIX
 from .admin import handle_admin
@@ -39,7 +41,6 @@ from .state import World
 from .tls import ensure_certificates
 
 log = logging.getLogger("emulator")
-T = TypeVar("T")
 AUDIT_FLUSH_S = 0.2
 
 
@@ -69,7 +70,13 @@ class Emulator:
         self._ssl = self.certificates.server_context()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._main_server: asyncio.AbstractServer | None = None
+        # Vault listeners by port: serving, or bound and starting (the task that
+        # will serve it). A port leaves ``_starting`` when it starts serving or is
+        # released; a released listener closes itself once started.
         self._servers: dict[int, asyncio.AbstractServer] = {}
+        self._starting: dict[int, asyncio.Task[None]] = {}
+        self._listener_tasks: set[asyncio.Task[None]] = set()
         self._stopped: asyncio.Event | None = None
         self.port = 0
         self._published = False
@@ -155,105 +162,200 @@ class Emulator:
         if handle_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._loop.add_signal_handler(signum, self._stopped.set)
-        main_sock = bind_socket(self.config.port)
-        self.port = main_sock.getsockname()[1]
-        self._servers[self.port] = await serve_socket(main_sock, self._handle_main, self._ssl)
-        for seed in self.config.vaults:
-            if seed.name.lower() not in self.world.vaults:
-                self._create_vault(seed)
-        for vault in list(self.world.vaults.values()):
-            if vault.deleted_at is None:
-                self.ensure_vault_listener(vault)
-        write_discovery(self.state_dir, self.info())
-        self._published = True
-        flusher = asyncio.create_task(self._flush_audit())
-        log.info("emulator listening on %s (CA: %s)", self.arm_url, self.ca_path)
-        if ready is not None:
-            ready.set()
+        flusher: asyncio.Task[None] | None = None
         try:
+            main_sock = bind_socket(self.config.port)
+            self.port = main_sock.getsockname()[1]
+            self._main_server = await serve_socket(main_sock, self._handle_main, self._ssl)
+            for seed in self.config.vaults:
+                if seed.name.lower() not in self.world.vaults:
+                    self._create_vault(seed)
+            # Soft-deleted vaults keep their ports too (their listeners drop every
+            # connection, as at run time), so no other vault can be given one.
+            for vault in list(self.world.vaults.values()):
+                self.ensure_vault_listener(vault)
+            write_discovery(self.state_dir, self.info())
+            self._published = True
+            flusher = asyncio.create_task(self._flush_audit())
+            log.info("emulator listening on %s (CA: %s)", self.arm_url, self.ca_path)
+            if ready is not None:
+                ready.set()
             await self._stopped.wait()
         finally:
-            flusher.cancel()
-            for server in self._servers.values():
-                server.close()
-            self.world.audit.flush()
-            self._published = False
-            remove_discovery(self.state_dir)
-            self.store.close()
+            if flusher is not None:
+                flusher.cancel()
+            await self._shut_down()
+
+    async def _shut_down(self) -> None:
+        """Each step runs even if one before it failed; failures are logged."""
+        try:
+            await self._close_listeners()
+        except Exception:
+            log.exception("closing the listeners failed")
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("flushing the audit log", self.world.audit.flush),
+            ("removing the discovery file", self._unpublish),
+            ("closing the state store", self.store.close),
+        ]
+        for what, step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("%s failed", what)
+
+    async def _close_listeners(self) -> None:
+        self._starting.clear()  # listeners still starting close themselves once started
+        if self._listener_tasks:
+            await asyncio.gather(*self._listener_tasks, return_exceptions=True)
+        servers = [*self._servers.values()]
+        if self._main_server is not None:
+            servers.append(self._main_server)
+        self._servers.clear()
+        self._main_server = None
+        for server in servers:
+            server.close()
+
+    def _unpublish(self) -> None:
+        self._published = False
+        remove_discovery(self.state_dir)
+
+    async def listeners_started(self) -> None:
+        """Wait until every vault listener being started is serving (or closed)."""
+        while self._listener_tasks:
+            await asyncio.gather(*self._listener_tasks, return_exceptions=True)
 
     async def _flush_audit(self) -> None:
         while True:
             await asyncio.sleep(AUDIT_FLUSH_S)
             self.world.audit.flush()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the server to stop, without waiting (safe from any thread)."""
         if self._loop is None or self._stopped is None:
             return
-        with contextlib.suppress(RuntimeError):
+        if threading.current_thread() is self._thread:
+            self._stopped.set()
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has already closed
             self._loop.call_soon_threadsafe(self._stopped.set)
+
+    def stop(self) -> None:
+        """Stop serving and wait for the shutdown to finish."""
+        if self._loop is None or self._stopped is None:
+            return
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._temporary is not None:
             self._temporary.cleanup()
 
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn`` on the emulator's loop thread and return its result."""
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` on the emulator's loop thread and return its result.
+
+        A coroutine function runs as a task on the loop, and its result is
+        returned once it finishes.
+        """
         if self._loop is None:
             return fn(*args, **kwargs)
         if threading.current_thread() is self._thread:
             return fn(*args, **kwargs)
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def settle(task: asyncio.Future[Any]) -> None:
+            if task.cancelled():
+                future.cancel()
+            elif task.exception() is not None:
+                future.set_exception(task.exception())  # type: ignore[arg-type]
+            else:
+                future.set_result(task.result())
 
         def run() -> None:
             try:
-                future.set_result(fn(*args, **kwargs))
+                result = fn(*args, **kwargs)
             except BaseException as exc:
                 future.set_exception(exc)
+                return
+            if inspect.isawaitable(result):
+                asyncio.ensure_future(result).add_done_callback(settle)
+            else:
+                future.set_result(result)
 
         self._loop.call_soon_threadsafe(run)
         return future.result(timeout=30)
 
     # -- vault listeners ----------------------------------------------------------
+    def _listening(self, port: int) -> bool:
+        return port in self._servers or port in self._starting
+
     def ensure_vault_listener(self, vault: Vault) -> int:
-        """Bind the vault's port now (reusing its old one when free) and serve it."""
-        if vault.port and vault.port in self._servers:
-            return vault.port
+        """Serve the vault's data plane on a port of its own; returns the port.
+
+        A port belongs to one vault: the vault keeps its stored port when that
+        port is still its own and free, and otherwise gets a new one.
+        """
         assert self._loop is not None
-        wanted = vault.port
-        try:
-            sock = bind_socket(wanted)
-        except OSError:
-            if not wanted:
-                raise
-            log.warning("port %s of vault %s is taken; picking another", wanted, vault.name)
-            sock = bind_socket(self._next_vault_port())
+        key = vault.name.lower()
+        owner = self.world.vault_ports.get(vault.port) if vault.port else None
+        if owner == key and self._listening(vault.port):
+            return vault.port
+        sock = None
+        if vault.port and owner in (None, key):
+            try:
+                sock = bind_socket(vault.port)
+            except OSError:
+                log.warning("port %s of vault %s is taken; picking another", vault.port, vault.name)
+        if sock is None:
+            sock = self._bind_new_vault_port()
         port = sock.getsockname()[1]
         self.world.set_vault_port(vault, port)
         self._publish()
-        self._servers[port] = None  # type: ignore[assignment]  # reserved until serving
+        task: asyncio.Task[None]
 
         async def serve() -> None:
-            self._servers[port] = await serve_socket(
-                sock, self.secrets_plane.handle, self._ssl, self.connections_accepted
-            )
+            try:
+                server = await serve_socket(
+                    sock, self.secrets_plane.handle, self._ssl, self.connections_accepted
+                )
+            except BaseException:
+                sock.close()
+                raise
+            if self._starting.get(port) is not task:  # released (or stopping) meanwhile
+                server.close()
+                return
+            del self._starting[port]
+            self._servers[port] = server
 
-        self._loop.create_task(serve())
+        task = self._loop.create_task(serve())
+        self._starting[port] = task
+        self._listener_tasks.add(task)
+        task.add_done_callback(self._listener_tasks.discard)
         return port
 
-    def _next_vault_port(self) -> int:
+    def _bind_new_vault_port(self) -> socket.socket:
+        """A free port: from ``vault_port_base`` upwards when set, else any."""
         base = self.config.vault_port_base
         if not base:
-            return 0
-        used = {v.port for v in self.world.vaults.values()}
-        port = base
-        while port in used:
-            port += 1
-        return port
+            while True:
+                sock = bind_socket(0)
+                if sock.getsockname()[1] not in self.world.vault_ports:
+                    return sock
+                sock.close()  # another vault's port, not bound by us at the moment
+        for port in range(base, 65536):
+            if port in self.world.vault_ports or port == self.port:
+                continue
+            try:
+                return bind_socket(port)
+            except OSError:
+                continue
+        raise OSError(f"no free port for a vault at or above vault_port_base {base}")
 
     def close_vault_listener(self, vault: Vault) -> None:
-        server = self._servers.pop(vault.port, None)
-        if server is not None:
-            server.close()
+        """Stop serving the vault's port (it was purged)."""
+        if self.world.vault_ports.get(vault.port) == vault.name.lower():
+            server = self._servers.pop(vault.port, None)
+            if server is not None:
+                server.close()
+            self._starting.pop(vault.port, None)  # its task closes the server once started
         self._publish()
 
     def _publish(self) -> None:

@@ -141,7 +141,13 @@ class World:
         return self.vaults.get(name) if name else None
 
     def set_vault_port(self, vault: Vault, port: int) -> None:
-        self.vault_ports.pop(vault.port, None)
+        """Give ``vault`` its data-plane port; a port belongs to one vault only."""
+        key = vault.name.lower()
+        owner = self.vault_ports.get(port)
+        if owner is not None and owner != key:
+            raise ValueError(f"port {port} already belongs to vault {owner!r}")
+        if self.vault_ports.get(vault.port) == key:
+            del self.vault_ports[vault.port]
         vault.port = port
         self.vault_ports[port] = vault.name.lower()
         self.save_vault(vault)
