@@ -88,7 +88,7 @@ def _dispatch(
         return {"id": assignment.id, "name": assignment.name}
     if method == "POST" and action == "identities":
         identity = Identity.named(body["name"], body.get("principal_type", "ServicePrincipal"))
-        emulator.world.add_identity(identity, replication_delay_s=body.get("replicate_after_s"))
+        emulator.add_identity(identity, replication_delay_s=body.get("replicate_after_s"))
         return {"name": identity.name, "object_id": identity.object_id}
     if method == "POST" and action == "arm-throttling":
         base = emulator.config.arm_throttling

@@ -29,7 +29,7 @@ from typing import Any
 from .admin import PREFIX as ADMIN_PREFIX
 from .admin import handle_admin
 from .arm.plane import ArmPlane
-from .config import EmulatorConfig, VaultSeed
+from .config import EmulatorConfig, Identity, VaultSeed
 from .discovery import remove_discovery, write_discovery
 from .errors import AzureError
 from .http import Request, Response, bind_socket, serve_socket
@@ -356,6 +356,11 @@ class Emulator:
             if server is not None:
                 server.close()
             self._starting.pop(vault.port, None)  # its task closes the server once started
+        self._publish()
+
+    def add_identity(self, identity: Identity, *, replication_delay_s: float | None = None) -> None:
+        """Declare a principal at run time (see ``World.add_identity``) and publish it."""
+        self.world.add_identity(identity, replication_delay_s=replication_delay_s)
         self._publish()
 
     def _publish(self) -> None:

@@ -48,6 +48,8 @@ def _load_key(path: Path | None) -> bytes:
 
 
 class World:
+    IDENTITY_KIND = "identity"
+
     def __init__(self, config: EmulatorConfig, store: Store, key_path: Path | None) -> None:
         self.config = config
         self.store = store
@@ -59,8 +61,8 @@ class World:
         self.identities_by_oid: dict[str, Identity] = {
             i.object_id.lower(): i for i in config.identities
         }
-        self.identity_added_at: dict[str, float] = {}
         self.identity_replicated_at: dict[str, float] = {}
+        self._load_identities()
         self.role_assignments = RoleAssignments(store)
         self.vaults: dict[str, Vault] = {}
         self.vault_ports: dict[int, str] = {}
@@ -79,9 +81,6 @@ class World:
         identity = self.identities_by_oid.get(object_id.lower())
         return identity.name if identity else ""
 
-    def principal_exists(self, object_id: str) -> bool:
-        return object_id.lower() in self.identities_by_oid
-
     def add_identity(self, identity: Identity, *, replication_delay_s: float | None = None) -> None:
         """Declare a principal at run time (as if just created in Entra ID).
 
@@ -90,17 +89,45 @@ class World:
         ``principal_replication_delay_s``); until then role assignments for it
         need ``principalType``.
         """
-        key = identity.object_id.lower()
-        now = time.time()
-        self.identities_by_oid[key] = identity
-        self.identity_added_at[key] = now
         delay = (
             self.config.principal_replication_delay_s
             if replication_delay_s is None
             else replication_delay_s
         )
-        self.identity_replicated_at[key] = now + delay
-        self.config = self.config.with_changes(identities=(*self.config.identities, identity))
+        replicated_at = time.time() + delay
+        self._remember_identity(identity, replicated_at)
+        self.store.put(
+            self.IDENTITY_KIND,
+            identity.object_id.lower(),
+            {
+                "name": identity.name,
+                "object_id": identity.object_id,
+                "client_id": identity.client_id,
+                "principal_type": identity.principal_type,
+                "replicated_at": replicated_at,
+            },
+        )
+
+    def _remember_identity(self, identity: Identity, replicated_at: float) -> None:
+        key = identity.object_id.lower()
+        self.identities_by_oid[key] = identity
+        self.identity_replicated_at[key] = replicated_at
+        others = tuple(i for i in self.config.identities if i.object_id.lower() != key)
+        self.config = self.config.with_changes(identities=(*others, identity))
+
+    def _load_identities(self) -> None:
+        """Principals declared at run time before a restart (the configuration wins)."""
+        configured = {i.name for i in self.config.identities}
+        for key, data in self.store.load(self.IDENTITY_KIND):
+            if key in self.identities_by_oid or data["name"] in configured:
+                continue
+            identity = Identity(
+                name=data["name"],
+                object_id=data["object_id"],
+                client_id=data["client_id"],
+                principal_type=data["principal_type"],
+            )
+            self._remember_identity(identity, float(data["replicated_at"]))
 
     def principal_replicated_at(self, object_id: str) -> float | None:
         """When a run-time principal reaches ARM's directory replica (None: long known)."""

@@ -49,6 +49,20 @@ def patched_environment(values: dict[str, str]) -> Iterator[None]:
                     os.environ[key] = old
 
 
+def _admin_call(info: dict[str, Any], method: str, action: str, body: Any) -> Any:
+    """One admin API request, with the key and CA from the discovery ``info``."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{info['arm_url']}/_emulator/{action}",
+        data=data,
+        method=method,
+        headers={"X-Emulator-Admin-Key": info["admin_key"], "Content-Type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=info["ca_path"])
+    with urllib.request.urlopen(request, context=context, timeout=30) as response:
+        return json.load(response)
+
+
 class IdentityBoundCredential:
     """The unmodified ``DefaultAzureCredential``, pinned to one emulator identity.
 
@@ -324,8 +338,12 @@ class RunningEmulator:
         from .config import Identity
 
         identity = Identity.named(name, principal_type)
-        self.server.call(self.world.add_identity, identity, replication_delay_s=replicate_after_s)
+        self.server.call(self.server.add_identity, identity, replication_delay_s=replicate_after_s)
         return identity.object_id
+
+    def admin(self, method: str, action: str, body: dict[str, Any] | None = None) -> Any:
+        """Call the admin API (``/_emulator/{action}``) over HTTPS, as other processes do."""
+        return _admin_call(self.info(), method, action, body)
 
     def set_arm_throttling(
         self,
@@ -393,19 +411,7 @@ class EmulatorProcess:
         raise TimeoutError("emulator did not start in time")
 
     def admin(self, method: str, action: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.info['arm_url']}/_emulator/{action}",
-            data=data,
-            method=method,
-            headers={
-                "X-Emulator-Admin-Key": self.info["admin_key"],
-                "Content-Type": "application/json",
-            },
-        )
-        context = ssl.create_default_context(cafile=self.info["ca_path"])
-        with urllib.request.urlopen(request, context=context, timeout=30) as response:
-            return json.load(response)
+        return _admin_call(self.info, method, action, body)
 
     def identity_env(self, identity: str) -> dict[str, str]:
         return identity_environment(self.info, identity)

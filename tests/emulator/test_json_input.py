@@ -34,9 +34,7 @@ def _secret_body(field: str, number: bytes) -> bytes:
 
 @pytest.mark.parametrize("number", NON_FINITE + OUT_OF_RANGE)
 @pytest.mark.parametrize("field", ["nbf", "exp"])
-def test_set_secret_with_an_unusable_date_is_a_400_and_audited(
-    emulator, vault, raw, field, number
-):
+def test_set_secret_with_an_unusable_date_is_a_400_and_audited(emulator, vault, raw, field, number):
     status, payload = raw("PUT", f"secrets/dated?{API}", raw=_secret_body(field, number))
     assert status == 400, payload
     assert payload["error"]["code"] == "BadParameter"
