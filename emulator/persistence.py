@@ -38,10 +38,6 @@ class Store:
                 " seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL)"
             )
 
-    @property
-    def durable(self) -> bool:
-        return self._db is not None
-
     def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
         if self._db is None:
             return

@@ -242,10 +242,7 @@ class VaultSecrets:
         return [self._live[key] for key in sorted(self._live)]
 
     def versions(self, name: str) -> tuple[Secret, list[SecretVersion]]:
-        check_secret_name(name)
-        secret = self._live.get(name.lower())
-        if secret is None:
-            raise _not_found(name)
+        secret = self._live_secret(name)
         return secret, sorted(secret.versions, key=lambda v: v.version)
 
     def get_deleted(self, name: str) -> Secret:
