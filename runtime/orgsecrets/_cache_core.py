@@ -193,6 +193,32 @@ class CacheCore:
 
     def on_loaded(self, key: str, name: SecretName, loaded: Loaded, now: float) -> CacheEntry:
         """Record a successful load (a value, or "not found") and return the new entry."""
+        return self._publish(key, self._loaded_entry(name, loaded, now))
+
+    def superseded(self, name: SecretName, outcome: Loaded | VaultError, now: float) -> CacheEntry:
+        """The entry for the callers of a load that :meth:`invalidate` overtook; not published.
+
+        Its result may predate a rotation, so it must not be cached: those
+        callers (who asked before the invalidation) get it, later reads load
+        again. A failure becomes a FAILED entry, so they get the error.
+        """
+        if isinstance(outcome, Loaded):
+            return self._loaded_entry(name, outcome, now)
+        retry_at = now + self.backoff_s(1)
+        return CacheEntry(
+            name=name.vault_name,
+            kind=EntryKind.FAILED,
+            value=None,
+            source="",
+            loaded_at=now,
+            fresh_until=retry_at,
+            expires_at=retry_at,
+            stale_until=retry_at,
+            failures=1,
+            error=outcome,
+        )
+
+    def _loaded_entry(self, name: SecretName, loaded: Loaded, now: float) -> CacheEntry:
         cfg = self.config
         if loaded.value is not None:
             kind = EntryKind.FOUND
@@ -203,18 +229,15 @@ class CacheCore:
         fresh_until = expires_at
         if cfg.refresh_ahead_s and kind is EntryKind.FOUND:
             fresh_until = max(now, expires_at - cfg.refresh_ahead_s)
-        return self._publish(
-            key,
-            CacheEntry(
-                name=name.vault_name,
-                kind=kind,
-                value=loaded.value,
-                source=loaded.source,
-                loaded_at=now,
-                fresh_until=fresh_until,
-                expires_at=expires_at,
-                stale_until=expires_at + cfg.max_stale_s,
-            ),
+        return CacheEntry(
+            name=name.vault_name,
+            kind=kind,
+            value=loaded.value,
+            source=loaded.source,
+            loaded_at=now,
+            fresh_until=fresh_until,
+            expires_at=expires_at,
+            stale_until=expires_at + cfg.max_stale_s,
         )
 
     def on_failed(self, key: str, name: SecretName, error: VaultError, now: float) -> CacheEntry:
@@ -265,7 +288,7 @@ class CacheCore:
         )
 
     def invalidate(self, key: str | None = None) -> None:
-        """Forget one key, or everything."""
+        """Forget one key, or everything (the shells also forget the loads in flight)."""
         if key is None:
             self.entries.clear()
         else:

@@ -17,6 +17,14 @@ or a load task cancelled before or while it runs, is *abandoned*: its flight
 is removed and resolved with :class:`_FlightAbandoned`, and the callers that
 joined it start (or join) a new load instead of waiting forever.
 
+Invalidation and loads in flight: the flight registered for a key is that
+key's current generation. ``invalidate()`` forgets the flight along with the
+entry, so a read after it starts a new load instead of joining one that may
+have read the vault before a rotation; and a flight publishes its outcome only
+if it is still the registered one (checked under the lock, threads; in the
+same step, tasks). A superseded flight still answers the callers that joined
+it (they asked before the invalidation), with an entry that is not cached.
+
 After ``close()`` both caches keep working, without background work: fresh
 reads are served, a read in the refresh-ahead window is served as is (no
 background refresh is started; the read after expiry loads), and a miss or an
@@ -157,9 +165,19 @@ class SecretCache:
             return _record_outcome(self._core, key, name, loaded)
 
     def invalidate(self, name: SecretName | None = None) -> None:
-        """Forget ``name`` (after a rotation), or every entry."""
+        """Forget ``name`` (after a rotation), or every entry, and the loads in flight.
+
+        A load already in flight does not publish its (possibly pre-rotation)
+        outcome; the next read starts a new load.
+        """
         with self._lock:
-            self._core.invalidate(None if name is None else CacheCore.key(name))
+            if name is None:
+                self._flights.clear()
+                self._core.invalidate()
+            else:
+                key = CacheCore.key(name)
+                self._flights.pop(key, None)
+                self._core.invalidate(key)
 
     def close(self) -> None:
         """Stop background refreshes: wait for the running ones, cancel the queued ones.
@@ -210,11 +228,15 @@ class SecretCache:
             except VaultError as error:
                 outcome = error
             with self._lock:
-                entry = _record_outcome(self._core, key, name, outcome)
-                del self._flights[key]
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+                    entry = _record_outcome(self._core, key, name, outcome)
+                else:  # invalidate() forgot this flight
+                    entry = self._core.superseded(name, outcome, self._core.clock())
         except BaseException as unexpected:
             with self._lock:
-                self._flights.pop(key, None)
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
             flight.set_exception(unexpected)
             raise
         flight.set_result(entry)
@@ -310,8 +332,18 @@ class AsyncSecretCache:
         return _record_outcome(self._core, CacheCore.key(name), name, loaded)
 
     def invalidate(self, name: SecretName | None = None) -> None:
-        """Forget ``name`` (after a rotation), or every entry."""
-        self._core.invalidate(None if name is None else CacheCore.key(name))
+        """Forget ``name`` (after a rotation), or every entry, and the loads in flight.
+
+        A load already in flight does not publish its (possibly pre-rotation)
+        outcome; the next read starts a new load.
+        """
+        if name is None:
+            self._flights.clear()
+            self._core.invalidate()
+        else:
+            key = CacheCore.key(name)
+            self._flights.pop(key, None)
+            self._core.invalidate(key)
 
     async def close(self) -> None:
         """Stop starting background refreshes and wait for the loads still running.
@@ -366,13 +398,18 @@ class AsyncSecretCache:
                 outcome: Loaded | VaultError = await self._loader(name)
             except VaultError as error:
                 outcome = error
-            entry = _record_outcome(self._core, key, name, outcome)
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+                entry = _record_outcome(self._core, key, name, outcome)
+            else:  # invalidate() forgot this flight
+                entry = self._core.superseded(name, outcome, self._core.clock())
         except asyncio.CancelledError:
             # Cancelled (close() timed out, the loop is shutting down): the
             # task's done-callback abandons the flight, and callers load again.
             raise
         except BaseException as unexpected:
-            self._flights.pop(key, None)
+            if self._flights.get(key) is flight:
+                del self._flights[key]
             if not flight.done():
                 flight.set_exception(unexpected)
                 # Callers may all have gone (cancelled): do not let asyncio
@@ -381,6 +418,5 @@ class AsyncSecretCache:
             if isinstance(unexpected, Exception):
                 return
             raise
-        self._flights.pop(key, None)
         if not flight.done():
             flight.set_result(entry)

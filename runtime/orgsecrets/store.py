@@ -7,6 +7,12 @@ and report building) and differ only where I/O happens.
 
 The hit path is one dict lookup keyed by ``(name, org)`` and one monotonic
 clock read; validation, fallback and single-flight happen on a miss only.
+
+The memo has a generation: ``invalidate()`` first makes the cache forget the
+names (and their loads in flight), then bumps the generation and clears the
+memo. A resolution remembers its answer only if the generation it started in
+is still current, so an answer read before a rotation, but returned after the
+``invalidate()``, is not memoised for the rest of its TTL.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import asyncio
 import enum
 import logging
 import math
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -129,6 +136,9 @@ class _StoreCore:
         self.clock = clock
         self.memo: dict[tuple[str, str | None], _Resolved] = {}
         self.memo_limit = max(64, 2 * config.cache.max_entries)
+        self.generation = 0
+        """Bumped by :meth:`forget`; a resolution started in an older one is not memoised."""
+        self._memo_writes = threading.Lock()  # misses and invalidate only; hits read lock-free
         self.local: LocalSources | None = None
         if config.vault_url is None or config.local_fallback is LocalFallback.WHEN_UNREACHABLE:
             self.local = LocalSources.default(
@@ -140,11 +150,23 @@ class _StoreCore:
             config.vault_url is not None and config.local_fallback is LocalFallback.WHEN_UNREACHABLE
         )
 
-    def remember(self, key: tuple[str, str | None], value: str, fresh_until: float) -> None:
-        memo = self.memo
-        if len(memo) >= self.memo_limit:
-            memo.clear()
-        memo[key] = _Resolved(value, fresh_until)
+    def remember(
+        self, key: tuple[str, str | None], value: str, fresh_until: float, generation: int
+    ) -> None:
+        """Memoise an answer, unless :meth:`forget` ran since ``generation`` was read."""
+        with self._memo_writes:
+            if generation != self.generation:
+                return  # the answer may predate a rotation: do not keep it
+            memo = self.memo
+            if len(memo) >= self.memo_limit:
+                memo.clear()
+            memo[key] = _Resolved(value, fresh_until)
+
+    def forget(self) -> None:
+        """Clear the memo and refuse answers resolved before now (after a cache invalidation)."""
+        with self._memo_writes:
+            self.generation += 1
+            self.memo.clear()
 
     def local_loader(self, name: SecretName) -> Loaded:
         assert self.local is not None
@@ -292,6 +314,7 @@ class SecretStore:
         return self._resolve(name, org)
 
     def _resolve(self, name: str, org: str | None) -> str:
+        generation = self._core.generation  # before any cache read
         candidates = lookup_names(name, org)
         fresh_until = math.inf
         unreachable: VaultUnreachableError | None = None
@@ -308,7 +331,7 @@ class SecretStore:
                 continue
             fresh_until = min(fresh_until, entry.fresh_until)
             if entry.value is not None and entry.found:
-                self._core.remember((name, org), entry.value, fresh_until)
+                self._core.remember((name, org), entry.value, fresh_until, generation)
                 return entry.value
         if unreachable is not None:
             raise unreachable
@@ -390,14 +413,19 @@ class SecretStore:
     def invalidate(self, name: str | None = None, *, org: str | None = None) -> None:
         """Forget ``name`` for ``org`` (the org and GLOBAL entries), or everything.
 
-        Call it after rotating a secret so the next ``get`` reads the new value.
+        Call it after rotating a secret so the next ``get`` reads the new value,
+        even if a read of the old one was in flight: that read's answer is
+        neither cached nor memoised.
         """
-        self._memo.clear()
+        # The cache first, then the memo: a resolution that read the cache
+        # before this call started in the old generation, so it cannot
+        # memoise what it read.
         if name is None:
             self._cache.invalidate()
-            return
-        for candidate in lookup_names(name, org):
-            self._cache.invalidate(candidate)
+        else:
+            for candidate in lookup_names(name, org):
+                self._cache.invalidate(candidate)
+        self._core.forget()
 
     def close(self) -> None:
         """Close the vault client, the credential the store built, and background threads."""
@@ -473,6 +501,7 @@ class AsyncSecretStore:
         return await self._resolve(name, org)
 
     async def _resolve(self, name: str, org: str | None) -> str:
+        generation = self._core.generation  # before any cache read
         candidates = lookup_names(name, org)
         fresh_until = math.inf
         unreachable: VaultUnreachableError | None = None
@@ -489,7 +518,7 @@ class AsyncSecretStore:
                 continue
             fresh_until = min(fresh_until, entry.fresh_until)
             if entry.value is not None and entry.found:
-                self._core.remember((name, org), entry.value, fresh_until)
+                self._core.remember((name, org), entry.value, fresh_until, generation)
                 return entry.value
         if unreachable is not None:
             raise unreachable
@@ -563,12 +592,12 @@ class AsyncSecretStore:
 
     def invalidate(self, name: str | None = None, *, org: str | None = None) -> None:
         """See :meth:`SecretStore.invalidate`."""
-        self._memo.clear()
         if name is None:
             self._cache.invalidate()
-            return
-        for candidate in lookup_names(name, org):
-            self._cache.invalidate(candidate)
+        else:
+            for candidate in lookup_names(name, org):
+                self._cache.invalidate(candidate)
+        self._core.forget()
 
     async def close(self) -> None:
         """See :meth:`SecretStore.close`."""

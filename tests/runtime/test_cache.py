@@ -12,7 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from orgsecrets import CacheConfig, PermissionDeniedError, VaultUnreachableError
+from orgsecrets import (
+    AsyncSecretStore,
+    CacheConfig,
+    PermissionDeniedError,
+    SecretStore,
+    StoreConfig,
+    VaultUnreachableError,
+)
 from orgsecrets import cache as cache_module
 from orgsecrets._cache_core import CacheCore, EntryKind, ReadState
 from orgsecrets.cache import AsyncSecretCache, Loaded, SecretCache
@@ -484,5 +491,122 @@ def test_async_refresh_ahead_after_close_starts_no_task(
         assert state["calls"] == 1
         clock.advance(20)
         assert (await cache.get(NAME)).value == v2 and state["calls"] == 2
+
+    asyncio.run(main())
+
+
+# --- invalidate() while a load is in flight (rotation) ----------------------------------------
+
+
+@pytest.mark.parametrize("everything", [False, True], ids=["one", "all"])
+@pytest.mark.parametrize("read", ["while-in-flight", "after-it-lands"])
+def test_invalidate_forgets_the_load_in_flight(
+    clock: Any, secret_value: Callable[[str], str], read: str, everything: bool
+) -> None:
+    old, new = secret_value("pre-rotation"), secret_value("rotated")
+    source = FakeSource({"contoso--db": old})
+    gate = source.gate = threading.Event()
+    cache = make(source, clock)
+    first: list[str | None] = []
+    reader = threading.Thread(target=lambda: first.append(cache.get(NAME).value))
+    reader.start()
+    assert source.started.acquire(timeout=10)  # the load has read the old value
+    source.gate = None
+    source.values["contoso--db"] = new  # rotation...
+    cache.invalidate(None if everything else NAME)  # ...then invalidate
+    if read == "after-it-lands":
+        gate.set()
+        reader.join()
+    assert cache.get(NAME).value == new  # a new load, not the pre-rotation flight
+    gate.set()
+    reader.join()
+    assert first == [old]  # that read began before invalidate(): the old value is fine
+    entry = cache.peek(NAME)
+    assert entry is not None and entry.value == new  # the old flight did not publish
+    assert cache.get(NAME).value == new and source.calls == 2
+
+
+@pytest.mark.parametrize("read", ["while-in-flight", "after-it-lands"])
+def test_async_invalidate_forgets_the_load_in_flight(
+    clock: Any, secret_value: Callable[[str], str], read: str
+) -> None:
+    old, new = secret_value("pre-rotation"), secret_value("rotated")
+    values = {"contoso--db": old}
+    gate = asyncio.Event()
+    loader, state = async_source(values, gate)
+
+    async def main() -> None:
+        cache = AsyncSecretCache(loader, config=CacheConfig(ttl_jitter_ratio=0), clock=clock)
+        first = asyncio.ensure_future(cache.get(NAME))
+        await state["started"].wait()  # the load has read the old value
+        state["gate"] = None
+        values["contoso--db"] = new
+        cache.invalidate(NAME)
+        if read == "after-it-lands":
+            gate.set()
+            await first
+        assert (await asyncio.wait_for(cache.get(NAME), 10)).value == new  # guard: no hang
+        gate.set()
+        assert (await first).value == old
+        entry = cache.peek(NAME)
+        assert entry is not None and entry.value == new
+        assert (await cache.get(NAME)).value == new and state["calls"] == 2
+
+    asyncio.run(main())
+
+
+def test_store_invalidate_during_a_load_does_not_memoise_the_old_value(
+    clock: Any, secret_value: Callable[[str], str]
+) -> None:
+    old, new = secret_value("pre-rotation"), secret_value("rotated")
+    values = {"contoso--db": old}
+    gate = threading.Event()
+    started = threading.Event()
+    config = StoreConfig(environment_fallback=False, dotenv_path=None, local_settings_path=None)
+    store = SecretStore(config, clock=clock)
+
+    def lookup(name: SecretName) -> tuple[str, str] | None:
+        value = values.get(name.vault_name)
+        if not started.is_set():
+            started.set()
+            assert gate.wait(10), "test gate never opened"
+        return None if value is None else (value, "fake")
+
+    assert store._core.local is not None
+    store._core.local.lookup = lookup  # type: ignore[method-assign]
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(store.get("db", org="contoso")))
+    reader.start()
+    assert started.wait(10)
+    values["contoso--db"] = new
+    store.invalidate("db", org="contoso")
+    assert store.get("db", org="contoso") == new
+    gate.set()
+    reader.join()
+    assert first == [old]  # began before invalidate(): it may answer the old value...
+    assert store.get("db", org="contoso") == new  # ...but not leave it in the memo
+
+
+def test_async_store_invalidate_during_a_load_does_not_memoise_the_old_value(
+    clock: Any, secret_value: Callable[[str], str]
+) -> None:
+    old, new = secret_value("pre-rotation"), secret_value("rotated")
+    values = {"contoso--db": old}
+    gate = asyncio.Event()
+    loader, state = async_source(values, gate)
+    config = StoreConfig(environment_fallback=False, dotenv_path=None, local_settings_path=None)
+
+    async def main() -> None:
+        store = AsyncSecretStore(config, clock=clock)
+        store._cache = AsyncSecretCache(loader, config=config.cache, clock=clock)
+        first = asyncio.ensure_future(store.get("db", org="contoso"))
+        await state["started"].wait()
+        state["gate"] = None
+        values["contoso--db"] = new
+        store.invalidate("db", org="contoso")
+        assert await asyncio.wait_for(store.get("db", org="contoso"), 10) == new
+        gate.set()
+        assert await first == old
+        assert await store.get("db", org="contoso") == new
 
     asyncio.run(main())
