@@ -249,6 +249,30 @@ def run_sync(
         progress=progress,
         **options,
     )
+    failed = report_apply(out, sync_plan, result)
+    code = plans.detailed_exit_code(sync_plan.plan, applied=True, failed=failed)
+    return code, sync_plan, result
+
+
+def apply_failed_line(errors: int, applied: int, total: int) -> str:
+    """The last line of a failed apply, in the words of "Planning failed: ..."."""
+    return (
+        f"Apply failed: {errors} error{'s' if errors != 1 else ''}; "
+        f"{applied} of {total} change{'s' if total != 1 else ''} applied."
+    )
+
+
+def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> bool:
+    """Print what an apply did; returns whether anything failed.
+
+    Like Terraform, the summary ("Apply complete! Resources: ...", text or
+    ``change_summary`` JSON line) is printed only when every change was
+    applied; after a failure, the text lists each failed change as
+    ``  <address>: <what failed>`` and ends with :func:`apply_failed_line`,
+    and JSON has an error ``diagnostic`` per failure and no summary. JSON
+    gets an ``apply_complete`` line for each change that was applied either
+    way.
+    """
     done = applied_plan(sync_plan, result)
     failures = failure_diagnostics(result)
     if out.json:
@@ -256,22 +280,21 @@ def run_sync(
             out.json_line(plans.apply_complete_message(change))
         for diagnostic in failures:
             out.json_line(plans.diagnostic_message(diagnostic))
-        out.json_line(plans.summary_message(done.summary, operation="apply"))
-    else:
+        if not failures:
+            out.json_line(plans.summary_message(done.summary, operation="apply"))
+        return bool(failures)
+    out.line("")
+    if failures:
+        out.line("Failed changes:")
+        for diagnostic in failures:
+            out.line(f"  {diagnostic.address}: {diagnostic.summary}")
         out.line("")
-        if failures:
-            out.line(
-                f"Apply failed for {len(failures)} of {len(sync_plan.plan.pending)} changes "
-                "(the others were applied; re-run to converge):"
-            )
-            for diagnostic in failures:
-                out.line(f"  {diagnostic.address}: {diagnostic.summary}")
-            out.line("")
+        out.line(apply_failed_line(len(failures), len(done.pending), len(sync_plan.plan.pending)))
+    else:
         out.line(plans.summary_line(done.summary, operation="apply"))
-        throttled = f", {result.throttled} throttled (429) responses" if result.throttled else ""
-        out.info(f"Applied in {result.elapsed_s:.1f}s{throttled}")
-    code = plans.detailed_exit_code(sync_plan.plan, applied=True, failed=bool(failures))
-    return code, sync_plan, result
+    throttled = f", {result.throttled} throttled (429) responses" if result.throttled else ""
+    out.info(f"Applied in {result.elapsed_s:.1f}s{throttled}")
+    return bool(failures)
 
 
 def main(

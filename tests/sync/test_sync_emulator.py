@@ -306,9 +306,14 @@ def test_partial_failure_under_faults_then_convergence(emulator, vault, sync: Sy
         emulator.clear_faults(vault.name)
     assert code == 1
     assert result is not None and result.failed and result.succeeded
-    assert f"Apply failed for {len(result.failed)} of 40 changes" in sync.output
+    failed = len(result.failed)
+    assert (
+        f"Apply failed: {failed} error{'s' if failed != 1 else ''}; "
+        f"{40 - failed} of 40 changes applied." in sync.output
+    )
+    assert "Apply complete!" not in sync.output
     for failure in result.failed:
-        assert f"{failure.address}: create failed: HTTP 5" in sync.output
+        assert f"  {failure.address}: create failed: HTTP 5" in sync.output
 
     code, plan, result = sync.run()
     assert code == 0
