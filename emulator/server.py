@@ -204,20 +204,19 @@ class Emulator:
                 log.exception("%s failed", what)
 
     async def _close_listeners(self) -> None:
+        if self._main_server is not None:  # no new connections, so no new vaults
+            self._main_server.close()
+            self._main_server = None
         self._starting.clear()  # listeners still starting close themselves once started
-        if self._listener_tasks:
-            await asyncio.gather(*self._listener_tasks, return_exceptions=True)
-        servers = [*self._servers.values()]
-        if self._main_server is not None:
-            servers.append(self._main_server)
-        self._servers.clear()
-        self._main_server = None
-        for server in servers:
+        await self.listeners_started()
+        for server in self._servers.values():
             server.close()
+        self._servers.clear()
 
     def _unpublish(self) -> None:
-        self._published = False
-        remove_discovery(self.state_dir)
+        if self._published:  # never another emulator's file (say, when start-up failed)
+            self._published = False
+            remove_discovery(self.state_dir)
 
     async def listeners_started(self) -> None:
         """Wait until every vault listener being started is serving (or closed)."""
