@@ -114,7 +114,7 @@ def _optional_int(value: Any, field: str) -> int | None:
     # json_object has refused NaN and the infinities, so the comparison is safe.
     if not UNIX_TIME_MIN <= value <= UNIX_TIME_MAX:
         raise BadRequest(
-            f"Invalid value for '{field}': {value:.0f} is outside the range of dates "
+            f"Invalid value for '{field}': {value} is outside the range of dates "
             f"({UNIX_TIME_MIN} to {UNIX_TIME_MAX} seconds since the epoch)."
         )
     return int(value)
