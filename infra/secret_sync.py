@@ -40,7 +40,8 @@ limits (:mod:`infra.pacing`); a 429's ``Retry-After`` holds every worker.
 Transient failures (429, 5xx, dropped connections) are retried; one failing
 secret does not stop the others; the result names what failed. What can race
 is re-checked: right before pruning, the vault is listed again (metadata) and
-a secret whose current version is no longer ours is left alone; a create that
+a secret whose current version is no longer ours is left alone, and one
+already deleted counts as done (with a warning); a create that
 meets a soft-deleted name fails with a clear message; follow-ups of a recover
 wait for it.
 
@@ -632,13 +633,18 @@ def plan_sync(
 
 @dataclass(frozen=True)
 class StepResult:
-    """How one change went. ``error`` never holds a value."""
+    """How one change went. ``error`` and ``note`` never hold a value.
+
+    ``note`` says how a change that succeeded got there, when it was not the
+    usual way (a prune that found its secret already deleted).
+    """
 
     address: str
     action: Action
     ok: bool
     attempts: int
     error: str | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -658,6 +664,10 @@ class ApplyResult:
 
 class StepFailed(Exception):
     """A step failed for good (after retries, or not retryable)."""
+
+
+#: A prune whose secret someone else deleted: the desired state, reached.
+ALREADY_DELETED = "already deleted since the plan was made; counted as destroyed"
 
 
 class _ResponseWatch:
@@ -785,17 +795,20 @@ class _Applier:
         done: set[Operation] = set()
         attempts = 0
         recovered_at: float | None = None
+        note: str | None = None
         while True:
             attempts += 1
             try:
                 for operation in step.operations:
                     if operation in done:
                         continue
-                    self._operation(step, operation, value)
+                    note = self._operation(step, operation, value) or note
                     done.add(operation)
                     if operation is Operation.RECOVER:
                         recovered_at = time.monotonic()
-                return StepResult(step.address, action, True, attempts)
+                if note is not None:
+                    log.info("%s: %s", step.address, note)
+                return StepResult(step.address, action, True, attempts, note=note)
             except Exception as exc:
                 waiting_for_recovery = (
                     recovered_at is not None
@@ -818,7 +831,8 @@ class _Applier:
                 log.warning("%s failed: %s", step.address, message)
                 return StepResult(step.address, action, False, attempts, message)
 
-    def _operation(self, step: Step, operation: Operation, value: SecretValue | None) -> None:
+    def _operation(self, step: Step, operation: Operation, value: SecretValue | None) -> str | None:
+        """Make one SDK call; returns a note when the outcome was reached another way."""
         client = self.client
         match operation:
             case Operation.RECOVER:
@@ -826,8 +840,13 @@ class _Applier:
                 # see the recover finish. Follow-ups retry 404/409 instead.
                 self._call(Budget.WRITE, client.begin_recover_deleted_secret, step.name)
             case Operation.DELETE:
-                self._recheck_owned(step)
-                self._call(Budget.WRITE, client.begin_delete_secret, step.name)
+                if not self._recheck_owned(step):
+                    return ALREADY_DELETED
+                try:
+                    self._call(Budget.WRITE, client.begin_delete_secret, step.name)
+                except ResourceNotFoundError:
+                    # Deleted since the re-listing (or by an attempt whose answer was lost).
+                    return ALREADY_DELETED
             case Operation.SET:
                 desired = step.desired
                 assert desired is not None and value is not None
@@ -870,17 +889,24 @@ class _Applier:
                     expires_on=desired.expires.resolve(base) if desired.expires else None,
                     not_before=desired.not_before.resolve(base) if desired.not_before else None,
                 )
+        return None
 
-    def _recheck_owned(self, step: Step) -> None:
-        """Before a prune: is the current version still ours? (From a fresh listing.)"""
+    def _recheck_owned(self, step: Step) -> bool:
+        """Before a prune: does the secret still exist, and is it still ours?
+
+        From a fresh listing. ``False``: it no longer exists (deleted since
+        planning), which is what the prune wanted. Raises :class:`StepFailed`
+        when its current version is no longer the sync's.
+        """
         current = (self.relisted or {}).get(step.name.lower())
         if current is None:
-            raise StepFailed("the secret no longer exists (deleted since planning)")
+            return False
         if not current.owned:
             raise StepFailed(
                 "not deleted: its current version is no longer the sync's "
                 "(set outside the manifests since planning)"
             )
+        return True
 
 
 def apply_sync(
@@ -954,4 +980,13 @@ def failure_diagnostics(result: ApplyResult) -> list[Diagnostic]:
             address=r.address,
         )
         for r in result.failed
+    ]
+
+
+def note_diagnostics(result: ApplyResult) -> list[Diagnostic]:
+    """Warnings for changes that succeeded another way than planned (see StepResult.note)."""
+    return [
+        Diagnostic("warning", f"{r.action.value}: {r.note}", address=r.address)
+        for r in sorted(result.succeeded, key=lambda r: r.address)
+        if r.note
     ]

@@ -42,6 +42,7 @@ from infra.secret_sync import (
     apply_sync,
     check_rotation,
     failure_diagnostics,
+    note_diagnostics,
     plan_sync,
     read_vault_state,
 )
@@ -271,19 +272,27 @@ def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> b
     ``  <address>: <what failed>`` and ends with :func:`apply_failed_line`,
     and JSON has an error ``diagnostic`` per failure and no summary. JSON
     gets an ``apply_complete`` line for each change that was applied either
-    way.
+    way. A change that reached its goal another way (a prune whose secret
+    was already deleted) counts as applied, with a warning.
     """
     done = applied_plan(sync_plan, result)
     failures = failure_diagnostics(result)
+    notes = note_diagnostics(result)
     if out.json:
         for change in done.pending:
             out.json_line(plans.apply_complete_message(change))
+        for diagnostic in notes:
+            out.json_line(plans.diagnostic_message(diagnostic))
         for diagnostic in failures:
             out.json_line(plans.diagnostic_message(diagnostic))
         if not failures:
             out.json_line(plans.summary_message(done.summary, operation="apply"))
         return bool(failures)
     out.line("")
+    for diagnostic in notes:
+        out.line(f"Warning: {diagnostic.summary} ({diagnostic.address})")
+    if notes:
+        out.line("")
     if failures:
         out.line("Failed changes:")
         for diagnostic in failures:

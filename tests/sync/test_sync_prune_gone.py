@@ -1,0 +1,102 @@
+"""A prune that finds its secret already deleted has reached the desired state.
+
+Someone (or another run) deleted it between the plan and the delete: the
+sync counts the change as done, with a warning, and exits 0. Two windows:
+before the re-listing that precedes prunes, and between it and the delete
+request (a 404).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from infra import cli
+from infra.pacing import Budget, VaultPacer
+from infra.secret_sync import SyncOptions, apply_sync, plan_sync, read_vault_state
+from infra.sync_command import prepare, run_sync
+
+from .test_sync_emulator import MANIFEST, Sync
+
+OLD = MANIFEST + "  - name: old\n    value: {env: DB_PASSWORD}\n"
+
+
+@pytest.fixture
+def sync(emulator, vault, tmp_path: Path) -> Sync:
+    emulator.set_throttling(vault.name, enabled=False)
+    synced = Sync(emulator, vault, tmp_path)
+    synced.write(OLD)
+    code, _, _ = synced.run()
+    assert code == 0
+    synced.write(MANIFEST)  # acme--old is no longer declared
+    return synced
+
+
+def test_deleted_after_the_plan_is_done_with_a_note(sync: Sync) -> None:
+    request = prepare([sync.dir], environ=sync.environ, root=sync.dir, prune=True)
+    planned = plan_sync(
+        request.manifests, read_vault_state(sync.client), request.keyring, SyncOptions(prune=True)
+    )
+    assert [c.address for c in planned.plan.pending] == ["secret.acme--old"]
+    sync.client.begin_delete_secret("acme--old").wait()  # by hand, after the plan
+    start = time.time()
+    result = apply_sync(planned, sync.client, request.keyring)
+    assert not result.failed
+    (done,) = result.succeeded
+    assert done.address == "secret.acme--old" and "already deleted" in (done.note or "")
+    assert "SecretDelete" not in [r.operation for r in sync.audit(start)]
+
+
+class DeleteByHandFirst(VaultPacer):
+    """The real pacer, which lets someone delete ``name`` just before the first write goes."""
+
+    def __init__(self, client, name: str) -> None:
+        limits = VaultPacer.azure_limits(writes_per_window=10**6, others_per_window=10**6)
+        super().__init__(limits.writes, limits.others)
+        self.client, self.name = client, name
+        self.done = threading.Event()
+
+    def acquire(self, budget: Budget) -> None:
+        if budget is Budget.WRITE and not self.done.is_set():
+            self.done.set()
+            self.client.begin_delete_secret(self.name).wait()
+        super().acquire(budget)
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_deleted_between_the_relisting_and_the_delete_is_done(sync: Sync, output: str) -> None:
+    pacer = DeleteByHandFirst(sync.client, "acme--old")
+    start = time.time()
+    code, plan, result = sync.run(prune=True, pacer=pacer, output=output)
+    assert pacer.done.is_set()
+    assert [c.address for c in plan.plan.pending] == ["secret.acme--old"]
+    assert code == 0 and result is not None and not result.failed
+    (done,) = result.succeeded
+    assert "already deleted" in (done.note or "")
+    # Ours (404) and the hand's (accepted): one each; nothing purged.
+    deletes = [r for r in sync.audit(start) if r.operation == "SecretDelete"]
+    assert len(deletes) == 2
+    if output == "text":
+        assert "Apply complete! Resources: 0 added, 0 changed, 1 destroyed." in sync.output
+        assert "Warning: " in sync.output and "(secret.acme--old)" in sync.output
+    else:
+        lines = [json.loads(line) for line in sync.output.splitlines() if line.startswith("{")]
+        warnings = [
+            line for line in lines if line["type"] == "diagnostic" and line["@level"] == "warning"
+        ]
+        assert [w["diagnostic"]["address"] for w in warnings] == ["secret.acme--old"]
+        assert lines[-1]["type"] == "change_summary"
+        assert lines[-1]["changes"]["remove"] == 1
+
+
+def test_command_exit_code_is_0(sync: Sync) -> None:
+    request = prepare([sync.dir], environ=sync.environ, root=sync.dir, prune=True)
+    pacer = DeleteByHandFirst(sync.client, "acme--old")
+    out = cli.Output(out=io.StringIO(), err=io.StringIO())
+    code, _, _ = run_sync(request, sync.client, out, plan_only=False, pacer=pacer)
+    assert code == 0
