@@ -45,6 +45,11 @@ already deleted counts as done (with a warning); a create that
 meets a soft-deleted name fails with a clear message; follow-ups of a recover
 wait for it.
 
+**Interrupting** (Ctrl-C): queued changes are cancelled, requests not yet
+sent are not sent, the ones in flight finish, and :class:`ApplyInterrupted`
+(a ``KeyboardInterrupt``) carries the partial result: what was applied and
+what was not.
+
 No value appears in a plan, a log line, an exception or a repr: values live
 in :class:`~infra.manifests.SecretValue` until the ``set_secret`` call.
 """
@@ -57,7 +62,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -645,6 +650,8 @@ class StepResult:
     attempts: int
     error: str | None = None
     note: str | None = None
+    #: Not applied because the apply was interrupted before its request went out.
+    interrupted: bool = False
 
 
 @dataclass
@@ -652,10 +659,18 @@ class ApplyResult:
     results: list[StepResult]
     elapsed_s: float
     throttled: int = 0  # 429 responses met (including those the SDK retried)
+    interrupted: bool = False  # Ctrl-C: some changes were not applied (see not_applied)
 
     @property
     def failed(self) -> list[StepResult]:
-        return sorted((r for r in self.results if not r.ok), key=lambda r: r.address)
+        return sorted(
+            (r for r in self.results if not r.ok and not r.interrupted), key=lambda r: r.address
+        )
+
+    @property
+    def not_applied(self) -> list[StepResult]:
+        """Changes the interrupt stopped before any of their requests was sent."""
+        return sorted((r for r in self.results if r.interrupted), key=lambda r: r.address)
 
     @property
     def succeeded(self) -> list[StepResult]:
@@ -664,6 +679,22 @@ class ApplyResult:
 
 class StepFailed(Exception):
     """A step failed for good (after retries, or not retryable)."""
+
+
+class _Stopping(Exception):
+    """Raised in a worker instead of sending a request once the apply is interrupted."""
+
+
+class ApplyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`apply_sync`; ``result`` says what was applied and what was not.
+
+    A ``KeyboardInterrupt``, so a caller that does not look for it still
+    stops the way Ctrl-C stops (the command line exits 130).
+    """
+
+    def __init__(self, result: ApplyResult) -> None:
+        super().__init__("apply interrupted")
+        self.result = result
 
 
 #: A prune whose secret someone else deleted: the desired state, reached.
@@ -777,6 +808,8 @@ class _Applier:
         self.clock = clock
         # A fresh listing taken just before prunes, to re-check ownership.
         self.relisted: Mapping[str, ActualSecret] | None = None
+        # Set on Ctrl-C: no request is sent after it, no retry is made.
+        self.stopping = threading.Event()
 
     def _pace(self, budget: Budget) -> None:
         if self.pacer is not None:
@@ -784,6 +817,8 @@ class _Applier:
 
     def _call(self, budget: Budget, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self._pace(budget)
+        if self.stopping.is_set():
+            raise _Stopping
         return function(*args, raw_response_hook=self.watch, **kwargs)
 
     def run(self, step: Step, action: Action) -> StepResult:
@@ -810,11 +845,18 @@ class _Applier:
                     log.info("%s: %s", step.address, note)
                 return StepResult(step.address, action, True, attempts, note=note)
             except Exception as exc:
+                if isinstance(exc, _Stopping):
+                    return _interrupted_result(step, action, attempts, done)
                 waiting_for_recovery = (
                     recovered_at is not None
                     and _recovering(exc)
                     and time.monotonic() - recovered_at < RECOVERY_WAIT_S
                 )
+                retry = waiting_for_recovery or (_transient(exc) and attempts < self.max_attempts)
+                if retry and self.stopping.is_set():
+                    message = describe_error(exc) + " (not retried: interrupted)"
+                    log.warning("%s failed: %s", step.address, message)
+                    return StepResult(step.address, action, False, attempts, message)
                 if waiting_for_recovery:
                     attempts -= 1  # not a failure: the recover is still completing
                     time.sleep(min(2.0, self.retry_base_s * 4))
@@ -909,6 +951,26 @@ class _Applier:
         return True
 
 
+def _interrupted_result(
+    step: Step, action: Action, attempts: int, done: set[Operation]
+) -> StepResult:
+    if not done:
+        return StepResult(step.address, action, False, attempts - 1, INTERRUPTED, interrupted=True)
+    sent = ", ".join(o.value for o in step.operations if o in done)
+    missing = ", ".join(o.value for o in step.operations if o not in done)
+    return StepResult(
+        step.address,
+        action,
+        False,
+        attempts,
+        f"interrupted after {sent}; {missing} not sent (re-run the sync to converge)",
+    )
+
+
+#: The error of a change the interrupt stopped before any of its requests.
+INTERRUPTED = "not applied: interrupted"
+
+
 def apply_sync(
     sync_plan: SyncPlan,
     client: Any,
@@ -931,6 +993,9 @@ def apply_sync(
         connection errors), on top of the SDK's own retries.
     :keyword progress: called with (done, total, failed) after each change.
     :raises ValueError: the plan has errors (it must not be applied).
+    :raises ApplyInterrupted: on Ctrl-C (``KeyboardInterrupt``) in the calling
+        thread: queued changes are cancelled, nothing more is sent, requests in
+        flight finish; its ``result`` names what was applied and what was not.
     """
     if sync_plan.plan.errors:
         raise ValueError("a plan with errors cannot be applied")
@@ -941,28 +1006,69 @@ def apply_sync(
     started = time.monotonic()
     results: list[StepResult] = []
     failed = 0
-    if any(Operation.DELETE in sync_plan.steps[c.address].operations for c in pending):
-        # Prunes race with people: re-list (metadata only) right before deleting,
-        # and leave alone any secret whose current version is no longer ours.
-        applier.relisted = list_secrets(client, pacer=pacer, hook=applier.watch)[0]
-    if progress is not None:
-        progress(0, len(pending), 0)
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sync") as pool:
-        futures = [
-            pool.submit(applier.run, sync_plan.steps[change.address], change.action)
-            for change in pending
-        ]
+    futures: dict[Future[StepResult], Change] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sync")
+    try:
+        if any(Operation.DELETE in sync_plan.steps[c.address].operations for c in pending):
+            # Prunes race with people: re-list (metadata only) right before deleting,
+            # and leave alone any secret whose current version is no longer ours.
+            applier.relisted = list_secrets(client, pacer=pacer, hook=applier.watch)[0]
+        if progress is not None:
+            progress(0, len(pending), 0)
+        for change in pending:
+            step = sync_plan.steps[change.address]
+            futures[pool.submit(applier.run, step, change.action)] = change
         for future in as_completed(futures):
             result = future.result()
             results.append(result)
             failed += not result.ok
             if progress is not None:
                 progress(len(results), len(pending), failed)
+    except KeyboardInterrupt:
+        # Leaving the pool would run every queued change: cancel them, let the
+        # workers send nothing more, wait for the requests already in flight.
+        applier.stopping.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        partial = ApplyResult(
+            results=_settled(pending, futures, results),
+            elapsed_s=time.monotonic() - started,
+            throttled=applier.watch.throttled,
+            interrupted=True,
+        )
+        log.warning("interrupted: %d of %d changes applied", len(partial.succeeded), len(pending))
+        raise ApplyInterrupted(partial) from None
+    finally:
+        pool.shutdown(wait=True)
     return ApplyResult(
         results=sorted(results, key=lambda r: r.address),
         elapsed_s=time.monotonic() - started,
         throttled=applier.watch.throttled,
     )
+
+
+def _settled(
+    pending: Iterable[Change],
+    futures: Mapping[Future[StepResult], Change],
+    collected: Iterable[StepResult],
+) -> list[StepResult]:
+    """Every pending change's result once the pool has stopped: ran, or not applied."""
+    by_address = {r.address: r for r in collected}
+    for future, change in futures.items():
+        if change.address in by_address or future.cancelled():
+            continue
+        error = future.exception()
+        if error is None:
+            by_address[change.address] = future.result()
+        else:  # run() returns its failures; this is a bug, but must not hide the report
+            by_address[change.address] = StepResult(
+                change.address, change.action, False, 0, type(error).__name__
+            )
+    for change in pending:  # cancelled, or never submitted
+        by_address.setdefault(
+            change.address,
+            StepResult(change.address, change.action, False, 0, INTERRUPTED, interrupted=True),
+        )
+    return sorted(by_address.values(), key=lambda r: r.address)
 
 
 def applied_plan(sync_plan: SyncPlan, result: ApplyResult) -> Plan:

@@ -11,7 +11,8 @@
 3. render the plan (text, or JSON lines with ``--output json``); with
    ``--plan`` stop, exit 2 if changes are pending;
 4. apply the plan's changes, paced and retried; print what failed; exit 1
-   if anything did, else 0.
+   if anything did, else 0. On Ctrl-C, queued changes are cancelled, what
+   was applied and what was not is printed, and the command exits 130.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from infra.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
 from infra.secret_sync import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PRUNE_MAX,
+    ApplyInterrupted,
     ApplyResult,
     SyncOptions,
     SyncPlan,
@@ -240,16 +242,21 @@ def run_sync(
     options: dict[str, Any] = {}
     if max_attempts is not None:
         options["max_attempts"] = max_attempts
-    result = apply_sync(
-        sync_plan,
-        client,
-        request.keyring,
-        pacer=pacer,
-        concurrency=concurrency,
-        retry_base_s=retry_base_s,
-        progress=progress,
-        **options,
-    )
+    try:
+        result = apply_sync(
+            sync_plan,
+            client,
+            request.keyring,
+            pacer=pacer,
+            concurrency=concurrency,
+            retry_base_s=retry_base_s,
+            progress=progress,
+            **options,
+        )
+    except ApplyInterrupted as stopped:
+        # Say what was written before the command exits 130 (infra.cli).
+        report_apply(out, sync_plan, stopped.result)
+        raise
     failed = report_apply(out, sync_plan, result)
     code = plans.detailed_exit_code(sync_plan.plan, applied=True, failed=failed)
     return code, sync_plan, result
@@ -264,7 +271,7 @@ def apply_failed_line(errors: int, applied: int, total: int) -> str:
 
 
 def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> bool:
-    """Print what an apply did; returns whether anything failed.
+    """Print what an apply did; returns whether anything failed or was left undone.
 
     Like Terraform, the summary ("Apply complete! Resources: ...", text or
     ``change_summary`` JSON line) is printed only when every change was
@@ -274,10 +281,16 @@ def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> b
     gets an ``apply_complete`` line for each change that was applied either
     way. A change that reached its goal another way (a prune whose secret
     was already deleted) counts as applied, with a warning.
+
+    An interrupted apply (Ctrl-C) lists what was applied and what was not,
+    then ends with :func:`apply_interrupted_line`; in JSON, one error
+    ``diagnostic`` says so and names what was not applied.
     """
     done = applied_plan(sync_plan, result)
     failures = failure_diagnostics(result)
     notes = note_diagnostics(result)
+    not_applied = result.not_applied
+    total = len(sync_plan.plan.pending)
     if out.json:
         for change in done.pending:
             out.json_line(plans.apply_complete_message(change))
@@ -285,10 +298,24 @@ def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> b
             out.json_line(plans.diagnostic_message(diagnostic))
         for diagnostic in failures:
             out.json_line(plans.diagnostic_message(diagnostic))
-        if not failures:
+        if result.interrupted:
+            summary = apply_interrupted_line(len(done.pending), total)
+            detail = "\n".join(f"not applied: {r.address}" for r in not_applied) or None
+            out.json_line(plans.diagnostic_message(plans.Diagnostic("error", summary, detail)))
+        elif not failures:
             out.json_line(plans.summary_message(done.summary, operation="apply"))
-        return bool(failures)
+        return bool(failures) or result.interrupted
     out.line("")
+    if result.interrupted:
+        for title, changes in (
+            ("Applied before the interrupt:", done.pending),
+            ("Not applied (interrupted):", not_applied),
+        ):
+            if changes:
+                out.line(title)
+                for item in changes:
+                    out.line(f"  {plans.symbol(item.action)} {item.address}")
+                out.line("")
     for diagnostic in notes:
         out.line(f"Warning: {diagnostic.summary} ({diagnostic.address})")
     if notes:
@@ -298,12 +325,23 @@ def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> b
         for diagnostic in failures:
             out.line(f"  {diagnostic.address}: {diagnostic.summary}")
         out.line("")
-        out.line(apply_failed_line(len(failures), len(done.pending), len(sync_plan.plan.pending)))
+    if result.interrupted:
+        out.line(apply_interrupted_line(len(done.pending), total))
+    elif failures:
+        out.line(apply_failed_line(len(failures), len(done.pending), total))
     else:
         out.line(plans.summary_line(done.summary, operation="apply"))
     throttled = f", {result.throttled} throttled (429) responses" if result.throttled else ""
     out.info(f"Applied in {result.elapsed_s:.1f}s{throttled}")
-    return bool(failures)
+    return bool(failures) or result.interrupted
+
+
+def apply_interrupted_line(applied: int, total: int) -> str:
+    """The last line of an interrupted apply."""
+    return (
+        f"Apply interrupted: {applied} of {total} change{'s' if total != 1 else ''} applied; "
+        "re-run the sync to converge."
+    )
 
 
 def main(
