@@ -3,9 +3,10 @@
 ``scripts/sync.py`` is a thin entry over :func:`build_parser` and
 :func:`main`; ``make sync ENV=<env>`` calls it. The order is the promise:
 
-1. read the environment file and every manifest, resolve every value
-   source, check ``--rotate`` names and the fingerprint key: **any problem
-   stops here, before a client exists**, with every problem listed;
+1. read the environment file (and check its ``sync:`` numbers) and every
+   manifest, resolve every value source, check ``--rotate`` names and the
+   fingerprint key: **any problem stops here, before a client exists**, with
+   every problem listed;
 2. list the vault (one paged listing of secrets, one of deleted secrets;
    no value read) and plan;
 3. render the plan (text, or JSON lines with ``--output json``); with
@@ -29,7 +30,7 @@ from typing import IO, Any
 from infra import cli
 from infra import fingerprint as fp
 from infra import plan as plans
-from infra.environment import REPO_ROOT, load_environment
+from infra.environment import REPO_ROOT, Environment, load_environment
 from infra.errors import ActionableError
 from infra.manifests import DEFAULT_MANIFEST_DIR, ManifestSet, load_manifests
 from infra.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
@@ -48,6 +49,7 @@ from infra.secret_sync import (
     plan_sync,
     read_vault_state,
 )
+from infra.yaml_source import InputError, Problem
 
 EXAMPLES = [
     ("python -m scripts.sync --env local --plan", "show what would change (exit 2 if any)"),
@@ -62,6 +64,21 @@ EXAMPLES = [
         "generate a new value for a generated secret",
     ),
 ]
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum`` (argparse names the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--prune-max",
-        type=int,
+        type=_at_least(0),
         metavar="N",
         help=f"refuse to prune more than N secrets (default: the environment's, else "
         f"{DEFAULT_PRUNE_MAX})",
@@ -104,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=_at_least(1),
         metavar="N",
         help=f"parallel requests while applying (default {DEFAULT_CONCURRENCY})",
     )
@@ -344,6 +361,55 @@ def apply_interrupted_line(applied: int, total: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The sync's numbers, from the command line or else the environment file."""
+
+    prune_max: int = DEFAULT_PRUNE_MAX
+    concurrency: int = DEFAULT_CONCURRENCY
+    writes_per_10s: int = WRITES_PER_WINDOW
+    others_per_10s: int = OTHERS_PER_WINDOW
+
+
+#: The environment file's ``sync:`` numbers and their least allowed value.
+_SETTINGS_MINIMUM = {
+    "prune_max": 0,
+    "concurrency": 1,
+    "writes_per_10s": 1,
+    "others_per_10s": 1,
+}
+
+
+def settings(env: Environment, args: argparse.Namespace) -> Settings:
+    """Read and check the numbers; raises InputError (file:line) before any client exists.
+
+    ``--prune-max`` and ``--concurrency`` win over the file (argparse checks them).
+    """
+    problems: list[Problem] = []
+    values: dict[str, int] = {}
+    for key, minimum in _SETTINGS_MINIMUM.items():
+        if key not in env.sync.extra:
+            continue
+        value = env.sync.extra[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(Problem(env.locate("sync", key), f"sync.{key} must be a whole number"))
+        elif value < minimum:
+            problems.append(
+                Problem(
+                    env.locate("sync", key), f"sync.{key} must be {minimum} or more, not {value}"
+                )
+            )
+        else:
+            values[key] = value
+    if problems:
+        raise InputError(problems)
+    if args.prune_max is not None:
+        values["prune_max"] = args.prune_max
+    if args.concurrency is not None:
+        values["concurrency"] = args.concurrency
+    return Settings(**values)
+
+
 def main(
     args: argparse.Namespace,
     out: cli.Output,
@@ -357,45 +423,46 @@ def main(
     sources = args.manifests or [
         (REPO_ROOT / env.sync.manifests) if env.sync.manifests else DEFAULT_MANIFEST_DIR
     ]
-    extra = dict(env.sync.extra)
-    prune_max = args.prune_max if args.prune_max is not None else extra.get("prune_max")
+    numbers = settings(env, args)
     target = env.target(state_dir=args.state_dir)
-    request = prepare(
-        sources,
-        environ=environ,
-        rotate=args.rotate,
-        prune=args.prune,
-        prune_max=int(prune_max) if prune_max is not None else DEFAULT_PRUNE_MAX,
-        allow_development_key=target.is_emulator,
-    )
-    # Validation is over: from here on, network.
-    if client_factory is not None:
-        client = client_factory()
-        where = "the vault"
-    else:
-        identity = args.identity or env.sync.identity or "sync"
-        vault_url = target.vault_url(env.vault.name, resource_group=env.resource_group.name)
-        client = target.secret_client(vault_url, identity=identity)
-        where = f"{env.vault.name} ({vault_url}) on {target.describe()} as {identity}"
-    concurrency = args.concurrency or int(extra.get("concurrency", DEFAULT_CONCURRENCY))
-    # The vault's service limits; an environment may lower them (a shared
-    # vault) or raise them (an emulator with throttling off).
-    pacer = VaultPacer.azure_limits(
-        writes_per_window=int(extra.get("writes_per_10s", WRITES_PER_WINDOW)),
-        others_per_window=int(extra.get("others_per_10s", OTHERS_PER_WINDOW)),
-    )
     try:
-        code, _, _ = run_sync(
-            request,
-            client,
-            out,
-            plan_only=args.plan,
-            pacer=pacer,
-            concurrency=concurrency,
-            describe_target=where,
+        request = prepare(
+            sources,
+            environ=environ,
+            rotate=args.rotate,
+            prune=args.prune,
+            prune_max=numbers.prune_max,
+            allow_development_key=target.is_emulator,
         )
+        # The vault's service limits; an environment may lower them (a shared
+        # vault) or raise them (an emulator with throttling off).
+        pacer = VaultPacer.azure_limits(
+            writes_per_window=numbers.writes_per_10s,
+            others_per_window=numbers.others_per_10s,
+        )
+        # Validation is over: from here on, network.
+        if client_factory is not None:
+            client = client_factory()
+            where = "the vault"
+        else:
+            identity = args.identity or env.sync.identity or "sync"
+            vault_url = target.vault_url(env.vault.name, resource_group=env.resource_group.name)
+            client = target.secret_client(vault_url, identity=identity)
+            where = f"{env.vault.name} ({vault_url}) on {target.describe()} as {identity}"
+        try:
+            code, _, _ = run_sync(
+                request,
+                client,
+                out,
+                plan_only=args.plan,
+                pacer=pacer,
+                concurrency=numbers.concurrency,
+                describe_target=where,
+            )
+        finally:
+            client.close()
     finally:
-        client.close()
+        target.close()  # the credentials it made
     return code
 
 
