@@ -56,8 +56,9 @@ def child_environment(fleet: Fleet) -> dict[str, str]:
     return environ
 
 
-def start_sync(env_path: Path, fleet: Fleet, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    command = [
+def sync_command(env_path: Path, fleet: Fleet, *extra: str) -> list[str]:
+    """``python -m scripts.sync`` as a pipeline runs it, on the fleet's manifests."""
+    return [
         sys.executable,
         "-m",
         "scripts.sync",
@@ -67,6 +68,10 @@ def start_sync(env_path: Path, fleet: Fleet, log: Path, *extra: str) -> subproce
         str(fleet.directory),
         *extra,
     ]
+
+
+def start_sync(env_path: Path, fleet: Fleet, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    command = sync_command(env_path, fleet, *extra)
     with log.open("wb") as sink:
         return subprocess.Popen(
             command, cwd=REPO_ROOT, env=child_environment(fleet), stdout=sink, stderr=sink
@@ -158,15 +163,7 @@ def run_kill_points(tmp_path: Path, points: int, seed: int) -> None:
             child.admin("POST", "faults", {"vault": vault["name"], "plan": None})
 
             rerun = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "scripts.sync",
-                    "--env",
-                    str(env_path),
-                    "--manifests",
-                    str(fleet.directory),
-                ],
+                sync_command(env_path, fleet),
                 cwd=REPO_ROOT,
                 env=child_environment(fleet),
                 capture_output=True,
@@ -180,16 +177,7 @@ def run_kill_points(tmp_path: Path, points: int, seed: int) -> None:
             generated = dict(verdict.generated)
             scanner.add(*generated.values(), label="generated")
             check = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "scripts.sync",
-                    "--env",
-                    str(env_path),
-                    "--manifests",
-                    str(fleet.directory),
-                    "--plan",
-                ],
+                sync_command(env_path, fleet, "--plan"),
                 cwd=REPO_ROOT,
                 env=child_environment(fleet),
                 capture_output=True,
