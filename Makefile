@@ -25,7 +25,7 @@ test: venv  ## run the whole test suite (what CI runs)
 lint: venv  ## ruff, mypy --strict on the runtime package, mypy on the tooling and emulator
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict runtime/orgsecrets
-	$(VENV)/bin/mypy emulator infra scripts
+	$(VENV)/bin/mypy emulator infra/keyvault_platform scripts
 
 emulator: venv  ## run the local Azure emulator in the foreground
 	$(PY) -m emulator serve --state-dir $(STATE)

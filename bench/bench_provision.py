@@ -30,8 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from keyvault_platform.cli.provision import run  # noqa: E402
+
 from emulator.testing import RunningEmulator  # noqa: E402
-from scripts.provision import run  # noqa: E402
 
 
 def environment(emulator: RunningEmulator, directory: Path) -> Path:

@@ -6,7 +6,7 @@ Both runs use the in-process emulator with its Azure-like service limits on
 (per vault per 10 s: 300 secret writes, 4,000 other operations; 429 with
 ``Retry-After`` past them), each on a fresh vault, in the same process:
 
-1. ``sync``: the real command path (:func:`infra.sync_command.run_sync`):
+1. ``sync``: the real command path (:func:`keyvault_platform.cli.sync.run_sync`):
    one listing, a plan, then the paced, bounded-concurrency apply.
 2. ``naive``: ``for each secret: client.set_secret(name, value)`` with the
    SDK's default retry policy (which honours ``Retry-After``).
@@ -35,10 +35,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from keyvault_platform.cli import conventions as cli  # noqa: E402
+from keyvault_platform.cli.sync import prepare, run_sync  # noqa: E402
+from keyvault_platform.sync.pacing import WINDOW_S, WRITES_PER_WINDOW  # noqa: E402
+
 from emulator.testing import RunningEmulator  # noqa: E402
-from infra import cli  # noqa: E402
-from infra.pacing import WINDOW_S, WRITES_PER_WINDOW  # noqa: E402
-from infra.sync_command import prepare, run_sync  # noqa: E402
 
 VALUE = "bench-value-" + "x" * 40
 KEY = "bench-fingerprint-key-" + "k" * 40

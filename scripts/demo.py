@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra import cli
+from keyvault_platform.cli import conventions as cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE = Path(".state/emulator")
@@ -245,7 +245,7 @@ class Runner:
 def _changes(stdout: str) -> str | None:
     """What a provision or sync run changed ("4 added, 0 changed, 0 destroyed"); None: nothing.
 
-    Reads the apply summary line, which :mod:`infra.plan` declares an
+    Reads the apply summary line, which :mod:`keyvault_platform.core.plan` declares an
     interface ("Apply complete! Resources: ...").
     """
     for line in stdout.splitlines():
@@ -341,8 +341,9 @@ def step_app(
     view: View, runner: Runner, args: argparse.Namespace, emulator: Emulator, outcome: Outcome
 ) -> float:
     view.step("Run the example app as the managed identity 'app' (examples/demo_app.py)")
+    from keyvault_platform.config.environment import load_environment
+
     from emulator.discovery import identity_environment
-    from infra.environment import load_environment
 
     env = load_environment(ENVIRONMENT)
     target = env.target(state_dir=args.state_dir)

@@ -56,7 +56,7 @@ def vault(emulator: RunningEmulator):
 def restore_logging() -> Iterator[None]:
     """Give every test back the logging state it started with.
 
-    Commands run in-process (``infra.cli.run`` restores its own changes) and
+    Commands run in-process (``keyvault_platform.cli.conventions.run`` restores its own changes) and
     libraries may still set levels or add handlers; left behind, that would
     change what later tests in the same worker see, e.g. a leak test that
     expects azure-core's DEBUG records.

@@ -140,7 +140,8 @@ def test_readme_commands_on_a_clone(clone: Path, newcomer_env: dict[str, str]) -
 
         # The runtime snippet, as the app, with the vault's URL in its settings.
         ran = run(
-            ".venv/bin/python -c 'from infra.environment import load_environment as l; "
+            ".venv/bin/python -c 'from keyvault_platform.config.environment "
+            "import load_environment as l; "
             'e = l("dev"); print(e.target().vault_url(e.vault.name, '
             "resource_group=e.resource_group.name))'",
             cwd=clone,

@@ -7,9 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from infra import role_assignments as ra
-from infra import vault as vaults
-from infra.environment import Environment, load_environment
+from keyvault_platform.config.environment import Environment, load_environment
+from keyvault_platform.provision import role_assignments as ra
+from keyvault_platform.provision import vault as vaults
 
 TENANT = "505e98a1-1937-5544-9101-666dc24d670c"
 SUB = "d6d7404e-a81f-5a27-9f03-fc369126d9d8"

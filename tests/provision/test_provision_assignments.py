@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-
-from infra import role_assignments as ra
-from infra.errors import ActionableError
-from infra.plan import Action
+from keyvault_platform.core.errors import ActionableError
+from keyvault_platform.core.plan import Action
+from keyvault_platform.provision import role_assignments as ra
 
 from .provision_helpers import APP, OUTSIDER, ROLES, SYNC, VAULT_ID, assignment, environment
 
@@ -171,6 +170,6 @@ def test_conflicts_and_missing_rights(tmp_path: Path) -> None:
 
 
 def test_fake_error_reads_like_the_sdks() -> None:
-    from infra.vault import error_code
+    from keyvault_platform.provision.vault import error_code
 
     assert error_code(_Error(400, "PrincipalNotFound")) == "PrincipalNotFound"

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from infra.environment import load_environment
-from infra.target import Target
-from scripts.provision import run
+from keyvault_platform.cli.provision import run
+from keyvault_platform.config.environment import load_environment
+from keyvault_platform.target.target import Target
 
 WAITS = ["--principal-wait", "3", "--rbac-wait", "30"]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from infra.environment import ENVIRONMENTS_DIR, load_environment
-from infra.yaml_source import InputError
+from keyvault_platform.config.environment import ENVIRONMENTS_DIR, load_environment
+from keyvault_platform.core.yaml_source import InputError
 
 MINIMAL = """\
 target:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from infra import vault as vaults
-from infra.environment import NetworkAcls
-from infra.plan import Action
+from keyvault_platform.config.environment import NetworkAcls
+from keyvault_platform.core.plan import Action
+from keyvault_platform.provision import vault as vaults
 
 from .provision_helpers import RG_ID, TENANT, deleted_state, environment, vault_state
 

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-
-from infra import fingerprint as fp
-from infra.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE
+from keyvault_platform.sync import fingerprint as fp
+from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE
 
 #: The fingerprint key the suites sync with (test-only; at least 32 characters).
 FINGERPRINT_KEY = "reliability-suite-fingerprint-key-4c1d9e7a"

@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from infra import cli
-from infra.environment import REPO_ROOT, load_environment
-from infra.manifests import load_manifests
-from infra.sync_command import build_parser as sync_parser
-from infra.sync_command import main as sync_main
-from infra.yaml_source import InputError
-from scripts.provision import run as provision_run
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.cli.provision import run as provision_run
+from keyvault_platform.cli.sync import build_parser as sync_parser
+from keyvault_platform.cli.sync import main as sync_main
+from keyvault_platform.config.environment import REPO_ROOT, load_environment
+from keyvault_platform.core.yaml_source import InputError
+from keyvault_platform.sync.manifests import load_manifests
 
 from .bad_inputs import (
     BASE_ENVIRON,

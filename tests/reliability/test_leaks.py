@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.cli.provision import run as provision_run
+from keyvault_platform.cli.sync import build_parser as sync_parser
+from keyvault_platform.cli.sync import main as sync_main
+from keyvault_platform.config.environment import REPO_ROOT
 from orgsecrets import AsyncSecretStore, EmulatorSettings, SecretStore, StoreConfig
 
 from emulator.testing import EmulatorProcess
-from infra import cli
-from infra.environment import REPO_ROOT
-from infra.sync_command import build_parser as sync_parser
-from infra.sync_command import main as sync_main
-from scripts.provision import run as provision_run
 
 from .leakscan import LeakScanner
 from .sync_support import FINGERPRINT_KEY
@@ -113,7 +113,7 @@ secrets:
         assert provision("--env", str(env_path), "--plan", "-vv")[0] == 2
         assert provision("--env", str(env_path), *waits, "-vv")[0] == 0
         assert provision("--env", str(env_path), *waits, "-vv", "--output", "json")[0] == 0
-    from infra.environment import load_environment
+    from keyvault_platform.config.environment import load_environment
 
     target = load_environment(env_path).target()
     vault_url = target.vault_url(vault_name, resource_group=group)

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from infra.environment import load_environment
-from scripts.provision import run
+from keyvault_platform.cli.provision import run
+from keyvault_platform.config.environment import load_environment
 
 WAITS = ["--principal-wait", "5", "--rbac-wait", "60"]
 MAX_RUNS = 4

@@ -31,11 +31,11 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from keyvault_platform.config.environment import REPO_ROOT
+from keyvault_platform.sync import fingerprint as fp
+from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE
 
 from emulator.testing import EmulatorProcess
-from infra import fingerprint as fp
-from infra.environment import REPO_ROOT
-from infra.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE
 
 from .leakscan import LeakScanner
 from .sync_support import Fleet, keyring, read_back, write_environment

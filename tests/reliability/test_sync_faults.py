@@ -1,7 +1,7 @@
 """The sync under injected faults: every value right, or the failures named; re-runs converge.
 
 The command runs as a pipeline runs it (``scripts.sync`` over
-``infra.sync_command.main``: the environment file, the target's clients
+``keyvault_platform.cli.sync.main``: the environment file, the target's clients
 with their production retry policy, the paced thread pool) against an
 emulator vault that injects, per request and seeded: 10% errors (500, 503
 and 429, the last two with ``Retry-After: 1``), 2% dropped connections and
@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from infra import cli
-from infra.pacing import VaultPacer
-from infra.sync_command import build_parser, main, prepare, run_sync
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.cli.sync import build_parser, main, prepare, run_sync
+from keyvault_platform.sync.pacing import VaultPacer
 
 from .leakscan import LeakScanner
 from .sync_support import Fleet, failed_names, read_back, write_environment

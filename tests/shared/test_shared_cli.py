@@ -7,11 +7,10 @@ import json
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-
-from infra import cli
-from infra.errors import ActionableError
-from infra.plan import Action, Change, Plan
-from infra.yaml_source import InputError, Location, Problem
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.core.errors import ActionableError
+from keyvault_platform.core.plan import Action, Change, Plan
+from keyvault_platform.core.yaml_source import InputError, Location, Problem
 
 
 class Tty(io.StringIO):

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from infra.plan import (
+from keyvault_platform.core.plan import (
     ABSENT,
     Action,
     Change,

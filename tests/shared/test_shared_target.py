@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
-
-from infra.errors import ActionableError
-from infra.target import ARM_SCOPE, EmulatorDiscovery, Target, TenantPinnedCredential
+from keyvault_platform.core.errors import ActionableError
+from keyvault_platform.target.target import (
+    ARM_SCOPE,
+    EmulatorDiscovery,
+    Target,
+    TenantPinnedCredential,
+)
 
 
 def write_discovery(state: Path) -> None:

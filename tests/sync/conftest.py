@@ -7,8 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from infra import fingerprint as fp
+from keyvault_platform.sync import fingerprint as fp
 
 #: A value no message, plan or log line may ever contain.
 CANARY = "s3cr3t-CANARY-value-7d1f"

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from infra.manifests import load_manifests
-from infra.yaml_source import InputError
+from keyvault_platform.core.yaml_source import InputError
+from keyvault_platform.sync.manifests import load_manifests
 
 from .conftest import CANARY
 

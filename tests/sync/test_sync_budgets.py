@@ -14,9 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from infra.pacing import Budget, VaultPacer
-from infra.plan import Action
+from keyvault_platform.core.plan import Action
+from keyvault_platform.sync.pacing import Budget, VaultPacer
 
 from .test_sync_emulator import MANIFEST, Sync
 

@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from infra import cli
-from infra.sync_command import build_parser, main
-from infra.target import Target
-from infra.yaml_source import InputError
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.cli.sync import build_parser, main
+from keyvault_platform.core.yaml_source import InputError
+from keyvault_platform.target.target import Target
 
 from .conftest import TEST_KEY
 
@@ -118,8 +117,8 @@ def test_command_line_numbers_are_checked_by_the_parser(
 
 
 def test_command_line_numbers_win_over_the_file(emulator, vault, tmp_path: Path) -> None:
-    from infra.environment import load_environment
-    from infra.sync_command import settings
+    from keyvault_platform.cli.sync import settings
+    from keyvault_platform.config.environment import load_environment
 
     env = load_environment(
         environment(tmp_path, emulator, vault.name, "  concurrency: 3\n  prune_max: 4\n")

@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from infra import cli
-from infra.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE
-from infra.pacing import VaultPacer
-from infra.plan import Action
-from infra.sync_command import build_parser, main, prepare, run_sync
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.cli.sync import build_parser, main, prepare, run_sync
+from keyvault_platform.core.plan import Action
+from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE
+from keyvault_platform.sync.pacing import VaultPacer
 
 from .conftest import CANARY, TEST_KEY
 from .test_sync_bad_manifests import ENVIRONMENT as BAD_ENV
@@ -396,7 +395,7 @@ def test_command_exit_codes_through_cli_run(emulator, vault, tmp_path: Path, mon
     (directory / "acme.yaml").write_text(
         "scope: acme\nsecrets:\n  - name: k\n    value: {generate: {length: 16}}\n"
     )
-    import infra.sync_command as command
+    import keyvault_platform.cli.sync as command
 
     def patched(args, out):
         return main(
@@ -418,7 +417,7 @@ def test_command_exit_codes_through_cli_run(emulator, vault, tmp_path: Path, mon
 
 
 def test_apply_rechecks_a_prune_that_raced_with_a_hand_edit(sync: Sync) -> None:
-    from infra.secret_sync import SyncOptions, apply_sync, plan_sync, read_vault_state
+    from keyvault_platform.sync.engine import SyncOptions, apply_sync, plan_sync, read_vault_state
 
     sync.write(MANIFEST + "  - name: old\n    value: {env: DB_PASSWORD}\n")
     sync.run()
@@ -440,7 +439,7 @@ def test_apply_rechecks_a_prune_that_raced_with_a_hand_edit(sync: Sync) -> None:
 
 
 def test_create_that_meets_a_name_deleted_since_the_plan_fails_clearly(sync: Sync) -> None:
-    from infra.secret_sync import apply_sync, plan_sync, read_vault_state
+    from keyvault_platform.sync.engine import apply_sync, plan_sync, read_vault_state
 
     request = prepare([sync.dir], environ=sync.environ, root=sync.dir)
     planned = plan_sync(request.manifests, read_vault_state(sync.client), request.keyring)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
-from infra import fingerprint as fp
+from keyvault_platform.sync import fingerprint as fp
 
 KEY_A = "a" * 16 + "-first-key-for-tests-0123456789"
 KEY_B = "b" * 16 + "-second-key-for-tests-987654321"

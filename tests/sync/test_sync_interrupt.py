@@ -21,11 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from infra import cli
-from infra.pacing import Budget, VaultPacer
-from infra.secret_sync import ApplyInterrupted, apply_sync, plan_sync, read_vault_state
-from infra.sync_command import prepare, run_sync
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.cli.sync import prepare, run_sync
+from keyvault_platform.sync.engine import ApplyInterrupted, apply_sync, plan_sync, read_vault_state
+from keyvault_platform.sync.pacing import Budget, VaultPacer
 
 from .test_sync_emulator import Sync
 
@@ -151,7 +150,7 @@ def test_ctrl_c_cancels_queued_changes_and_reports_what_was_applied(
 
 
 def test_the_command_exits_130_after_the_report(sync: Sync, sigint_raises: None) -> None:
-    """Through infra.cli: the report on stdout, then "interrupted", exit 130."""
+    """Through the CLI conventions: the report on stdout, then "interrupted", exit 130."""
     request = prepare([sync.dir], environ=sync.environ, root=sync.dir)
 
     def main(args, out):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
-
-from infra.manifests import (
+from keyvault_platform.core.yaml_source import InputError, load_yaml_file
+from keyvault_platform.sync.manifests import (
     ALPHABETS,
     DEFAULT_MANIFEST_DIR,
     REPO_ROOT,
@@ -21,7 +21,6 @@ from infra.manifests import (
     parse_moment,
     schema_validator,
 )
-from infra.yaml_source import InputError, load_yaml_file
 
 from .conftest import CANARY
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from infra.pacing import Budget, SlidingWindowPacer, VaultPacer
+from keyvault_platform.sync.pacing import Budget, SlidingWindowPacer, VaultPacer
 
 
 class FakeClock:

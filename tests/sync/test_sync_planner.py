@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from infra import fingerprint as fp
-from infra.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE, load_manifests
-from infra.plan import Action, render_json, render_text
-from infra.secret_sync import (
+from keyvault_platform.core.plan import Action, render_json, render_text
+from keyvault_platform.core.yaml_source import InputError
+from keyvault_platform.sync import fingerprint as fp
+from keyvault_platform.sync.engine import (
     ActualSecret,
     DeletedState,
     Operation,
@@ -19,7 +18,7 @@ from infra.secret_sync import (
     check_rotation,
     plan_sync,
 )
-from infra.yaml_source import InputError
+from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE, load_manifests
 
 from .conftest import CANARY
 

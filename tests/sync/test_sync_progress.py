@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from infra.sync_command import Progress
+from keyvault_platform.cli.sync import Progress
 
 
 def test_plain_lines_every_tenth() -> None:

@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from infra import cli
-from infra.pacing import Budget, VaultPacer
-from infra.secret_sync import SyncOptions, apply_sync, plan_sync, read_vault_state
-from infra.sync_command import prepare, run_sync
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.cli.sync import prepare, run_sync
+from keyvault_platform.sync.engine import SyncOptions, apply_sync, plan_sync, read_vault_state
+from keyvault_platform.sync.pacing import Budget, VaultPacer
 
 from .test_sync_emulator import MANIFEST, Sync
 

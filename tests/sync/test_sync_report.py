@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from infra import cli
-from infra.plan import Action, Change, Plan
-from infra.secret_sync import ApplyResult, Operation, Step, StepResult, SyncPlan
-from infra.sync_command import report_apply
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.cli.sync import report_apply
+from keyvault_platform.core.plan import Action, Change, Plan
+from keyvault_platform.sync.engine import ApplyResult, Operation, Step, StepResult, SyncPlan
 
 from .test_sync_emulator import Sync
 

@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from infra import cli
-from infra import fingerprint as fp
-from infra import plan as plans
-from infra.environment import REPO_ROOT, Environment, load_environment
-from infra.errors import ActionableError
-from infra.manifests import DEFAULT_MANIFEST_DIR, ManifestSet, load_manifests
-from infra.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
-from infra.secret_sync import (
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.config.environment import REPO_ROOT, Environment, load_environment
+from keyvault_platform.core import plan as plans
+from keyvault_platform.core.errors import ActionableError
+from keyvault_platform.core.yaml_source import InputError, Problem
+from keyvault_platform.sync import fingerprint as fp
+from keyvault_platform.sync.engine import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PRUNE_MAX,
     ApplyInterrupted,
@@ -49,7 +48,8 @@ from infra.secret_sync import (
     plan_sync,
     read_vault_state,
 )
-from infra.yaml_source import InputError, Problem
+from keyvault_platform.sync.manifests import DEFAULT_MANIFEST_DIR, ManifestSet, load_manifests
+from keyvault_platform.sync.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
 
 EXAMPLES = [
     ("python -m scripts.sync --env local --plan", "show what would change (exit 2 if any)"),
@@ -271,7 +271,7 @@ def run_sync(
             **options,
         )
     except ApplyInterrupted as stopped:
-        # Say what was written before the command exits 130 (infra.cli).
+        # Say what was written before the command exits 130 (keyvault_platform.cli.conventions).
         report_apply(out, sync_plan, stopped.result)
         raise
     failed = report_apply(out, sync_plan, result)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.exceptions import ClientAuthenticationError
 
-from infra.errors import ActionableError
+from keyvault_platform.core.errors import ActionableError
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

@@ -3,11 +3,11 @@
 A manifest (``secrets/<scope>.yaml``) declares the secrets of one scope, an
 org id or ``GLOBAL``. :func:`load_manifests` reads every manifest at once and
 either returns a :class:`ManifestSet` of :class:`DesiredSecret` objects or
-raises :class:`~infra.yaml_source.InputError` with *every* problem found, each
+raises :class:`~keyvault_platform.core.yaml_source.InputError` with *every* problem found, each
 with ``file:line:column``:
 
 - YAML problems (syntax, duplicate keys, alias bombs, size, encoding), from
-  :mod:`infra.yaml_source`;
+  :mod:`keyvault_platform.core.yaml_source`;
 - schema violations against ``secrets.schema.yaml``, described without ever
   echoing the offending value (it might be a secret);
 - naming rules, from :mod:`orgsecrets.naming` (the one place they live);
@@ -40,7 +40,7 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from orgsecrets import naming
 
-from infra.yaml_source import (
+from keyvault_platform.core.yaml_source import (
     InputError,
     Location,
     PathKey,
@@ -50,7 +50,7 @@ from infra.yaml_source import (
     load_yaml_file,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_PATH = REPO_ROOT / "secrets.schema.yaml"
 DEFAULT_MANIFEST_DIR = REPO_ROOT / "secrets"
 

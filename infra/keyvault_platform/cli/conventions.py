@@ -14,15 +14,15 @@ code 2 when changes are pending), ``-q/--quiet`` and ``-v/--verbose``
 say for a CI log that renders ANSI; never when ``NO_COLOR`` is set
 (https://no-color.org), which wins over both. JSON output is never coloured.
 
-Errors: :class:`~infra.yaml_source.InputError` prints each problem as
-``file:line:col: message``; :class:`~infra.errors.ActionableError` prints
+Errors: :class:`~keyvault_platform.core.yaml_source.InputError` prints each problem as
+``file:line:col: message``; :class:`~keyvault_platform.core.errors.ActionableError` prints
 its message and hint; Azure SDK errors print their status and code; any
 other exception prints its type and message. All exit 1. With
 ``--output json`` the same errors are also written as ``diagnostic`` lines
 on stdout, so a pipeline parsing JSON sees them.
 
 Secret values are never logged: SDK clients are built without
-``logging_enable`` (see :mod:`infra.target`), and our own log calls name
+``logging_enable`` (see :mod:`keyvault_platform.target.target`), and our own log calls name
 secrets, never their values.
 """
 
@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TextIO
 
-from infra import plan as plan_view
-from infra.errors import ActionableError
-from infra.yaml_source import InputError
+from keyvault_platform.core import plan as plan_view
+from keyvault_platform.core.errors import ActionableError
+from keyvault_platform.core.yaml_source import InputError
 
 log = logging.getLogger(__name__)
 

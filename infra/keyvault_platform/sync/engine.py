@@ -11,7 +11,7 @@ return tags, never values.
 
 **Planning** (:func:`plan_sync`, pure): every secret the sync writes carries
 the tags ``managed-by`` (ownership) and ``value-fingerprint`` (a keyed HMAC of
-its value, :mod:`infra.fingerprint`). Per declared secret:
+its value, :mod:`keyvault_platform.sync.fingerprint`). Per declared secret:
 
 ========================================  ==========================================
 vault state                               change
@@ -36,7 +36,7 @@ that no manifest declares are deleted only with ``prune=True``, at most
 
 **Applying** (:func:`apply_sync`): executes exactly the plan's pending
 changes on a bounded thread pool, each request paced under Key Vault's
-limits (:mod:`infra.pacing`); a 429's ``Retry-After`` holds every worker.
+limits (:mod:`keyvault_platform.sync.pacing`); a 429's ``Retry-After`` holds every worker.
 Transient failures (429, 5xx, dropped connections) are retried; one failing
 secret does not stop the others; the result names what failed. What can race
 is re-checked: right before pruning, the vault is listed again (metadata) and
@@ -51,7 +51,7 @@ sent are not sent, the ones in flight finish, and :class:`ApplyInterrupted`
 what was not.
 
 No value appears in a plan, a log line, an exception or a repr: values live
-in :class:`~infra.manifests.SecretValue` until the ``set_secret`` call.
+in :class:`~keyvault_platform.sync.manifests.SecretValue` until the ``set_secret`` call.
 """
 
 from __future__ import annotations
@@ -75,19 +75,7 @@ from azure.core.exceptions import (
 )
 from orgsecrets import naming
 
-from infra import fingerprint as fp
-from infra.azure_errors import inner_code
-from infra.manifests import (
-    FINGERPRINT_TAG,
-    OWNER_TAG,
-    OWNER_VALUE,
-    DesiredSecret,
-    ManifestSet,
-    Moment,
-    SecretValue,
-)
-from infra.pacing import Budget, VaultPacer
-from infra.plan import (
+from keyvault_platform.core.plan import (
     ABSENT,
     REDACTED,
     Action,
@@ -96,7 +84,19 @@ from infra.plan import (
     FieldDiff,
     Plan,
 )
-from infra.yaml_source import InputError, Location, Problem
+from keyvault_platform.core.yaml_source import InputError, Location, Problem
+from keyvault_platform.sync import fingerprint as fp
+from keyvault_platform.sync.manifests import (
+    FINGERPRINT_TAG,
+    OWNER_TAG,
+    OWNER_VALUE,
+    DesiredSecret,
+    ManifestSet,
+    Moment,
+    SecretValue,
+)
+from keyvault_platform.sync.pacing import Budget, VaultPacer
+from keyvault_platform.target.azure_errors import inner_code
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ class Step:
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """A :class:`~infra.plan.Plan` plus the steps that apply its pending changes."""
+    """A :class:`~keyvault_platform.core.plan.Plan` plus the steps that apply its changes."""
 
     plan: Plan
     steps: Mapping[str, Step] = field(default_factory=dict)

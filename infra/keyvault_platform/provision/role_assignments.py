@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from infra.environment import Grant
-from infra.errors import ActionableError
-from infra.plan import ABSENT, Action, Change, Diagnostic, FieldDiff
-from infra.vault import arm_error, error_code
+from keyvault_platform.config.environment import Grant
+from keyvault_platform.core.errors import ActionableError
+from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff
+from keyvault_platform.provision.vault import arm_error, error_code
 
 if TYPE_CHECKING:
     from azure.mgmt.authorization import AuthorizationManagementClient

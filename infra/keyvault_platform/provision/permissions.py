@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, HttpResponseError
 
-from infra.plan import Action, Diagnostic
-from infra.role_assignments import NO_RIGHTS_HINT, AssignmentPlan
-from infra.vault import VAULT_RIGHTS_HINT, VaultPlan, error_code
+from keyvault_platform.core.plan import Action, Diagnostic
+from keyvault_platform.provision.role_assignments import NO_RIGHTS_HINT, AssignmentPlan
+from keyvault_platform.provision.vault import VAULT_RIGHTS_HINT, VaultPlan, error_code
 
 if TYPE_CHECKING:
     from azure.mgmt.authorization import AuthorizationManagementClient

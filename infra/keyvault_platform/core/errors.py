@@ -1,7 +1,7 @@
 """Errors that tell the user what went wrong and what to do about it.
 
 Infra modules raise :class:`ActionableError` (or a subclass) when a failure
-has a known remedy; the command-line layer (:mod:`infra.cli`) prints the
+has a known remedy; the command-line layer (:mod:`keyvault_platform.cli.conventions`) prints the
 message and the hint and exits 1. Messages never contain secret values.
 """
 

@@ -10,7 +10,7 @@ Usage::
 
     env = load_environment(Path("infra/environments/local.yaml"))
     env.vault.name                  # the vault the sync writes to
-    target = env.target()           # the one seam (infra.target.Target)
+    target = env.target()           # the one seam (keyvault_platform.target.target.Target)
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from typing import Any, Literal
 import jsonschema
 import yaml
 
-from infra.target import Target
-from infra.yaml_source import (
+from keyvault_platform.core.yaml_source import (
     InputError,
     Location,
     Problem,
@@ -34,10 +33,11 @@ from infra.yaml_source import (
     load_yaml_file,
     schema_problems,
 )
+from keyvault_platform.target.target import Target
 
-SCHEMA_PATH = Path(__file__).with_name("environment.schema.yaml")
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ENVIRONMENTS_DIR = Path(__file__).with_name("environments")
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "environment.schema.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+ENVIRONMENTS_DIR = REPO_ROOT / "infra" / "environments"
 
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PRINCIPAL_WAIT_S = 300.0
@@ -131,7 +131,7 @@ class Environment:
     document: SourceDocument | None = field(default=None, compare=False, repr=False)
 
     def target(self, *, state_dir: Path | None = None, identity: str | None = None) -> Target:
-        """The :class:`~infra.target.Target` for this environment.
+        """The :class:`~keyvault_platform.target.target.Target` for this environment.
 
         ``state_dir`` and ``identity`` override the file (emulator only).
         """

@@ -15,7 +15,7 @@ same name, the role definitions named by the file and the role assignments
 at the vault (and declared secret) scopes; it refuses unsafe changes before
 any write. When the plan would write, it also asks Azure's permissions API
 what the deploying identity may do there, and refuses the plan for a right
-it lacks (:mod:`infra.permissions`) instead of failing half-way through
+it lacks (:mod:`keyvault_platform.provision.permissions`) instead of failing half-way through
 apply. Apply executes the planned changes in dependency order, re-reading
 the vault first so that a change made since the plan stops it, and treats
 ARM's idempotent answers (200 on re-PUT, 409 ``RoleAssignmentExists``) as
@@ -39,15 +39,15 @@ from azure.core.exceptions import (
     ServiceRequestError,
 )
 
-from infra import permissions as rights
-from infra import role_assignments as ra
-from infra import vault as vaults
-from infra.azure_errors import inner_code
-from infra.environment import Environment
-from infra.errors import ActionableError
-from infra.plan import ABSENT, Action, Change, Diagnostic, FieldDiff, Plan
-from infra.target import ARM_SCOPE, Target
-from infra.vault import DIFFERS
+from keyvault_platform.config.environment import Environment
+from keyvault_platform.core.errors import ActionableError
+from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff, Plan
+from keyvault_platform.provision import permissions as rights
+from keyvault_platform.provision import role_assignments as ra
+from keyvault_platform.provision import vault as vaults
+from keyvault_platform.provision.vault import DIFFERS
+from keyvault_platform.target.azure_errors import inner_code
+from keyvault_platform.target.target import ARM_SCOPE, Target
 
 if TYPE_CHECKING:
     from azure.mgmt.authorization import AuthorizationManagementClient

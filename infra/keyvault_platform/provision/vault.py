@@ -2,7 +2,7 @@
 
 Pure core (no I/O): :class:`VaultState` and :class:`DeletedVaultState` are
 normalised snapshots of what ARM returned; :func:`plan_vault` compares them
-with a :class:`~infra.environment.VaultSpec` field by field and returns the
+with a :class:`~keyvault_platform.config.environment.VaultSpec` field by field and returns the
 change plus any refusals; :func:`create_parameters` and
 :func:`patch_parameters` build the SDK request models.
 
@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from infra.environment import NetworkAcls, VaultSpec, normalize_ip_rule
-from infra.errors import ActionableError
-from infra.plan import ABSENT, Action, Change, Diagnostic, FieldDiff
+from keyvault_platform.config.environment import NetworkAcls, VaultSpec, normalize_ip_rule
+from keyvault_platform.core.errors import ActionableError
+from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff
 
 if TYPE_CHECKING:
     from azure.mgmt.keyvault import KeyVaultManagementClient

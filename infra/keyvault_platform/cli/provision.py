@@ -1,0 +1,165 @@
+"""Converge a Key Vault and its role assignments from an environment file.
+
+Thin: options and output only; the work is in :mod:`keyvault_platform.provision.provisioner`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from keyvault_platform.cli import conventions as cli
+from keyvault_platform.config.environment import Environment, load_environment
+from keyvault_platform.core import plan as plans
+from keyvault_platform.provision.provisioner import ArmClients, Check, Timing, apply, plan, verify
+from keyvault_platform.target.target import Target
+
+EXAMPLES = [
+    (
+        "python -m scripts.provision --env local --plan",
+        "show what would change on the emulator (exit 2 if any)",
+    ),
+    ("python -m scripts.provision --env local", "plan, apply and verify on the emulator"),
+    (
+        "python -m scripts.provision --env prod --plan --output json",
+        "the plan as JSON lines for a pipeline",
+    ),
+    (
+        "python -m scripts.provision --env prod --prune-assignments",
+        "also remove undeclared vault assignments",
+    ),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.parser(
+        "provision",
+        "Plan, apply and verify an environment's Key Vault and role assignments.\n"
+        "Reads infra/environments/<env>.yaml; the vault is the only state.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument(
+        "--env",
+        default="local",
+        help="environment name (infra/environments/<env>.yaml) or a path (default: local)",
+    )
+    parser.add_argument(
+        "--prune-assignments",
+        action="store_true",
+        help="delete role assignments at the vault scope that the file does not declare",
+    )
+    parser.add_argument("--no-verify", action="store_true", help="skip the checks after apply")
+    parser.add_argument(
+        "--principal-wait",
+        type=float,
+        metavar="SECONDS",
+        help="retry PrincipalNotFound this long (default: the file's, else 300)",
+    )
+    parser.add_argument(
+        "--rbac-wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait this long for data-plane access to take effect (default: the file's, else 600)",
+    )
+    emulator = parser.add_argument_group("emulator target only")
+    emulator.add_argument("--state-dir", type=Path, help="the emulator's state directory")
+    emulator.add_argument(
+        "--identity", help="the emulator identity that deploys (default: the file's, else deployer)"
+    )
+    return parser
+
+
+def main(args: argparse.Namespace, out: cli.Output) -> int:
+    env = load_environment(args.env)
+    target = env.target(state_dir=args.state_dir, identity=args.identity)
+    timing = Timing.for_environment(
+        env, principal_wait_s=args.principal_wait, rbac_propagation_wait_s=args.rbac_wait
+    )
+    out.info(f"Planning {env.name} on {target.describe()} ...")
+    try:
+        return _provision(args, out, env, target, timing)
+    finally:
+        target.close()
+
+
+def _provision(
+    args: argparse.Namespace, out: cli.Output, env: Environment, target: Target, timing: Timing
+) -> int:
+    with ArmClients(target) as arm:
+        planned = plan(env, arm, prune_assignments=args.prune_assignments)
+        out.plan(planned.plan)
+        if planned.plan.errors or args.plan:
+            return plans.detailed_exit_code(planned.plan, applied=False)
+
+        failed = False
+        if planned.plan.has_changes:
+            if not out.json:
+                out.line("")
+                out.line("Applying ...")
+
+            def applied(change: plans.Change, outcome: str) -> None:
+                if out.json:
+                    out.json_line(plans.apply_complete_message(change))
+                else:
+                    out.line(f"  {change.address}: {outcome}")
+
+            apply(planned, arm, timing=timing, on_applied=applied)
+            if out.json:
+                out.json_line(plans.summary_message(planned.plan.summary, operation="apply"))
+            else:
+                out.line("")
+                out.line(plans.summary_line(planned.plan.summary, operation="apply"))
+
+        if not args.no_verify:
+            report = verify(env, target, arm, timing=timing, roles=planned.observed.roles)
+            _print_checks(out, report.checks)
+            failed = not report.ok
+            if failed:
+                names = ", ".join(c.name for c in report.failures)
+                cli.report_error(out, f"verification failed: {names}", detail=None)
+    return plans.detailed_exit_code(planned.plan, applied=True, failed=failed)
+
+
+def _print_checks(out: cli.Output, checks: list[Check]) -> None:
+    if out.json:
+        for check in checks:
+            out.json_line(
+                json.dumps(
+                    {
+                        "@level": "info" if check.status != "failed" else "error",
+                        "@message": f"verify: {check.name}: {check.status}",
+                        "type": "verify_result",
+                        "check": {
+                            "name": check.name,
+                            "status": check.status,
+                            "detail": check.detail or None,
+                            "address": check.address,
+                        },
+                    }
+                )
+            )
+        return
+    out.line("")
+    out.line("Verification:")
+    for check in checks:
+        line = f"  {check.status:<7} {check.name}"
+        if check.detail:
+            line += f": {check.detail}"
+        out.line(line)
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    return cli.run(build_parser(), main, argv, stdout=stdout, stderr=stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(run())
