@@ -6,9 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from keyvault_platform import provision
 from keyvault_platform.core.plan import Action
 from keyvault_platform.provision import permissions as rights
-from keyvault_platform.provision import provisioner as provision
 
 from .provision_helpers import APP, OUTSIDER, ROLES, SYNC, assignment, environment, vault_state
 

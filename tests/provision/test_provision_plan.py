@@ -7,8 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from keyvault_platform import provision
 from keyvault_platform.core.plan import Action, detailed_exit_code, render_json, render_text
-from keyvault_platform.provision import provisioner as provision
 
 from .provision_helpers import (
     APP,

@@ -417,7 +417,9 @@ def test_command_exit_codes_through_cli_run(emulator, vault, tmp_path: Path, mon
 
 
 def test_apply_rechecks_a_prune_that_raced_with_a_hand_edit(sync: Sync) -> None:
-    from keyvault_platform.sync.engine import SyncOptions, apply_sync, plan_sync, read_vault_state
+    from keyvault_platform.sync.apply import apply_sync
+    from keyvault_platform.sync.planner import SyncOptions, plan_sync
+    from keyvault_platform.sync.vault_state import read_vault_state
 
     sync.write(MANIFEST + "  - name: old\n    value: {env: DB_PASSWORD}\n")
     sync.run()
@@ -439,7 +441,9 @@ def test_apply_rechecks_a_prune_that_raced_with_a_hand_edit(sync: Sync) -> None:
 
 
 def test_create_that_meets_a_name_deleted_since_the_plan_fails_clearly(sync: Sync) -> None:
-    from keyvault_platform.sync.engine import apply_sync, plan_sync, read_vault_state
+    from keyvault_platform.sync.apply import apply_sync
+    from keyvault_platform.sync.planner import plan_sync
+    from keyvault_platform.sync.vault_state import read_vault_state
 
     request = prepare([sync.dir], environ=sync.environ, root=sync.dir)
     planned = plan_sync(request.manifests, read_vault_state(sync.client), request.keyring)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from keyvault_platform.sync.engine import _is_deleted_conflict, describe_error
+from keyvault_platform.sync.apply import _is_deleted_conflict, describe_error
 from keyvault_platform.target.azure_errors import inner_code
 
 

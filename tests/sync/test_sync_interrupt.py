@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.cli.sync import prepare, run_sync
-from keyvault_platform.sync.engine import ApplyInterrupted, apply_sync, plan_sync, read_vault_state
+from keyvault_platform.sync.apply import ApplyInterrupted, apply_sync
 from keyvault_platform.sync.pacing import Budget, VaultPacer
+from keyvault_platform.sync.planner import plan_sync
+from keyvault_platform.sync.vault_state import read_vault_state
 
 from .test_sync_emulator import Sync
 

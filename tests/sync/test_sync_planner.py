@@ -9,16 +9,9 @@ import pytest
 from keyvault_platform.core.plan import Action, render_json, render_text
 from keyvault_platform.core.yaml_source import InputError
 from keyvault_platform.sync import fingerprint as fp
-from keyvault_platform.sync.engine import (
-    ActualSecret,
-    DeletedState,
-    Operation,
-    SyncOptions,
-    VaultState,
-    check_rotation,
-    plan_sync,
-)
 from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE, load_manifests
+from keyvault_platform.sync.planner import Operation, SyncOptions, check_rotation, plan_sync
+from keyvault_platform.sync.vault_state import ActualSecret, DeletedState, VaultState
 
 from .conftest import CANARY
 

@@ -14,7 +14,8 @@ import pytest
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.cli.sync import report_apply
 from keyvault_platform.core.plan import Action, Change, Plan
-from keyvault_platform.sync.engine import ApplyResult, Operation, Step, StepResult, SyncPlan
+from keyvault_platform.sync.apply import ApplyResult, StepResult
+from keyvault_platform.sync.planner import Operation, Step, SyncPlan
 
 from .test_sync_emulator import Sync
 

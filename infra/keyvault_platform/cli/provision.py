@@ -1,6 +1,6 @@
 """Converge a Key Vault and its role assignments from an environment file.
 
-Thin: options and output only; the work is in :mod:`keyvault_platform.provision.provisioner`.
+Thin: options and output only; the work is in :mod:`keyvault_platform.provision`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from typing import TextIO
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.config.environment import Environment, load_environment
 from keyvault_platform.core import plan as plans
-from keyvault_platform.provision.provisioner import ArmClients, Check, Timing, apply, plan, verify
+from keyvault_platform.provision.apply import Timing, apply
+from keyvault_platform.provision.observe import ArmClients
+from keyvault_platform.provision.planner import plan
+from keyvault_platform.provision.verify import Check, verify
 from keyvault_platform.target.target import Target
 
 EXAMPLES = [

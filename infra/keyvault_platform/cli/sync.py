@@ -33,23 +33,25 @@ from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError, Problem
 from keyvault_platform.sync import fingerprint as fp
-from keyvault_platform.sync.engine import (
+from keyvault_platform.sync.apply import (
     DEFAULT_CONCURRENCY,
-    DEFAULT_PRUNE_MAX,
     ApplyInterrupted,
     ApplyResult,
-    SyncOptions,
-    SyncPlan,
     applied_plan,
     apply_sync,
-    check_rotation,
     failure_diagnostics,
     note_diagnostics,
-    plan_sync,
-    read_vault_state,
 )
 from keyvault_platform.sync.manifests import DEFAULT_MANIFEST_DIR, ManifestSet, load_manifests
 from keyvault_platform.sync.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
+from keyvault_platform.sync.planner import (
+    DEFAULT_PRUNE_MAX,
+    SyncOptions,
+    SyncPlan,
+    check_rotation,
+    plan_sync,
+)
+from keyvault_platform.sync.vault_state import read_vault_state
 
 EXAMPLES = [
     ("python -m scripts.sync --env local --plan", "show what would change (exit 2 if any)"),

@@ -34,7 +34,7 @@ verifies under the previous key are re-tagged with a metadata-only update
 previous key, a tag from an unknown key cannot be checked, so the sync sets
 the value again (a new version; safe, just noisier). Generated secrets keep
 their tag: their value is never read, so their fingerprint is only checked
-for presence (see :mod:`keyvault_platform.sync.engine`).
+for presence (see :mod:`keyvault_platform.sync.planner`).
 
 The key id in the tag is derived from the key by HMAC, so it names the key
 without revealing anything about it.

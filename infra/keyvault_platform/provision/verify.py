@@ -1,0 +1,271 @@
+"""Verify provisioning: the safety settings, each grant, and reads as each granted identity."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+
+from keyvault_platform.config.environment import Environment
+from keyvault_platform.provision import role_assignments as ra
+from keyvault_platform.provision import vault as vaults
+from keyvault_platform.target.azure_errors import inner_code
+from keyvault_platform.target.target import ARM_SCOPE, Target
+
+if TYPE_CHECKING:
+    pass
+from keyvault_platform.provision.apply import Timing
+from keyvault_platform.provision.observe import ArmClients
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------
+# Verify
+
+
+CheckStatus = Literal["ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: CheckStatus
+    detail: str = ""
+    address: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "failed" for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "failed"]
+
+
+def verify(
+    env: Environment,
+    target: Target,
+    arm: ArmClients,
+    *,
+    timing: Timing | None = None,
+    roles: dict[str, ra.RoleDefinition] | None = None,
+) -> VerifyReport:
+    """Check the result: safety settings, each grant, and data-plane reads (metadata only).
+
+    ``roles`` are the definitions the plan resolved (looked up again if not given).
+    Data-plane reads wait with backoff up to ``timing.rbac_propagation_wait_s``
+    for RBAC propagation, then report the identities still denied.
+    """
+    timing = timing or Timing.for_environment(env)
+    report = VerifyReport()
+    addr = vaults.address(env.vault)
+    vault = vaults.read_vault(arm.keyvault, env.resource_group.name, env.vault.name)
+    if vault is None:
+        report.checks.append(Check("vault exists", "failed", "the vault was not found", addr))
+        return report
+    settings = [
+        ("soft delete on", vault.soft_delete),
+        ("RBAC authorization on", vault.rbac_authorization),
+    ]
+    if env.vault.purge_protection:
+        settings.append(("purge protection on", vault.purge_protection))
+    for name, ok in settings:
+        report.checks.append(Check(name, "ok" if ok else "failed", "", addr))
+
+    if roles is None:
+        roles, _unknown = ra.resolve_roles(
+            arm.authorization,
+            f"/subscriptions/{env.subscription_id}",
+            (g.role for g in env.access),
+        )
+    desired = ra.desired_assignments(
+        [g for g in env.access if g.role.lower() in roles], vault.id, roles
+    )
+    present: set[tuple[str, str, str]] = set()
+    for scope in sorted({d.scope for d in desired}):
+        present.update(a.key for a in ra.list_at_scope(arm.authorization, scope))
+    for item in desired:
+        found = item.key in present
+        report.checks.append(
+            Check(
+                f"grant {item.address.removeprefix('role_assignment.')} present",
+                "ok" if found else "failed",
+                "" if found else f"{item.role.name} for {item.grant.principal_id} is missing",
+                item.address,
+            )
+        )
+
+    probes = _read_probes(env, target, arm, desired, report)
+    if probes and vault.vault_uri:
+        _wait_for_reads(target, vault.vault_uri, probes, timing, report)
+    return report
+
+
+@dataclass
+class _Probe:
+    item: ra.DesiredAssignment
+    identity: str | None  # emulator identity name; None: the ambient credential
+    last_error: str = ""
+
+
+def _read_probes(
+    env: Environment,
+    target: Target,
+    arm: ArmClients,
+    desired: Iterable[ra.DesiredAssignment],
+    report: VerifyReport,
+) -> list[_Probe]:
+    """Which grants can be checked by reading as their principal from here."""
+    probes: list[_Probe] = []
+    by_object_id: dict[str, str] = {}
+    own_object_id: str | None = None
+    if target.is_emulator:
+        by_object_id = {
+            i.object_id.lower(): name for name, i in target.discovery().identities.items()
+        }
+    else:
+        own_object_id = _signed_in_object_id(target)
+    for item in desired:
+        wanted = item.grant.verify_read
+        if wanted is False or (wanted is None and not item.role.can_read_metadata()):
+            continue
+        label = f"{item.grant.name} can read secret metadata ({item.scope_label})"
+        principal = item.grant.principal_id.lower()
+        if target.is_emulator and principal in by_object_id:
+            probes.append(_Probe(item, by_object_id[principal]))
+        elif not target.is_emulator and own_object_id == principal:
+            probes.append(_Probe(item, None))
+        else:
+            report.checks.append(
+                Check(
+                    label,
+                    "skipped",
+                    f"cannot act as principal {principal} from here; the role assignment "
+                    "was checked instead (set verify_read: false to silence this)",
+                    item.address,
+                )
+            )
+    return probes
+
+
+def _signed_in_object_id(target: Target) -> str | None:
+    """The ``oid`` claim of the deploying identity's ARM token (no signature check needed)."""
+    try:
+        token = target.credential().get_token(ARM_SCOPE).token
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(claims.get("oid", "")).lower() or None
+    except Exception:  # a token we cannot decode only means we cannot self-verify
+        return None
+
+
+def _wait_for_reads(
+    target: Target,
+    vault_uri: str,
+    probes: list[_Probe],
+    timing: Timing,
+    report: VerifyReport,
+) -> None:
+    pending = list(probes)
+    clients: dict[str | None, Any] = {}
+    deadline = timing.clock() + timing.rbac_propagation_wait_s
+    delay = timing.first_delay_s
+    attempts = 0
+    try:
+        while pending:
+            attempts += 1
+            still: list[_Probe] = []
+            for probe in pending:
+                label = (
+                    f"{probe.item.grant.name} can read secret metadata ({probe.item.scope_label})"
+                )
+                client = clients.get(probe.identity)
+                if client is None:
+                    client = target.secret_client(vault_uri, identity=probe.identity)
+                    clients[probe.identity] = client
+                outcome, detail = _probe_read(client, probe.item)
+                if outcome == "ok":
+                    report.checks.append(Check(label, "ok", detail, probe.item.address))
+                elif outcome == "denied":
+                    probe.last_error = detail
+                    still.append(probe)
+                elif outcome == "skipped":
+                    report.checks.append(Check(label, "skipped", detail, probe.item.address))
+                else:
+                    report.checks.append(Check(label, "failed", detail, probe.item.address))
+            pending = still
+            if not pending:
+                break
+            remaining = deadline - timing.clock()
+            if remaining <= 0:
+                for probe in pending:
+                    who = probe.identity or probe.item.grant.principal_id
+                    report.checks.append(
+                        Check(
+                            f"{probe.item.grant.name} can read secret metadata "
+                            f"({probe.item.scope_label})",
+                            "failed",
+                            f"identity {who} ({probe.item.grant.principal_id}) is still denied "
+                            f"after {timing.rbac_propagation_wait_s:g} s and {attempts} "
+                            f"attempts: {probe.last_error}. RBAC changes can take up to 10 "
+                            "minutes to propagate; raise provisioning.rbac_propagation_wait_s "
+                            "or run `make provision` again later",
+                            probe.item.address,
+                        )
+                    )
+                return
+            wait = min(delay, remaining, timing.max_delay_s)
+            log.info(
+                "waiting %.1f s for RBAC propagation (%d identities still denied)",
+                wait,
+                len(pending),
+            )
+            timing.sleep(wait)
+            delay = min(delay * 2, timing.max_delay_s)
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def _probe_read(client: Any, item: ra.DesiredAssignment) -> tuple[str, str]:
+    """One metadata read as the grant's principal: ok, denied, skipped or error."""
+    try:
+        if "/secrets/" in item.scope:
+            name = item.scope.rsplit("/", 1)[-1]
+            pages = client.list_properties_of_secret_versions(name).by_page()
+        else:
+            pages = client.list_properties_of_secrets().by_page()
+        for _ in next(pages):
+            break
+        return "ok", ""
+    except StopIteration:
+        return "ok", ""
+    except ResourceNotFoundError:
+        return "ok", "the secret does not exist yet; access to it is granted"
+    except HttpResponseError as exc:
+        inner = inner_code(exc)
+        if exc.status_code == 403 and inner in ("ForbiddenByFirewall", "ForbiddenByConnection"):
+            return "skipped", f"the vault's network rules block this machine ({inner})"
+        if exc.status_code in (401, 403):
+            return "denied", f"{exc.status_code} {inner or vaults.error_code(exc)}".strip()
+        return "error", f"{exc.status_code} {vaults.error_code(exc)}".strip()
+    except ClientAuthenticationError as exc:
+        return "error", f"could not sign in: {str(exc).splitlines()[0]}"
+    except ServiceRequestError as exc:
+        return "skipped", f"the vault is not reachable from here: {str(exc).splitlines()[0]}"
