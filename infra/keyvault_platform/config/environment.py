@@ -25,6 +25,7 @@ from typing import Any, Literal
 import jsonschema
 import yaml
 
+from keyvault_platform import schemas
 from keyvault_platform.core.yaml_source import (
     InputError,
     Location,
@@ -35,7 +36,6 @@ from keyvault_platform.core.yaml_source import (
 )
 from keyvault_platform.target.target import Target
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "environment.schema.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ENVIRONMENTS_DIR = REPO_ROOT / "infra" / "environments"
 
@@ -165,7 +165,7 @@ class Environment:
 
 @functools.cache
 def _validator() -> Any:
-    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema = yaml.safe_load(schemas.schema_text(schemas.ENVIRONMENT))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)

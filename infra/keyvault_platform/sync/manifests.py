@@ -40,6 +40,7 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from orgsecrets import naming
 
+from keyvault_platform import schemas
 from keyvault_platform.core.yaml_source import (
     InputError,
     Location,
@@ -48,10 +49,10 @@ from keyvault_platform.core.yaml_source import (
     SourceDocument,
     display_path,
     load_yaml_file,
+    parse_yaml,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-SCHEMA_PATH = REPO_ROOT / "secrets.schema.yaml"
 DEFAULT_MANIFEST_DIR = REPO_ROOT / "secrets"
 
 #: Tag marking a secret as owned by the sync (its value names the tool).
@@ -245,10 +246,10 @@ class ManifestSet:
 # Loading
 
 
-@lru_cache(maxsize=4)
-def schema_validator(path: Path = SCHEMA_PATH) -> Draft202012Validator:
+@lru_cache(maxsize=1)
+def schema_validator() -> Draft202012Validator:
     """The validator for ``secrets.schema.yaml`` (itself checked against the metaschema)."""
-    document = load_yaml_file(path, root=REPO_ROOT)
+    document = parse_yaml(schemas.schema_text(schemas.SECRETS), schemas.SECRETS)
     Draft202012Validator.check_schema(document.data)
     return Draft202012Validator(document.data)
 
