@@ -3,10 +3,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
+KVP     = $(VENV)/bin/keyvault-platform
 ENV    ?= local
 STATE  ?= .state/emulator
 
-.PHONY: help venv test lint emulator emulator-env plan provision sync-plan sync demo bench soak clean
+.PHONY: help venv test test-unit lint validate emulator emulator-env plan provision sync-plan sync demo bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -28,22 +29,25 @@ lint: venv  ## ruff, mypy --strict on the runtime package, mypy on the tooling a
 	$(VENV)/bin/mypy emulator infra/keyvault_platform scripts
 
 emulator: venv  ## run the local Azure emulator in the foreground
-	$(PY) -m emulator serve --state-dir $(STATE)
+	$(KVP) emulator --state-dir $(STATE) serve
 
 emulator-env: venv  ## print the environment to act as IDENTITY (default app) against the running emulator
-	@$(PY) -m emulator env --state-dir $(STATE) --identity $(or $(IDENTITY),app)
+	@$(KVP) emulator --state-dir $(STATE) env --identity $(or $(IDENTITY),app)
 
-plan: venv  ## show what provisioning ENV would change (pipelines: scripts/provision.py --plan for exit code 2)
-	@$(PY) -m scripts.provision --env $(ENV) --state-dir $(STATE) --plan $(ARGS) || [ $$? -eq 2 ]
+validate: venv  ## check every environment file and manifest offline (no credentials, no network)
+	$(KVP) validate $(ARGS)
+
+plan: venv  ## show what provisioning ENV would change (pipelines: keyvault-platform provision --plan for exit code 2)
+	@$(KVP) provision --env $(ENV) --state-dir $(STATE) --plan $(ARGS) || [ $$? -eq 2 ]
 
 provision: venv  ## plan, apply and verify the vault and role assignments of ENV
-	$(PY) -m scripts.provision --env $(ENV) --state-dir $(STATE) $(ARGS)
+	$(KVP) provision --env $(ENV) --state-dir $(STATE) $(ARGS)
 
 sync-plan: venv  ## show what syncing the manifests in secrets/ into ENV's vault would change
-	@$(PY) -m scripts.sync --env $(ENV) --state-dir $(STATE) --plan $(ARGS) || [ $$? -eq 2 ]
+	@$(KVP) sync --env $(ENV) --state-dir $(STATE) --plan $(ARGS) || [ $$? -eq 2 ]
 
 sync: venv  ## make ENV's vault match the manifests in secrets/
-	$(PY) -m scripts.sync --env $(ENV) --state-dir $(STATE) $(ARGS)
+	$(KVP) sync --env $(ENV) --state-dir $(STATE) $(ARGS)
 
 demo: venv  ## the whole system on the local emulator: provision, sync, an app reading secrets
 	$(PY) -m scripts.demo $(ARGS)

@@ -3,7 +3,7 @@
 Prints figures; never passes or fails on time.
 
 For each of ``--runs`` fresh environments (own resource group and vault,
-two grants), through the real command path (``scripts/provision.py``):
+two grants), through the real command path (``keyvault-platform provision``):
 
 1. fresh: plan, apply (group, vault, two role assignments), verify;
 2. again: the same command with nothing to do (must make zero ARM writes);

@@ -87,9 +87,9 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m emulator") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m emulator",
+        prog=prog,
         description="Local Azure for Key Vault: managed identity, Resource Manager, secrets.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -131,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, *, prog: str = "python -m emulator") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         return int(args.func(args))
     except (FileNotFoundError, KeyError) as exc:

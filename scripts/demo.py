@@ -3,8 +3,8 @@
 1. start the emulator in the background (state in ``.state/emulator``, the
    Makefile's ``STATE``, so it persists between runs and `make emulator`
    opens the same vault), or reuse one already running there;
-2. provision ``infra/environments/local.yaml`` (``scripts.provision``);
-3. sync the example manifests ``secrets/*.yaml`` (``scripts.sync``);
+2. provision ``infra/environments/local.yaml`` (``keyvault-platform provision``);
+3. sync the example manifests ``secrets/*.yaml`` (``keyvault-platform sync``);
 4. run ``examples/demo_app.py`` as the managed identity ``app``;
 5. show what the vault saw from the app (the emulator's audit log);
 6. stop the emulator it started, also on failure, Ctrl-C or SIGTERM.
@@ -283,9 +283,9 @@ def _check(view: View, name: str, result: Result, *, log_hint: str = "") -> None
 
 def step_provision(view: View, runner: Runner, args: argparse.Namespace, outcome: Outcome) -> None:
     view.step(f"Provision infra/environments/{ENVIRONMENT}.yaml (vault and role assignments)")
-    command = _python("-m", "scripts.provision", "--env", ENVIRONMENT)
+    command = _python("-m", "keyvault_platform", "provision", "--env", ENVIRONMENT)
     command += ["--state-dir", str(args.state_dir), *_verbosity(args)]
-    view.say(f"  $ python -m scripts.provision --env {ENVIRONMENT}")
+    view.say(f"  $ keyvault-platform provision --env {ENVIRONMENT}")
     result = runner.run(command)
     view.indented(result.stdout)
     _check(view, "provisioning", result)
@@ -320,8 +320,8 @@ def step_sync(view: View, runner: Runner, args: argparse.Namespace, outcome: Out
     view.step("Sync the example manifests secrets/*.yaml into the vault")
     staged = stage_manifests(DEMO_DIR)
     view.say("  (their env and file sources get fixed demo values; generated ones are generated)")
-    view.say(f"  $ python -m scripts.sync --env {ENVIRONMENT}")
-    command = _python("-m", "scripts.sync", "--env", ENVIRONMENT)
+    view.say(f"  $ keyvault-platform sync --env {ENVIRONMENT}")
+    command = _python("-m", "keyvault_platform", "sync", "--env", ENVIRONMENT)
     command += ["--state-dir", str(args.state_dir), "--manifests", str(staged)]
     command += _verbosity(args)
     result = runner.run(command, env={**os.environ, **DEMO_ENV_VALUES})

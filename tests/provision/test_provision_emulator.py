@@ -1,7 +1,7 @@
 """End to end on the emulator: the real management SDK clients over HTTPS.
 
 Each test provisions its own resource group and vault (vault names are
-global), through ``scripts/provision.py`` exactly as ``make provision`` runs
+global), through ``keyvault-platform provision`` exactly as ``make provision`` runs
 it, and checks the result through the SDK and the emulator's audit log.
 Nothing here mocks the SDK or asserts on time.
 """

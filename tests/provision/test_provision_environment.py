@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from keyvault_platform.config.environment import ENVIRONMENTS_DIR, load_environment
+from keyvault_platform.config.environment import load_environment
 from keyvault_platform.core.yaml_source import InputError
+
+ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "infra" / "environments"
 
 MINIMAL = """\
 target:

@@ -6,8 +6,8 @@ Each case is checked twice:
 1. by the loader (``load_manifests`` / ``load_environment``): it raises
    ``InputError`` whose problems include each expected (line, column,
    text), and nothing else escapes (no RecursionError, no KeyError);
-2. through the commands, as a pipeline runs them (``scripts.sync`` and,
-   for environment files, ``scripts.provision``), both in apply mode,
+2. through the commands, as a pipeline runs them (``keyvault-platform sync`` and,
+   for environment files, ``keyvault-platform provision``), both in apply mode,
    aimed at a live emulator vault the sync identity may write to: exit 1,
    the same ``file:line:col: message`` on stderr, no secret value in any
    output or log record, and the emulator's audit log shows no request.
@@ -33,7 +33,7 @@ from keyvault_platform.cli import conventions as cli
 from keyvault_platform.cli.provision import run as provision_run
 from keyvault_platform.cli.sync import build_parser as sync_parser
 from keyvault_platform.cli.sync import main as sync_main
-from keyvault_platform.config.environment import REPO_ROOT, load_environment
+from keyvault_platform.config.environment import load_environment
 from keyvault_platform.core.yaml_source import InputError
 from keyvault_platform.sync.manifests import load_manifests
 
@@ -47,6 +47,8 @@ from .bad_inputs import (
     Symlink,
 )
 from .leakscan import LeakScanner
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Peak memory allowed while refusing an alias bomb or a deeply nested file.
 BOMB_MEMORY_BOUND = 32 * 1024 * 1024

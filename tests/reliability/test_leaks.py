@@ -32,13 +32,14 @@ from keyvault_platform.cli import conventions as cli
 from keyvault_platform.cli.provision import run as provision_run
 from keyvault_platform.cli.sync import build_parser as sync_parser
 from keyvault_platform.cli.sync import main as sync_main
-from keyvault_platform.config.environment import REPO_ROOT
 from orgsecrets import AsyncSecretStore, EmulatorSettings, SecretStore, StoreConfig
 
 from emulator.testing import EmulatorProcess
 
 from .leakscan import LeakScanner
 from .sync_support import FINGERPRINT_KEY
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

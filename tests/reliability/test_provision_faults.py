@@ -1,6 +1,6 @@
 """Provisioning under Resource Manager throttling and transient errors converges.
 
-``scripts.provision`` runs as ``make provision`` runs it (the unmodified
+``keyvault-platform provision`` runs as ``make provision`` runs it (the unmodified
 management clients through the target's retry policy) while the emulator's
 ARM plane injects, seeded, 20% errors (500, 503 and 429 with
 ``Retry-After: 1``) and 3% dropped connections, and its per-principal write

@@ -1,7 +1,7 @@
 """The sync killed with SIGKILL mid-apply, at seeded points, then re-run.
 
 The emulator runs as a child process (``EmulatorProcess``, persistent
-state); the sync runs as ``python -m scripts.sync`` exactly as a pipeline
+state); the sync runs as ``keyvault-platform sync`` exactly as a pipeline
 runs it. For each kill point the manifests change first (new values for
 80% of the env and file secrets), so the apply has work to do; the sync is
 started, and once the emulator's audit log shows the seeded number of
@@ -31,7 +31,6 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from keyvault_platform.config.environment import REPO_ROOT
 from keyvault_platform.sync import fingerprint as fp
 from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE
 
@@ -39,6 +38,8 @@ from emulator.testing import EmulatorProcess
 
 from .leakscan import LeakScanner
 from .sync_support import Fleet, keyring, read_back, write_environment
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FLEET_SIZE = 100
 POLL_S = 0.01
@@ -57,11 +58,12 @@ def child_environment(fleet: Fleet) -> dict[str, str]:
 
 
 def sync_command(env_path: Path, fleet: Fleet, *extra: str) -> list[str]:
-    """``python -m scripts.sync`` as a pipeline runs it, on the fleet's manifests."""
+    """``keyvault-platform sync`` as a pipeline runs it, on the fleet's manifests."""
     return [
         sys.executable,
         "-m",
-        "scripts.sync",
+        "keyvault_platform",
+        "sync",
         "--env",
         str(env_path),
         "--manifests",

@@ -1,6 +1,6 @@
 """The sync under injected faults: every value right, or the failures named; re-runs converge.
 
-The command runs as a pipeline runs it (``scripts.sync`` over
+The command runs as a pipeline runs it (``keyvault-platform sync`` over
 ``keyvault_platform.cli.sync.main``: the environment file, the target's clients
 with their production retry policy, the paced thread pool) against an
 emulator vault that injects, per request and seeded: 10% errors (500, 503

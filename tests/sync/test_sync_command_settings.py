@@ -131,7 +131,7 @@ def test_command_line_numbers_win_over_the_file(emulator, vault, tmp_path: Path)
 def test_the_target_is_closed_at_the_end(
     emulator, vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Like scripts/provision.py: the credentials the target made are closed."""
+    """Like the provision command: the credentials the target made are closed."""
     env = environment(tmp_path, emulator, vault.name, "  concurrency: 2\n")
     closed: list[Target] = []
     close = Target.close

@@ -12,8 +12,6 @@ from jsonschema import Draft202012Validator
 from keyvault_platform.core.yaml_source import InputError, load_yaml_file
 from keyvault_platform.sync.manifests import (
     ALPHABETS,
-    DEFAULT_MANIFEST_DIR,
-    REPO_ROOT,
     Generator,
     Moment,
     SecretValue,
@@ -23,6 +21,9 @@ from keyvault_platform.sync.manifests import (
 )
 
 from .conftest import CANARY
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MANIFEST_DIR = REPO_ROOT / "secrets"
 
 EXAMPLE_ENV = {
     "GLOBAL_SMTP_PASSWORD": CANARY,

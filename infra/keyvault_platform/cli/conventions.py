@@ -35,7 +35,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, TextIO
+from typing import IO, Any, TextIO
 
 from keyvault_platform.core import plan as plan_view
 from keyvault_platform.core.errors import ActionableError
@@ -74,10 +74,13 @@ def parser(
     *,
     examples: Sequence[tuple[str, str]] = (),
     plan_flag: bool = True,
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
 ) -> argparse.ArgumentParser:
     """An argument parser with the common options and an examples epilog.
 
     ``examples`` are (command line, what it does) pairs shown by ``--help``.
+    With ``subcommands``, the parser is added there as the subcommand
+    ``prog`` (``keyvault-platform sync ...``); otherwise it stands alone.
     """
     epilog = None
     if examples:
@@ -86,12 +89,16 @@ def parser(
         epilog = f"examples:\n{body}\n\nexit codes: 0 ok or nothing to do, 1 error"
         if plan_flag:
             epilog += ", 2 changes pending (with --plan)"
-    result = argparse.ArgumentParser(
-        prog=prog,
-        description=description,
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        epilog += ", 130 interrupted (Ctrl-C)"
+    options: dict[str, Any] = {
+        "description": description,
+        "epilog": epilog,
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+    if subcommands is not None:
+        result = subcommands.add_parser(prog, help=description.splitlines()[0], **options)
+    else:
+        result = argparse.ArgumentParser(prog=prog, **options)
     result.add_argument(
         "--output",
         choices=("text", "json"),
@@ -201,7 +208,17 @@ def run(
     stderr: TextIO | None = None,
 ) -> int:
     """Parse ``argv``, set up logging and output, call ``main``; map errors to exit 1."""
-    args = argparser.parse_args(argv)
+    return run_parsed(argparser.parse_args(argv), main, stdout=stdout, stderr=stderr)
+
+
+def run_parsed(
+    args: argparse.Namespace,
+    main: Main,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Set up logging and output for parsed ``args``, call ``main``; map errors to exit 1."""
     out_stream = stdout or sys.stdout
     err_stream = stderr or sys.stderr
     output = Output(

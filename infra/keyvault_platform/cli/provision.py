@@ -23,32 +23,37 @@ from keyvault_platform.target.target import Target
 
 EXAMPLES = [
     (
-        "python -m scripts.provision --env local --plan",
+        "keyvault-platform provision --env local --plan",
         "show what would change on the emulator (exit 2 if any)",
     ),
-    ("python -m scripts.provision --env local", "plan, apply and verify on the emulator"),
+    ("keyvault-platform provision --env local", "plan, apply and verify on the emulator"),
     (
-        "python -m scripts.provision --env prod --plan --output json",
+        "keyvault-platform provision --env prod --plan --output json",
         "the plan as JSON lines for a pipeline",
     ),
     (
-        "python -m scripts.provision --env prod --prune-assignments",
+        "keyvault-platform provision --env prod --prune-assignments",
         "also remove undeclared vault assignments",
     ),
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
+) -> argparse.ArgumentParser:
     parser = cli.parser(
-        "provision",
+        "provision" if subcommands is not None else "keyvault-platform provision",
         "Plan, apply and verify an environment's Key Vault and role assignments.\n"
-        "Reads infra/environments/<env>.yaml; the vault is the only state.",
+        "Reads the environment file (paths in it are relative to the config directory);\n"
+        "the vault is the only state.",
         examples=EXAMPLES,
+        subcommands=subcommands,
     )
     parser.add_argument(
         "--env",
         default="local",
-        help="environment name (infra/environments/<env>.yaml) or a path (default: local)",
+        help="environment name (environments/<env>.yaml, else infra/environments/<env>.yaml) "
+        "or a path (default: local)",
     )
     parser.add_argument(
         "--prune-assignments",

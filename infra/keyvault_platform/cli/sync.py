@@ -1,7 +1,8 @@
 """The ``sync`` command: validate, plan, render, apply, report.
 
-``scripts/sync.py`` is a thin entry over :func:`build_parser` and
-:func:`main`; ``make sync ENV=<env>`` calls it. The order is the promise:
+``keyvault-platform sync`` (:mod:`keyvault_platform.cli.main`) runs
+:func:`main` with the options of :func:`build_parser`; ``make sync ENV=<env>``
+calls it. The order is the promise:
 
 1. read the environment file (and check its ``sync:`` numbers) and every
    manifest, resolve every value source, check ``--rotate`` names and the
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from keyvault_platform.cli import conventions as cli
-from keyvault_platform.config.environment import REPO_ROOT, Environment, load_environment
+from keyvault_platform.config.environment import Environment, load_environment
 from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError, Problem
@@ -42,7 +43,7 @@ from keyvault_platform.sync.apply import (
     failure_diagnostics,
     note_diagnostics,
 )
-from keyvault_platform.sync.manifests import DEFAULT_MANIFEST_DIR, ManifestSet, load_manifests
+from keyvault_platform.sync.manifests import ManifestSet, load_manifests
 from keyvault_platform.sync.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
 from keyvault_platform.sync.planner import (
     DEFAULT_PRUNE_MAX,
@@ -54,15 +55,15 @@ from keyvault_platform.sync.planner import (
 from keyvault_platform.sync.vault_state import read_vault_state
 
 EXAMPLES = [
-    ("python -m scripts.sync --env local --plan", "show what would change (exit 2 if any)"),
-    ("python -m scripts.sync --env local", "plan and apply on the emulator"),
+    ("keyvault-platform sync --env local --plan", "show what would change (exit 2 if any)"),
+    ("keyvault-platform sync --env local", "plan and apply on the emulator"),
     (
-        "python -m scripts.sync --env prod --plan --output json",
+        "keyvault-platform sync --env prod --plan --output json",
         "the plan as JSON lines for a pipeline",
     ),
-    ("python -m scripts.sync --env prod --prune", "also delete owned secrets no longer declared"),
+    ("keyvault-platform sync --env prod --prune", "also delete owned secrets no longer declared"),
     (
-        "python -m scripts.sync --env prod --rotate GLOBAL--session-signing-key",
+        "keyvault-platform sync --env prod --rotate GLOBAL--session-signing-key",
         "generate a new value for a generated secret",
     ),
 ]
@@ -83,17 +84,21 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
+) -> argparse.ArgumentParser:
     parser = cli.parser(
-        "sync",
+        "sync" if subcommands is not None else "keyvault-platform sync",
         "Make a Key Vault's secrets match the manifests in secrets/ without reading values.\n"
         "Needs SYNC_FINGERPRINT_KEY (see docs/manifests.md) except on the emulator.",
         examples=EXAMPLES,
+        subcommands=subcommands,
     )
     parser.add_argument(
         "--env",
         default="local",
-        help="environment name (infra/environments/<env>.yaml) or a path (default: local)",
+        help="environment name (environments/<env>.yaml, else infra/environments/<env>.yaml) "
+        "or a path (default: local)",
     )
     parser.add_argument(
         "--manifests",
@@ -153,7 +158,7 @@ def prepare(
     prune: bool = False,
     prune_max: int = DEFAULT_PRUNE_MAX,
     allow_development_key: bool = False,
-    root: Path | None = REPO_ROOT,
+    root: Path | None = None,
 ) -> SyncRequest:
     """Validate the inputs; raises InputError/ActionableError. No network."""
     manifests = load_manifests(manifest_sources, root=root, environ=environ)
@@ -422,9 +427,7 @@ def main(
     """The command. ``client_factory`` replaces the target's client (tests)."""
     environ = os.environ if environ is None else environ
     env = load_environment(args.env)
-    sources = args.manifests or [
-        (REPO_ROOT / env.sync.manifests) if env.sync.manifests else DEFAULT_MANIFEST_DIR
-    ]
+    sources = args.manifests or [env.manifest_dir]
     numbers = settings(env, args)
     target = env.target(state_dir=args.state_dir)
     try:
@@ -435,6 +438,7 @@ def main(
             prune=args.prune,
             prune_max=numbers.prune_max,
             allow_development_key=target.is_emulator,
+            root=env.root,
         )
         # The vault's service limits; an environment may lower them (a shared
         # vault) or raise them (an emulator with throttling off).

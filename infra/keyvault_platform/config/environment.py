@@ -1,14 +1,15 @@
 """Environment files: the declarative description of one vault and its grants.
 
-``infra/environments/<env>.yaml`` is validated against
-``environment.schema.yaml`` (beside this module) with file:line:col
+An environment file (``environments/<env>.yaml`` in the user's config
+root, see :mod:`keyvault_platform.config.root`) is validated against the
+packaged ``environment.schema.yaml`` with file:line:col
 problems, then turned into frozen dataclasses with safe defaults applied:
 soft delete 90 days, purge protection on, RBAC authorization on (always
 sent), no access policies, fail on a soft-deleted name.
 
 Usage::
 
-    env = load_environment(Path("infra/environments/local.yaml"))
+    env = load_environment("local")     # environments/local.yaml under the cwd
     env.vault.name                  # the vault the sync writes to
     target = env.target()           # the one seam (keyvault_platform.target.target.Target)
 """
@@ -26,6 +27,11 @@ import jsonschema
 import yaml
 
 from keyvault_platform import schemas
+from keyvault_platform.config.root import (
+    DEFAULT_EMULATOR_STATE_DIR,
+    DEFAULT_MANIFEST_DIR,
+    ConfigRoot,
+)
 from keyvault_platform.core.yaml_source import (
     InputError,
     Location,
@@ -36,13 +42,9 @@ from keyvault_platform.core.yaml_source import (
 )
 from keyvault_platform.target.target import Target
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-ENVIRONMENTS_DIR = REPO_ROOT / "infra" / "environments"
-
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PRINCIPAL_WAIT_S = 300.0
 DEFAULT_RBAC_PROPAGATION_WAIT_S = 600.0
-DEFAULT_EMULATOR_STATE_DIR = ".state/emulator"
 
 OnSoftDeleted = Literal["recover", "fail"]
 
@@ -129,6 +131,13 @@ class Environment:
     provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
     document: SourceDocument | None = field(default=None, compare=False, repr=False)
+    #: The config root the file was read in; relative paths resolved against it.
+    root: Path = field(default_factory=Path.cwd, compare=False)
+
+    @property
+    def manifest_dir(self) -> Path:
+        """Where this environment's manifests are: ``sync.manifests``, else ``secrets/``."""
+        return self.sync.manifests or self.root / DEFAULT_MANIFEST_DIR
 
     def target(self, *, state_dir: Path | None = None, identity: str | None = None) -> Target:
         """The :class:`~keyvault_platform.target.target.Target` for this environment.
@@ -171,30 +180,31 @@ def _validator() -> Any:
     return cls(schema)
 
 
-def environment_path(name_or_path: str) -> Path:
-    """``local`` -> ``infra/environments/local.yaml``; a path stays a path."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        return candidate
-    return ENVIRONMENTS_DIR / f"{name_or_path}.yaml"
+def load_environment(
+    name_or_path: Path | str, *, root: ConfigRoot | Path | str | None = None
+) -> Environment:
+    """Read, validate and model an environment file; raises :class:`InputError`.
 
-
-def load_environment(path: Path | str, *, root: Path | None = None) -> Environment:
-    """Read, validate and model an environment file; raises :class:`InputError`."""
-    file = environment_path(str(path)) if isinstance(path, str) else path
-    document = load_yaml_file(file, root=root or REPO_ROOT)
+    ``name_or_path`` is an environment name (looked up under ``root``, see
+    :class:`~keyvault_platform.config.root.ConfigRoot`) or a file path.
+    ``root`` (default: the working directory) is what relative paths in the
+    file resolve against.
+    """
+    config = root if isinstance(root, ConfigRoot) else ConfigRoot.at(root)
+    file = config.environment_file(name_or_path)
+    document = load_yaml_file(file, root=config.path)
     if document.data is None:
         raise InputError([Problem(document.locate(()), "the environment file is empty")])
     problems = schema_problems(document, _validator())
     if problems:
         raise InputError(problems)
-    problems = _semantic_problems(document)
+    problems = _semantic_problems(document, config)
     if problems:
         raise InputError(problems)
-    return _build(file, document)
+    return _build(file, document, config)
 
 
-def _semantic_problems(document: SourceDocument) -> list[Problem]:
+def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Problem]:
     """Rules JSON Schema cannot express: unique grant names, valid IP ranges."""
     data = document.data
     problems: list[Problem] = []
@@ -224,14 +234,12 @@ def _semantic_problems(document: SourceDocument) -> list[Problem]:
             )
         triples.setdefault(key, name)
     manifests = (data.get("sync") or {}).get("manifests")
-    if isinstance(manifests, str) and not (REPO_ROOT / manifests).resolve().is_relative_to(
-        REPO_ROOT.resolve()
-    ):
+    if isinstance(manifests, str) and not root.contains(Path(manifests)):
         problems.append(
             Problem(
                 document.locate(("sync", "manifests")),
-                f"sync/manifests: {manifests} resolves outside the repository; manifests are "
-                "reviewed code and must live in it",
+                f"sync/manifests: {manifests} resolves outside the config directory "
+                f"{root.path}; manifests are reviewed code and must live in it",
             )
         )
     acls = (data.get("vault") or {}).get("network_acls") or {}
@@ -253,13 +261,12 @@ def normalize_ip_rule(rule: str) -> str:
     return str(ipaddress.IPv4Network(rule, strict=False))
 
 
-def _build(file: Path, document: SourceDocument) -> Environment:
+def _build(file: Path, document: SourceDocument, root: ConfigRoot) -> Environment:
     data = document.data
     target = data["target"]
     state_dir = None
     if target["kind"] == "emulator":
-        raw_state = Path(target.get("state_dir", DEFAULT_EMULATOR_STATE_DIR))
-        state_dir = raw_state if raw_state.is_absolute() else REPO_ROOT / raw_state
+        state_dir = root.resolve(target.get("state_dir", DEFAULT_EMULATOR_STATE_DIR))
     rg = data["resource_group"]
     vault = data["vault"]
     acls = vault.get("network_acls") or {}
@@ -326,11 +333,12 @@ def _build(file: Path, document: SourceDocument) -> Environment:
             ),
         ),
         sync=SyncSettings(
-            manifests=(REPO_ROOT / manifests) if manifests else None,
+            manifests=root.resolve(manifests) if manifests else None,
             identity=sync_identity,
             extra=sync,
         ),
         document=document,
+        root=root.path,
     )
 
 
@@ -343,7 +351,6 @@ __all__ = [
     "SyncSettings",
     "TargetSpec",
     "VaultSpec",
-    "environment_path",
     "load_environment",
     "normalize_ip_rule",
 ]

@@ -514,6 +514,24 @@ def summary_message(summary: Summary, *, operation: Literal["plan", "apply"]) ->
     )
 
 
+def validate_summary_message(
+    text: str, *, valid: bool, environments: int, manifests: int, secrets: int, problems: int
+) -> str:
+    """The last line of ``validate --output json``: what was checked, and the verdict."""
+    return _message(
+        "info" if valid else "error",
+        text,
+        "validate_summary",
+        validation={
+            "valid": valid,
+            "environments": environments,
+            "manifests": manifests,
+            "secrets": secrets,
+            "problems": problems,
+        },
+    )
+
+
 def render_json_lines(plan: Plan, *, include_version: bool = True) -> list[str]:
     """The plan for pipelines: one JSON object per line.
 
@@ -583,5 +601,6 @@ __all__ = [
     "summary_line",
     "summary_message",
     "symbol",
+    "validate_summary_message",
     "version_message",
 ]

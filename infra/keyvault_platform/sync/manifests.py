@@ -52,9 +52,6 @@ from keyvault_platform.core.yaml_source import (
     parse_yaml,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_MANIFEST_DIR = REPO_ROOT / "secrets"
-
 #: Tag marking a secret as owned by the sync (its value names the tool).
 OWNER_TAG = "managed-by"
 OWNER_VALUE = "keyvault-platform-sync"
@@ -268,17 +265,21 @@ def manifest_paths(sources: Iterable[Path]) -> list[Path]:
 
 
 def load_manifests(
-    sources: Iterable[Path] = (DEFAULT_MANIFEST_DIR,),
+    sources: Iterable[Path],
     *,
-    root: Path | None = REPO_ROOT,
+    root: Path | None = None,
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    resolve_values: bool = True,
 ) -> ManifestSet:
     """Load and validate every manifest in ``sources`` (files or directories).
 
     Raises :class:`InputError` listing every problem in every file. Reads
     environment variables and files named as value sources; makes no
-    network call.
+    network call. With ``resolve_values=False`` (offline validation, where
+    the pipeline's values are absent) value sources are checked as written
+    but not read: a missing variable or value file is not a problem, a file
+    reference leaving the manifests' directory still is.
     """
     environ = os.environ if environ is None else environ
     now = now or datetime.now(UTC)
@@ -299,7 +300,9 @@ def load_manifests(
             problems.extend(exc.problems)
             continue
         files.append(document.path)
-        checker = _ManifestChecker(document, path.parent, environ, now)
+        checker = _ManifestChecker(
+            document, path.parent, environ, now, root=root, resolve_values=resolve_values
+        )
         declared.extend(checker.check(validator))
         problems.extend(checker.problems)
         if checker.scope is not None:
@@ -454,10 +457,19 @@ class _ManifestChecker:
     """Checks one parsed manifest and builds its desired secrets."""
 
     def __init__(
-        self, document: SourceDocument, base: Path, environ: Mapping[str, str], now: datetime
+        self,
+        document: SourceDocument,
+        base: Path,
+        environ: Mapping[str, str],
+        now: datetime,
+        *,
+        root: Path | None = None,
+        resolve_values: bool = True,
     ) -> None:
         self.document = document
         self.base = base
+        self.root = root  # paths in messages are shown relative to it
+        self.resolve_values = resolve_values
         self.environ = environ
         self.now = now
         self.problems: list[Problem] = []
@@ -624,6 +636,8 @@ class _ManifestChecker:
         if where in self.schema_paths:
             return None, None, None
         if kind == "env" and isinstance(reference, str):
+            if not self.resolve_values:
+                return ValueSource("env", reference), None, None
             if reference not in self.environ:
                 self.problem(where, f"environment variable {reference} is not set")
                 return None, None, None
@@ -673,9 +687,11 @@ class _ManifestChecker:
             self.problem(
                 where,
                 f"file {reference} resolves outside the manifests' directory "
-                f"{display_path(self.base, REPO_ROOT)}; keep value files beside the manifests "
+                f"{display_path(self.base, self.root)}; keep value files beside the manifests "
                 "(for example secrets/values/) or use an env: source",
             )
+            return None
+        if not self.resolve_values:
             return None
         try:
             size = path.stat().st_size

@@ -1,0 +1,141 @@
+"""``validate``: offline, every problem of every file with file:line:col, no socket opened."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from .tool_helpers import kvp
+
+BAD_ENVIRONMENT = """\
+target: {kind: emulator}
+tenant_id: not-a-uuid
+subscription_id: d6d7404e-a81f-5a27-9f03-fc369126d9d8
+resource_group: {name: rg-a, location: westeurope}
+vault: {name: kv-a, soft_delete_retention_days: 3}
+"""
+
+BAD_MANIFEST = """\
+scope: contoso
+secrets:
+  - name: bad_name
+    value: {env: DB_PASSWORD}
+  - name: flag
+    value: {literal: "on"}
+"""
+
+
+def scaffolded(tmp_path: Path) -> Path:
+    directory = tmp_path / "cfg"
+    ran = kvp("init", str(directory), "--org", "contoso")
+    assert ran.code == 0, ran.describe()
+    return directory
+
+
+def test_a_scaffolded_repository_is_valid_without_any_secret_value(tmp_path: Path) -> None:
+    directory = scaffolded(tmp_path)
+    ran = kvp("--chdir", str(directory), "validate")
+    assert ran.code == 0, ran.describe()
+    assert ran.stdout == "Valid: 2 environment files, 2 manifests (3 secrets).\n"
+
+
+def test_env_sources_are_not_read_offline_but_are_with_values(tmp_path: Path) -> None:
+    directory = scaffolded(tmp_path)
+    (directory / "secrets/extra.yaml").write_text(
+        "scope: contoso-extra\nsecrets:\n  - name: db\n    value: {env: KVP_TEST_UNSET_VAR}\n"
+    )
+    assert kvp("--chdir", str(directory), "validate").code == 0
+    ran = kvp("--chdir", str(directory), "validate", "--values")
+    assert ran.code == 1
+    assert "secrets/extra.yaml:4:" in ran.stderr
+    assert "environment variable KVP_TEST_UNSET_VAR is not set" in ran.stderr
+
+
+def test_every_problem_of_every_file_is_reported_with_its_location(tmp_path: Path) -> None:
+    directory = scaffolded(tmp_path)
+    (directory / "environments/broken.yaml").write_text(BAD_ENVIRONMENT)
+    (directory / "secrets/contoso.yaml").write_text(BAD_MANIFEST)
+    (directory / "secrets/GLOBAL.yaml").write_text("scope: GLOBAL\nsecrets: {}\n")
+    ran = kvp("--chdir", str(directory), "validate")
+    assert ran.code == 1
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
+    files = {line.removeprefix("error: ").split(":", 1)[0] for line in errors}
+    assert files == {"environments/broken.yaml", "secrets/contoso.yaml", "secrets/GLOBAL.yaml"}
+    for line in errors:  # file:line:col: message
+        where = line.removeprefix("error: ").split(": ", 1)[0]
+        _file, row, column = where.rsplit(":", 2)
+        assert row.isdigit() and column.isdigit(), line
+    text = ran.stderr
+    assert "environments/broken.yaml:2:" in text  # the tenant id
+    assert "environments/broken.yaml:5:" in text  # retention below 7 days
+    assert "secrets/contoso.yaml:3:" in text  # the bad name
+    assert "secrets/contoso.yaml:6:" in text  # a literal without sensitive: false
+    assert "secrets/GLOBAL.yaml:2:" in text
+    assert ran.stdout.startswith("Validation failed: ")
+    assert "DB_PASSWORD is not set" not in text  # not read offline
+
+
+def test_json_output_lists_diagnostics_then_the_verdict(tmp_path: Path) -> None:
+    directory = scaffolded(tmp_path)
+    (directory / "environments/broken.yaml").write_text(BAD_ENVIRONMENT)
+    ran = kvp("--chdir", str(directory), "validate", "--output", "json")
+    lines = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert lines[0]["type"] == "version"
+    assert {m["type"] for m in lines[1:-1]} == {"diagnostic"}
+    assert lines[-1]["type"] == "validate_summary"
+    assert lines[-1]["validation"]["valid"] is False
+    assert lines[-1]["validation"]["problems"] == len(lines) - 2
+
+
+def test_nothing_to_validate_says_so(tmp_path: Path) -> None:
+    ran = kvp("--chdir", str(tmp_path), "validate")
+    assert ran.code == 1
+    assert "nothing to validate" in ran.stderr and "keyvault-platform init" in ran.stderr
+
+
+GUARD = textwrap.dedent(
+    """
+    import sys
+
+    def _no_network(event, args):
+        if event in ("socket.__new__", "socket.connect", "socket.getaddrinfo"):
+            raise RuntimeError(f"validate opened a socket: {event} {args!r}")
+
+    sys.addaudithook(_no_network)
+    """
+)
+
+
+def test_validate_opens_no_socket(tmp_path: Path) -> None:
+    """Run as a pipeline would, in a process where creating any socket raises."""
+    directory = scaffolded(tmp_path)
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(GUARD)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(guard), env.get("PYTHONPATH", "")])
+    for argv in (["validate"], ["validate", "--values"], ["validate", "--output", "json"]):
+        ran = subprocess.run(
+            [sys.executable, "-m", "keyvault_platform", "--chdir", str(directory), *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert "opened a socket" not in ran.stderr
+    # The guard works: the same interpreter set-up refuses a socket.
+    probe = subprocess.run(
+        [sys.executable, "-c", "import socket; socket.socket()"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert probe.returncode != 0 and "opened a socket" in probe.stderr
