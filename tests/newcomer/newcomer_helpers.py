@@ -29,6 +29,10 @@ EXERCISED = {
     "make provision ENV=dev": _REPLAY,
     "make sync-plan ENV=dev": _REPLAY,
     "make sync ENV=dev": _REPLAY,
+    "keyvault-platform init ../team-secrets": "test_readme.py::test_readme_own_config_repository",
+    "keyvault-platform --chdir ../team-secrets validate": (
+        "test_readme.py::test_readme_own_config_repository"
+    ),
 }
 
 # Commands a test cannot run, and why. Keep this list short and honest.

@@ -186,3 +186,22 @@ def test_readme_links_exist() -> None:
         if "://" in target:
             continue
         assert (REPO_ROOT / target).exists(), f"README links to {target}, which does not exist"
+
+
+def test_readme_own_config_repository(clone: Path, newcomer_env: dict[str, str]) -> None:
+    """The installed command scaffolds a config repository beside the clone and validates it.
+
+    The install itself (``pip install ./runtime .``) is proven from a wheel in a
+    fresh virtual environment by tests/tool/test_installed_wheel.py; here the
+    clone's ``.venv`` plays the installed tool.
+    """
+    env = dict(newcomer_env)
+    env["PATH"] = os.pathsep.join([str(clone / ".venv" / "bin"), env.get("PATH", "")])
+    ran = run(readme_command("keyvault-platform init ../team-secrets"), cwd=clone, env=env)
+    assert ran.returncode == 0, ran.describe()
+    assert (clone.parent / "team-secrets" / "environments" / "local.yaml").is_file()
+    ran = run(
+        readme_command("keyvault-platform --chdir ../team-secrets validate"), cwd=clone, env=env
+    )
+    assert ran.returncode == 0, ran.describe()
+    assert ran.stdout.startswith("Valid: 2 environment files, 2 manifests")
