@@ -23,6 +23,9 @@ venv: $(VENV)/.installed  ## create the virtual environment
 test: venv  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
+test-unit: venv  ## the fast tier: pure logic, no emulator, no child process (seconds)
+	KVP_TEST_TIER=unit $(PY) -m pytest -q -m "not integration and not slow" -p no:cacheprovider
+
 lint: venv  ## ruff, mypy --strict on the runtime package, mypy on the tooling and emulator
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict runtime/orgsecrets

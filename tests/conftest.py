@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,49 @@ for _name in ("FORCE_COLOR", "CLICOLOR_FORCE"):
     os.environ.pop(_name, None)
 
 from emulator.testing import RunningEmulator  # noqa: E402
+
+# The fast tier (`make test-unit`) is every test that needs no emulator:
+# pure logic. A test joins the integration tier when it
+# uses the emulator fixture (directly or through another fixture) or lives
+# where every test starts one. In the unit tier a socket bind or connect
+# fails the test (no emulator, in-process or child, can be reached), so the
+# split cannot silently rot.
+UNIT_TIER = os.environ.get("KVP_TEST_TIER") == "unit"
+_INTEGRATION_PLACES = (
+    "emulator/",
+    "newcomer/",
+    "reliability/",
+    "runtime/test_integration_emulator.py",
+    "runtime/test_no_leaks.py",
+    "provision/test_provision_emulator.py",
+    "tool/test_installed_wheel.py",
+    "tool/test_scaffold.py::test_a_new_repository_plans_and_applies_on_the_emulator",
+    "tool/test_validate.py",
+    "test_static_checks.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        place = Path(str(item.path)).relative_to(tests).as_posix()
+        place += item.nodeid.partition("::")[1] + item.nodeid.partition("::")[2]
+        if "emulator" in getattr(item, "fixturenames", ()) or place.startswith(
+            _INTEGRATION_PLACES
+        ):
+            item.add_marker(pytest.mark.integration)
+
+
+def _refuse_io_in_the_unit_tier(event: str, args: tuple[object, ...]) -> None:
+    if event in ("socket.bind", "socket.connect"):
+        raise RuntimeError(
+            f"the unit tier does no I/O ({event}); mark the test's place as integration "
+            "in tests/conftest.py"
+        )
+
+
+if UNIT_TIER:
+    sys.addaudithook(_refuse_io_in_the_unit_tier)
 
 
 @pytest.fixture(scope="session")
