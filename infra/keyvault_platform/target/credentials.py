@@ -67,6 +67,10 @@ class EmulatorIdentityCredential:
     when ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` are set; unlike it, the
     endpoint, header and CA are passed in rather than read from the process
     environment, so one process can act as several identities.
+
+    Its requests get the same retries and connection/read timeouts as every
+    other client, so an endpoint that accepts and never answers fails the
+    call (``ServiceResponseError``) instead of hanging it.
     """
 
     def __init__(
@@ -91,6 +95,8 @@ class EmulatorIdentityCredential:
                 )
             ],
             connection_verify=ca_path,
+            connection_timeout=retry.connection_timeout_s,
+            read_timeout=retry.read_timeout_s,
         )
 
     def __repr__(self) -> str:
