@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from .config import load_config
-from .discovery import identity_environment, read_discovery
+from .discovery import Discovery, DiscoveryUnreadable
 
 DEFAULT_STATE = Path(".state/emulator")
 
@@ -55,23 +55,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _env(args: argparse.Namespace) -> int:
-    info = read_discovery(Path(args.state_dir))
-    environment = identity_environment(info, args.identity)
+    environment = Discovery.read(Path(args.state_dir)).identity_environment(args.identity)
     for key, value in environment.items():
         print(f"export {key}={shlex.quote(value)}")
     return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
-    info = read_discovery(Path(args.state_dir))
+    found = Discovery.read(Path(args.state_dir))
     query = urllib.parse.urlencode(
         {k: v for k, v in (("vault", args.vault), ("plane", args.plane)) if v}
     )
     request = urllib.request.Request(
-        f"{info['arm_url']}/_emulator/audit?{query}",
-        headers={"X-Emulator-Admin-Key": info["admin_key"]},
+        f"{found.arm_url}/_emulator/audit?{query}",
+        headers={"X-Emulator-Admin-Key": found.admin_key},
     )
-    context = ssl.create_default_context(cafile=info["ca_path"])
+    context = ssl.create_default_context(cafile=found.ca_path)
     with urllib.request.urlopen(request, context=context, timeout=10) as response:
         records = json.load(response)["value"]
     for record in records[-args.limit :]:
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m emulator") -> 
     args = build_parser(prog).parse_args(argv)
     try:
         return int(args.func(args))
-    except (FileNotFoundError, KeyError) as exc:
+    except (FileNotFoundError, KeyError, DiscoveryUnreadable) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
     except (urllib.error.URLError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
         print(

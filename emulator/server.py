@@ -30,7 +30,7 @@ from .admin import PREFIX as ADMIN_PREFIX
 from .admin import handle_admin
 from .arm.plane import ArmPlane
 from .config import EmulatorConfig, Identity, VaultSeed
-from .discovery import remove_discovery, write_discovery
+from .discovery import Discovery, EmulatorIdentity, PublishedVault, remove_discovery
 from .errors import AzureError
 from .http import Request, Response, bind_socket, serve_socket
 from .identity import TOKEN_PATH, handle_token_request, identity_header
@@ -95,31 +95,38 @@ class Emulator:
     def identity_endpoint(self) -> str:
         return f"{self.arm_url}{TOKEN_PATH}"
 
-    def info(self) -> dict[str, Any]:
-        return {
-            "pid": os.getpid(),
-            "arm_url": self.arm_url,
-            "identity_endpoint": self.identity_endpoint,
-            "ca_path": self.ca_path,
-            "tenant_id": self.config.tenant_id,
-            "subscription_id": self.config.subscription_id,
-            "subscriptions": list(self.config.subscriptions),
-            "admin_key": self.admin_key,
-            "identities": {
-                i.name: {
-                    "object_id": i.object_id,
-                    "client_id": i.client_id,
-                    "principal_type": i.principal_type,
-                    "header": identity_header(self.world, i),
-                }
+    def discovery(self) -> Discovery:
+        """What the discovery file (and the admin API's ``info``) publishes."""
+        return Discovery(
+            pid=os.getpid(),
+            arm_url=self.arm_url,
+            identity_endpoint=self.identity_endpoint,
+            ca_path=self.ca_path,
+            tenant_id=self.config.tenant_id,
+            subscription_id=self.config.subscription_id,
+            subscriptions=tuple(self.config.subscriptions),
+            admin_key=self.admin_key,
+            identities={
+                i.name: EmulatorIdentity(
+                    name=i.name,
+                    object_id=i.object_id,
+                    client_id=i.client_id,
+                    principal_type=i.principal_type,
+                    header=identity_header(self.world, i),
+                )
                 for i in self.world.identities_by_oid.values()
             },
-            "vaults": {
-                v.name: {"uri": f"https://127.0.0.1:{v.port}/", "resource_id": v.resource_id}
+            vaults={
+                v.name: PublishedVault(
+                    name=v.name, uri=f"https://127.0.0.1:{v.port}/", resource_id=v.resource_id
+                )
                 for v in self.world.vaults.values()
                 if v.deleted_at is None
             },
-        }
+        )
+
+    def info(self) -> dict[str, Any]:
+        return self.discovery().to_json()
 
     # -- dispatch ---------------------------------------------------------------
     def _handle_main(self, request: Request) -> Response:
@@ -174,7 +181,7 @@ class Emulator:
             # connection, as at run time), so no other vault can be given one.
             for vault in list(self.world.vaults.values()):
                 self.ensure_vault_listener(vault)
-            write_discovery(self.state_dir, self.info())
+            self.discovery().write(self.state_dir)
             self._published = True
             flusher = asyncio.create_task(self._flush_audit())
             log.info("emulator listening on %s (CA: %s)", self.arm_url, self.ca_path)
@@ -365,7 +372,7 @@ class Emulator:
     def _publish(self) -> None:
         """Keep the discovery file's vault list current once serving has begun."""
         if self._published:
-            write_discovery(self.state_dir, self.info())
+            self.discovery().write(self.state_dir)
 
     def _create_vault(self, seed: VaultSeed, created_by: str = "") -> Vault:
         vault = Vault(

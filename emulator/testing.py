@@ -26,7 +26,7 @@ from typing import Any
 
 from .audit import AuditRecord
 from .config import ArmLimits, EmulatorConfig
-from .discovery import discovery_path, identity_environment, read_discovery
+from .discovery import Discovery, discovery_path, identity_environment
 from .faults import FaultPlan
 from .server import Emulator
 
@@ -402,8 +402,9 @@ class EmulatorProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"emulator exited with {self.process.returncode}")
             try:
-                self.info = read_discovery(self.state_dir)
-                if self.info.get("pid") == self.process.pid:
+                found = Discovery.read(self.state_dir)
+                if found.pid == self.process.pid:
+                    self.info = found.to_json()
                     return self
             except (FileNotFoundError, ValueError):
                 pass

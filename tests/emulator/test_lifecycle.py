@@ -8,9 +8,10 @@ leave the port listening.
 
 from __future__ import annotations
 
+import os
 import socket
 
-from emulator.discovery import discovery_path, read_discovery
+from emulator.discovery import Discovery, discovery_path
 from emulator.testing import RunningEmulator, unique_vault_name
 
 
@@ -43,7 +44,7 @@ def test_stop_right_after_creating_a_vault_shuts_down_cleanly(tmp_path):
     try:
         assert again.info()["vaults"]["kv-last-moment"]["uri"].endswith(f":{port}/")
         assert [r.operation for r in again.audit(plane="arm")][-1:] == ["Marker"]
-        assert read_discovery(tmp_path)["pid"]
+        assert Discovery.read(tmp_path).pid == os.getpid()
     finally:
         again.stop()
 

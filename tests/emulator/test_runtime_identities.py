@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from emulator.discovery import read_discovery
+from emulator.discovery import Discovery
 from emulator.testing import RunningEmulator
 
 from .arm_support import SECRETS_USER, assignment_parameters, create_vault, error_code, new_group
@@ -39,13 +39,13 @@ def test_a_declared_identity_is_published_to_the_discovery_file(tmp_path):
     emulator = RunningEmulator(state_dir=tmp_path)
     try:
         object_id = emulator.declare_identity("newapp")
-        published = read_discovery(tmp_path)["identities"]["newapp"]
-        assert published["object_id"] == object_id
+        published = Discovery.read(tmp_path).identity("newapp")
+        assert published.object_id == object_id
         result = _env_command(tmp_path, "newapp")
         assert result.returncode == 0, result.stderr
-        assert f"IDENTITY_HEADER={published['header']}" in result.stdout
+        assert f"IDENTITY_HEADER={published.header}" in result.stdout
         admin = emulator.admin("POST", "identities", {"name": "adminapp"})
-        assert read_discovery(tmp_path)["identities"]["adminapp"]["object_id"] == admin["object_id"]
+        assert Discovery.read(tmp_path).identity("adminapp").object_id == admin["object_id"]
         token = emulator.credential("adminapp").get_token("https://vault.azure.net/.default")
         assert token.token
     finally:
@@ -66,7 +66,7 @@ def test_declared_identities_survive_a_restart_with_their_replication_time(tmp_p
     try:
         assert second.object_id("late-app") == late
         assert second.world.identity("known-app").principal_type == "User"
-        assert {"late-app", "known-app"} <= set(read_discovery(tmp_path)["identities"])
+        assert {"late-app", "known-app"} <= set(Discovery.read(tmp_path).identities)
         assert _env_command(tmp_path, "late-app").returncode == 0
         assert second.credential("late-app").get_token("https://vault.azure.net/.default").token
         assignments = second.authorization_client().role_assignments

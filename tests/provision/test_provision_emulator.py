@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from keyvault_platform.cli.provision import run
 from keyvault_platform.config.environment import load_environment
-from keyvault_platform.target.target import Target
+from keyvault_platform.target.base import Target
 
 WAITS = ["--principal-wait", "3", "--rbac-wait", "30"]
 

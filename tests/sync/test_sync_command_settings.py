@@ -17,7 +17,7 @@ import pytest
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.cli.sync import build_parser, main
 from keyvault_platform.core.yaml_source import InputError
-from keyvault_platform.target.target import Target
+from keyvault_platform.target.emulator import EmulatorTarget
 
 from .conftest import TEST_KEY
 
@@ -133,16 +133,16 @@ def test_the_target_is_closed_at_the_end(
 ) -> None:
     """Like the provision command: the credentials the target made are closed."""
     env = environment(tmp_path, emulator, vault.name, "  concurrency: 2\n")
-    closed: list[Target] = []
-    close = Target.close
+    closed: list[EmulatorTarget] = []
+    close = EmulatorTarget.close
 
-    def spied_close(self: Target) -> None:
+    def spied_close(self: EmulatorTarget) -> None:
         closed.append(self)
         close(self)
 
-    monkeypatch.setattr(Target, "close", spied_close)
+    monkeypatch.setattr(EmulatorTarget, "close", spied_close)
     args = build_parser().parse_args(command(env, tmp_path))
     out = cli.Output(io.StringIO(), io.StringIO())
     assert main(args, out, environ={"SYNC_FINGERPRINT_KEY": TEST_KEY}) == 0
-    assert len(closed) == 1 and closed[0].is_emulator
+    assert len(closed) == 1 and closed[0].state_dir == emulator.state_dir
     assert "Apply complete! Resources: 1 added" in out.out.getvalue()

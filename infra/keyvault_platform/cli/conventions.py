@@ -22,7 +22,7 @@ other exception prints its type and message. All exit 1. With
 on stdout, so a pipeline parsing JSON sees them.
 
 Secret values are never logged: SDK clients are built without
-``logging_enable`` (see :mod:`keyvault_platform.target.target`), and our own log calls name
+``logging_enable`` (see :mod:`keyvault_platform.target.base`), and our own log calls name
 secrets, never their values.
 """
 

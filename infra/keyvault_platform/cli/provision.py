@@ -19,7 +19,7 @@ from keyvault_platform.provision.apply import Timing, apply
 from keyvault_platform.provision.observe import ArmClients
 from keyvault_platform.provision.planner import plan
 from keyvault_platform.provision.verify import Check, verify
-from keyvault_platform.target.target import Target
+from keyvault_platform.target.base import Target
 
 EXAMPLES = [
     (

@@ -437,7 +437,7 @@ def main(
             rotate=args.rotate,
             prune=args.prune,
             prune_max=numbers.prune_max,
-            allow_development_key=target.is_emulator,
+            allow_development_key=target.allows_development_fingerprint_key,
             root=env.root,
         )
         # The vault's service limits; an environment may lower them (a shared

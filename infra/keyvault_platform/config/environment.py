@@ -11,7 +11,7 @@ Usage::
 
     env = load_environment("local")     # environments/local.yaml under the cwd
     env.vault.name                  # the vault the sync writes to
-    target = env.target()           # the one seam (keyvault_platform.target.target.Target)
+    target = env.target()           # the one seam (keyvault_platform.target.base.Target)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 import jsonschema
 import yaml
@@ -40,7 +40,10 @@ from keyvault_platform.core.yaml_source import (
     load_yaml_file,
     schema_problems,
 )
-from keyvault_platform.target.target import Target
+from keyvault_platform.target.azure import AzureTarget
+from keyvault_platform.target.base import Target
+from keyvault_platform.target.clouds import DEFAULT_CLOUD, Cloud, cloud_named
+from keyvault_platform.target.emulator import EmulatorTarget
 
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PRINCIPAL_WAIT_S = 300.0
@@ -51,9 +54,16 @@ OnSoftDeleted = Literal["recover", "fail"]
 
 @dataclass(frozen=True)
 class TargetSpec:
+    """The file's ``target:``: which kind, and its settings.
+
+    ``cloud`` is for ``kind: azure`` (the emulator answers as the public
+    cloud); ``state_dir`` and ``identity`` are for ``kind: emulator``.
+    """
+
     kind: Literal["azure", "emulator"]
     state_dir: Path | None = None
     identity: str = "deployer"
+    cloud: Cloud = DEFAULT_CLOUD
 
 
 @dataclass(frozen=True)
@@ -140,19 +150,23 @@ class Environment:
         return self.sync.manifests or self.root / DEFAULT_MANIFEST_DIR
 
     def target(self, *, state_dir: Path | None = None, identity: str | None = None) -> Target:
-        """The :class:`~keyvault_platform.target.target.Target` for this environment.
+        """The :class:`~keyvault_platform.target.base.Target` for this environment.
 
         ``state_dir`` and ``identity`` override the file (emulator only).
         """
-        if self.target_spec.kind == "azure":
-            return Target.azure(self.subscription_id, tenant_id=self.tenant_id)
-        return Target(
-            "emulator",
-            self.subscription_id,
-            tenant_id=self.tenant_id,
-            state_dir=state_dir or self.target_spec.state_dir,
-            default_identity=identity or self.target_spec.identity,
-        )
+        spec = self.target_spec
+        match spec.kind:
+            case "azure":
+                return AzureTarget(spec.cloud, self.subscription_id, self.tenant_id)
+            case "emulator":
+                where = state_dir or spec.state_dir
+                if where is None:
+                    raise ValueError("an emulator target needs a state_dir")
+                return EmulatorTarget(
+                    where, self.subscription_id, default_identity=identity or spec.identity
+                )
+            case unknown:
+                assert_never(unknown)
 
     def locate(self, *path: str | int) -> Location:
         """Where ``path`` (e.g. ``"vault", "purge_protection"``) is set, or its parent."""
@@ -295,6 +309,7 @@ def _build(file: Path, document: SourceDocument, root: ConfigRoot) -> Environmen
             kind=target["kind"],
             state_dir=state_dir,
             identity=target.get("identity", "deployer"),
+            cloud=cloud_named(target.get("cloud", DEFAULT_CLOUD.name)),
         ),
         tenant_id=data["tenant_id"].lower(),
         subscription_id=data["subscription_id"].lower(),

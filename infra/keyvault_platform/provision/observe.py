@@ -16,7 +16,7 @@ from keyvault_platform.core.plan import Diagnostic
 from keyvault_platform.provision import permissions as rights
 from keyvault_platform.provision import role_assignments as ra
 from keyvault_platform.provision import vault as vaults
-from keyvault_platform.target.target import Target
+from keyvault_platform.target.base import Target
 
 if TYPE_CHECKING:
     from azure.mgmt.authorization import AuthorizationManagementClient

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ from keyvault_platform.config.environment import Environment
 from keyvault_platform.provision import role_assignments as ra
 from keyvault_platform.provision import vault as vaults
 from keyvault_platform.target.azure_errors import inner_code
-from keyvault_platform.target.target import ARM_SCOPE, Target
+from keyvault_platform.target.base import Target
 
 if TYPE_CHECKING:
     pass
@@ -133,24 +131,15 @@ def _read_probes(
 ) -> list[_Probe]:
     """Which grants can be checked by reading as their principal from here."""
     probes: list[_Probe] = []
-    by_object_id: dict[str, str] = {}
-    own_object_id: str | None = None
-    if target.is_emulator:
-        by_object_id = {
-            i.object_id.lower(): name for name, i in target.discovery().identities.items()
-        }
-    else:
-        own_object_id = _signed_in_object_id(target)
     for item in desired:
         wanted = item.grant.verify_read
         if wanted is False or (wanted is None and not item.role.can_read_metadata()):
             continue
         label = f"{item.grant.name} can read secret metadata ({item.scope_label})"
         principal = item.grant.principal_id.lower()
-        if target.is_emulator and principal in by_object_id:
-            probes.append(_Probe(item, by_object_id[principal]))
-        elif not target.is_emulator and own_object_id == principal:
-            probes.append(_Probe(item, None))
+        read_as = target.identity_for_principal(principal)
+        if read_as is not None:
+            probes.append(_Probe(item, read_as.identity))
         else:
             report.checks.append(
                 Check(
@@ -162,17 +151,6 @@ def _read_probes(
                 )
             )
     return probes
-
-
-def _signed_in_object_id(target: Target) -> str | None:
-    """The ``oid`` claim of the deploying identity's ARM token (no signature check needed)."""
-    try:
-        token = target.credential().get_token(ARM_SCOPE).token
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return str(claims.get("oid", "")).lower() or None
-    except Exception:  # a token we cannot decode only means we cannot self-verify
-        return None
 
 
 def _wait_for_reads(

@@ -1,0 +1,10 @@
+"""The one seam: where Azure is, and every client built from it.
+
+- :mod:`~keyvault_platform.target.base`: :class:`Target`, what callers hold.
+- :mod:`~keyvault_platform.target.azure`: :class:`AzureTarget`, one Azure cloud.
+- :mod:`~keyvault_platform.target.emulator`: :class:`EmulatorTarget`, the local emulator.
+- :mod:`~keyvault_platform.target.clouds`: the table of Azure clouds.
+- :mod:`~keyvault_platform.target.credentials`, :mod:`~keyvault_platform.target.settings`:
+  the credentials the targets add, and the options every client gets.
+- :mod:`~keyvault_platform.target.azure_errors`: what an SDK error says about itself.
+"""
