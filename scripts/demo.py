@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from keyvault_platform.cli import conventions as cli
+from keyvault_platform.core import messages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE = Path(".state/emulator")
@@ -99,11 +100,10 @@ class View:
         for line in text.rstrip("\n").splitlines():
             self.out.line(f"    {line}" if line else "")
 
-    def event(self, kind: str, message: str, **payload: Any) -> None:
+    def event(self, line: str) -> None:
+        """A line built by :mod:`keyvault_platform.core.messages`, printed in JSON mode only."""
         if self.out.json:
-            self.out.json_line(
-                json.dumps({"@level": "info", "@message": message, "type": kind, **payload})
-            )
+            self.out.json_line(line)
 
 
 # --------------------------------------------------------------------------
@@ -245,7 +245,7 @@ class Runner:
 def _changes(stdout: str) -> str | None:
     """What a provision or sync run changed ("4 added, 0 changed, 0 destroyed"); None: nothing.
 
-    Reads the apply summary line, which :mod:`keyvault_platform.core.plan` declares an
+    Reads the apply summary line, which :mod:`keyvault_platform.core.views` declares an
     interface ("Apply complete! Resources: ...").
     """
     for line in stdout.splitlines():
@@ -291,11 +291,12 @@ def step_provision(view: View, runner: Runner, args: argparse.Namespace, outcome
     _check(view, "provisioning", result)
     outcome.provision = _changes(result.stdout)
     view.event(
-        "demo_step",
-        "provision done",
-        step="provision",
-        changed=outcome.provision is not None,
-        summary=outcome.provision,
+        messages.demo_step(
+            "provision done",
+            step="provision",
+            changed=outcome.provision is not None,
+            summary=outcome.provision,
+        )
     )
 
 
@@ -329,11 +330,9 @@ def step_sync(view: View, runner: Runner, args: argparse.Namespace, outcome: Out
     _check(view, "the sync", result)
     outcome.sync = _changes(result.stdout)
     view.event(
-        "demo_step",
-        "sync done",
-        step="sync",
-        changed=outcome.sync is not None,
-        summary=outcome.sync,
+        messages.demo_step(
+            "sync done", step="sync", changed=outcome.sync is not None, summary=outcome.sync
+        )
     )
 
 
@@ -365,7 +364,7 @@ def step_app(
     result = runner.run(_python("examples/demo_app.py"), env=app_env)
     view.indented(result.stdout)
     _check(view, "the example app", result)
-    view.event("demo_step", "app done", step="app", output=result.stdout.splitlines())
+    view.event(messages.demo_step("app done", step="app", output=result.stdout.splitlines()))
     return since
 
 
@@ -404,7 +403,7 @@ def step_audit(
         f"  The app read 4 times, tried 1 write and checked its health; the vault saw "
         f"{len(rows)} requests. Cached reads never reach it; the health probe lists names only."
     )
-    view.event("demo_step", "audit read", step="audit", app_requests=len(rows))
+    view.event(messages.demo_step("audit read", step="audit", app_requests=len(rows)))
 
 
 def summary(view: View, emulator: Emulator, outcome: Outcome, elapsed_s: float) -> None:
@@ -415,15 +414,15 @@ def summary(view: View, emulator: Emulator, outcome: Outcome, elapsed_s: float) 
     ]
     if view.out.json:
         view.event(
-            "demo_summary",
-            "demo complete",
-            changed=bool(changed),
-            provision=outcome.provision,
-            sync=outcome.sync,
-            vault_url=outcome.vault_url,
-            secrets=outcome.secrets,
-            app_requests=outcome.app_requests,
-            elapsed_s=round(elapsed_s, 1),
+            messages.demo_summary(
+                changed=bool(changed),
+                provision=outcome.provision,
+                sync=outcome.sync,
+                vault_url=outcome.vault_url,
+                secrets=outcome.secrets,
+                app_requests=outcome.app_requests,
+                elapsed_s=round(elapsed_s, 1),
+            )
         )
         return
     view.step("Done")
@@ -520,7 +519,9 @@ def main(args: argparse.Namespace, out: cli.Output) -> int:
                 view.say(f"  started: {where}; state in {_shown(args.state_dir)}")
             else:
                 view.say(f"  already running: {where}; using it and leaving it running")
-            view.event("demo_step", "emulator ready", step="emulator", url=emulator.info["arm_url"])
+            view.event(
+                messages.demo_step("emulator ready", step="emulator", url=emulator.info["arm_url"])
+            )
             step_provision(view, runner, args, outcome)
             step_sync(view, runner, args, outcome)
             since = step_app(view, runner, args, emulator, outcome)
