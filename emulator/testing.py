@@ -2,8 +2,10 @@
 
 ``RunningEmulator`` wraps an in-process :class:`Emulator` with the calls
 tests need (vaults, role assignments, faults, audit, credentials acting as
-an identity). ``EmulatorProcess`` runs ``python -m emulator serve`` so tests
-can SIGKILL it and restart on the same state.
+an identity). ``EmulatorProcess`` supervises ``python -m emulator serve`` as
+a child process (start, wait for its discovery file, stop), so tests can
+SIGKILL it and restart on the same state, and ``make demo`` can run one in the
+background.
 """
 
 from __future__ import annotations
@@ -367,18 +369,94 @@ class RunningEmulator:
         self.server.stop()
 
 
-class EmulatorProcess:
-    """``python -m emulator serve`` as a child process, for kill and restart tests."""
+class EmulatorStartError(RuntimeError):
+    """The emulator exited, or took too long, while starting; with its log's last lines."""
 
-    def __init__(self, state_dir: Path, *, config_path: Path | None = None) -> None:
+    def __init__(self, reason: str, *, log_path: Path | None = None, log_tail: str = "") -> None:
+        self.reason = reason
+        self.log_path = log_path
+        self.log_tail = log_tail
+        text = reason if log_path is None else f"{reason} (its log: {log_path})"
+        super().__init__(f"{text}\n{log_tail}" if log_tail else text)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+class EmulatorProcess:
+    """``python -m emulator serve`` as a child process: started, waited for, stopped.
+
+    Tests kill and restart it on the same state; ``make demo`` runs one in the
+    background, or attaches to one already serving its state directory
+    (:meth:`attach`). The child gets a session of its own, so a terminal's Ctrl-C
+    reaches only its supervisor, which stops it with SIGTERM (the emulator
+    then removes its discovery file): call :meth:`stop` in a ``finally``. Its
+    output goes to ``log_path`` if given, else nowhere.
+    """
+
+    #: How many lines of the log a start error quotes.
+    LOG_TAIL_LINES = 20
+
+    def __init__(
+        self, state_dir: Path, *, config_path: Path | None = None, log_path: Path | None = None
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.config_path = config_path
+        self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
 
+    @classmethod
+    def attach(cls, state_dir: Path) -> EmulatorProcess | None:
+        """The emulator already serving ``state_dir`` if its process is alive, else None.
+
+        :meth:`stop` leaves an attached emulator running: it is not ours.
+        """
+        try:
+            published = Discovery.read(Path(state_dir))
+        except (FileNotFoundError, ValueError):
+            return None
+        if not _process_alive(published.pid):
+            return None
+        found = cls(state_dir)
+        found.info = published.to_json()
+        return found
+
+    @property
+    def started_here(self) -> bool:
+        return self.process is not None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else int(self.info["pid"])
+
+    @property
+    def arm_url(self) -> str:
+        return str(self.info["arm_url"])
+
     def start(self, timeout_s: float = 30) -> EmulatorProcess:
+        """:meth:`launch`, then :meth:`wait_ready`; a child that fails to start is stopped."""
+        self.launch()
+        try:
+            return self.wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def launch(self) -> EmulatorProcess:
+        """Start the child and return at once (a stale discovery file is removed first)."""
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError(f"the emulator started here still runs (pid {self.process.pid})")
         with contextlib.suppress(FileNotFoundError):
             discovery_path(self.state_dir).unlink()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
             "-m",
@@ -391,25 +469,54 @@ class EmulatorProcess:
         ]
         if self.config_path:
             command += ["--config", str(self.config_path)]
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
+        with contextlib.ExitStack() as stack:
+            output: Any = subprocess.DEVNULL
+            if self.log_path is not None:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                output = stack.enter_context(self.log_path.open("wb"))
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=Path(__file__).resolve().parent.parent,
+                start_new_session=True,
+            )
+        return self
+
+    def wait_ready(self, timeout_s: float = 30) -> EmulatorProcess:
+        """Wait for the discovery file naming the child's pid; raises EmulatorStartError."""
+        process = self.process
+        if process is None:
+            return self  # attached: it already serves
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"emulator exited with {self.process.returncode}")
+            if process.poll() is not None:
+                raise self._start_error(
+                    f"the emulator exited with status {process.returncode} while starting"
+                )
             try:
                 found = Discovery.read(self.state_dir)
-                if found.pid == self.process.pid:
+                if found.pid == process.pid:
                     self.info = found.to_json()
                     return self
             except (FileNotFoundError, ValueError):
                 pass
             time.sleep(0.05)
-        raise TimeoutError("emulator did not start in time")
+        raise self._start_error(f"the emulator did not start within {timeout_s:g}s")
+
+    def log_tail(self) -> str:
+        """The log's last lines ("" without a log)."""
+        if self.log_path is None:
+            return ""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-self.LOG_TAIL_LINES :])
+
+    def _start_error(self, reason: str) -> EmulatorStartError:
+        return EmulatorStartError(reason, log_path=self.log_path, log_tail=self.log_tail())
 
     def admin(self, method: str, action: str, body: dict[str, Any] | None = None) -> Any:
         return _admin_call(self.info, method, action, body)
@@ -444,14 +551,24 @@ class EmulatorProcess:
 
     def kill(self) -> None:
         """SIGKILL: no chance to flush or clean up."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
+        process = self.process
+        if process is not None and process.poll() is None:
+            self._signal(signal.SIGKILL)
+            process.wait(timeout=10)
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    def stop(self, timeout_s: float = 10) -> None:
+        """SIGTERM, wait up to ``timeout_s``, then SIGKILL. Only a child started here."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        self._signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def _signal(self, signum: signal.Signals) -> None:
+        """Signal the child's process group: it leads its own session."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)

@@ -2,7 +2,8 @@
 
 1. start the emulator in the background (state in ``.state/emulator``, the
    Makefile's ``STATE``, so it persists between runs and `make emulator`
-   opens the same vault), or reuse one already running there;
+   opens the same vault), or reuse one already running there; the tests'
+   supervision does it (:class:`emulator.testing.EmulatorProcess`);
 2. provision ``infra/environments/local.yaml`` (``keyvault-platform provision``);
 3. sync the example manifests ``secrets/*.yaml`` (``keyvault-platform sync``);
 4. run ``examples/demo_app.py`` as the managed identity ``app``;
@@ -33,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from keyvault_platform.cli import conventions as cli
+from keyvault_platform.core import messages
+
+from emulator.testing import EmulatorProcess, EmulatorStartError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE = Path(".state/emulator")
@@ -99,105 +103,10 @@ class View:
         for line in text.rstrip("\n").splitlines():
             self.out.line(f"    {line}" if line else "")
 
-    def event(self, kind: str, message: str, **payload: Any) -> None:
+    def event(self, line: str) -> None:
+        """A line built by :mod:`keyvault_platform.core.messages`, printed in JSON mode only."""
         if self.out.json:
-            self.out.json_line(
-                json.dumps({"@level": "info", "@message": message, "type": kind, **payload})
-            )
-
-
-# --------------------------------------------------------------------------
-# The emulator
-
-
-@dataclass
-class Emulator:
-    state_dir: Path
-    info: dict[str, Any]
-    process: subprocess.Popen[bytes] | None  # None: one that was already running
-    log_path: Path | None = None
-
-    @property
-    def started_here(self) -> bool:
-        return self.process is not None
-
-
-def _discovery(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((state_dir / "emulator.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def launch_emulator(state_dir: Path, log_path: Path) -> Emulator:
-    """The emulator serving ``state_dir`` if one runs, else a new one in its own session.
-
-    Returns at once; :func:`wait_ready` waits for a new one. The caller holds
-    the handle before waiting, so an interrupt while it starts still stops it.
-    """
-    running = _discovery(state_dir)
-    if running and isinstance(running.get("pid"), int) and _alive(running["pid"]):
-        return Emulator(state_dir, running, None)
-    with contextlib.suppress(FileNotFoundError):
-        (state_dir / "emulator.json").unlink()  # stale: its emulator died without cleaning up
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "emulator", "--state-dir", str(state_dir), "serve"]
-    command += ["--port", "0"]
-    with log_path.open("wb") as log:
-        # Its own session: Ctrl-C in the terminal reaches the demo, which then
-        # stops the emulator cleanly (SIGTERM, so it removes its discovery file).
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Emulator(state_dir, {}, process, log_path)
-
-
-def wait_ready(emulator: Emulator) -> None:
-    """Wait until a started emulator has written its discovery file."""
-    process = emulator.process
-    if process is None:
-        return
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DemoError(f"the emulator exited with status {process.returncode} while starting")
-        info = _discovery(emulator.state_dir)
-        if info and info.get("pid") == process.pid:
-            emulator.info = info
-            return
-        time.sleep(0.05)
-    raise DemoError(f"the emulator did not start within {START_TIMEOUT_S:.0f}s")
-
-
-def stop_emulator(emulator: Emulator) -> None:
-    """SIGTERM its process group, wait, then SIGKILL. Only the one started here."""
-    process = emulator.process
-    if process is None or process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT_S)
+            self.out.json_line(line)
 
 
 # --------------------------------------------------------------------------
@@ -245,7 +154,7 @@ class Runner:
 def _changes(stdout: str) -> str | None:
     """What a provision or sync run changed ("4 added, 0 changed, 0 destroyed"); None: nothing.
 
-    Reads the apply summary line, which :mod:`keyvault_platform.core.plan` declares an
+    Reads the apply summary line, which :mod:`keyvault_platform.core.views` declares an
     interface ("Apply complete! Resources: ...").
     """
     for line in stdout.splitlines():
@@ -291,11 +200,12 @@ def step_provision(view: View, runner: Runner, args: argparse.Namespace, outcome
     _check(view, "provisioning", result)
     outcome.provision = _changes(result.stdout)
     view.event(
-        "demo_step",
-        "provision done",
-        step="provision",
-        changed=outcome.provision is not None,
-        summary=outcome.provision,
+        messages.demo_step(
+            "provision done",
+            step="provision",
+            changed=outcome.provision is not None,
+            summary=outcome.provision,
+        )
     )
 
 
@@ -329,21 +239,21 @@ def step_sync(view: View, runner: Runner, args: argparse.Namespace, outcome: Out
     _check(view, "the sync", result)
     outcome.sync = _changes(result.stdout)
     view.event(
-        "demo_step",
-        "sync done",
-        step="sync",
-        changed=outcome.sync is not None,
-        summary=outcome.sync,
+        messages.demo_step(
+            "sync done", step="sync", changed=outcome.sync is not None, summary=outcome.sync
+        )
     )
 
 
 def step_app(
-    view: View, runner: Runner, args: argparse.Namespace, emulator: Emulator, outcome: Outcome
+    view: View,
+    runner: Runner,
+    args: argparse.Namespace,
+    emulator: EmulatorProcess,
+    outcome: Outcome,
 ) -> float:
     view.step("Run the example app as the managed identity 'app' (examples/demo_app.py)")
     from keyvault_platform.config.environment import load_environment
-
-    from emulator.discovery import identity_environment
 
     env = load_environment(ENVIRONMENT)
     target = env.target(state_dir=args.state_dir)
@@ -354,7 +264,7 @@ def step_app(
         for key, value in os.environ.items()
         if not key.startswith(("AZURE_", "IDENTITY_", "MSI_", "ORGSECRETS_"))
     }
-    app_env.update(identity_environment(emulator.info, "app"))
+    app_env.update(emulator.identity_env("app"))
     app_env.update(
         AZURE_KEY_VAULT_URL=outcome.vault_url,
         ORGSECRETS_DOTENV="",  # read the vault only, not a stray .env
@@ -365,7 +275,7 @@ def step_app(
     result = runner.run(_python("examples/demo_app.py"), env=app_env)
     view.indented(result.stdout)
     _check(view, "the example app", result)
-    view.event("demo_step", "app done", step="app", output=result.stdout.splitlines())
+    view.event(messages.demo_step("app done", step="app", output=result.stdout.splitlines()))
     return since
 
 
@@ -404,10 +314,10 @@ def step_audit(
         f"  The app read 4 times, tried 1 write and checked its health; the vault saw "
         f"{len(rows)} requests. Cached reads never reach it; the health probe lists names only."
     )
-    view.event("demo_step", "audit read", step="audit", app_requests=len(rows))
+    view.event(messages.demo_step("audit read", step="audit", app_requests=len(rows)))
 
 
-def summary(view: View, emulator: Emulator, outcome: Outcome, elapsed_s: float) -> None:
+def summary(view: View, emulator: EmulatorProcess, outcome: Outcome, elapsed_s: float) -> None:
     changed = [
         f"{what}: {text}"
         for what, text in (("provision", outcome.provision), ("sync", outcome.sync))
@@ -415,15 +325,15 @@ def summary(view: View, emulator: Emulator, outcome: Outcome, elapsed_s: float) 
     ]
     if view.out.json:
         view.event(
-            "demo_summary",
-            "demo complete",
-            changed=bool(changed),
-            provision=outcome.provision,
-            sync=outcome.sync,
-            vault_url=outcome.vault_url,
-            secrets=outcome.secrets,
-            app_requests=outcome.app_requests,
-            elapsed_s=round(elapsed_s, 1),
+            messages.demo_summary(
+                changed=bool(changed),
+                provision=outcome.provision,
+                sync=outcome.sync,
+                vault_url=outcome.vault_url,
+                secrets=outcome.secrets,
+                app_requests=outcome.app_requests,
+                elapsed_s=round(elapsed_s, 1),
+            )
         )
         return
     view.step("Done")
@@ -507,24 +417,30 @@ def main(args: argparse.Namespace, out: cli.Output) -> int:
     if not args.state_dir.is_absolute():
         args.state_dir = REPO_ROOT / args.state_dir
     runner = Runner()
-    emulator: Emulator | None = None
+    emulator: EmulatorProcess | None = None
     outcome = Outcome()
     code = 0
     with _terminate_like_interrupt():
         try:
             view.step("Start the local Azure emulator")
-            emulator = launch_emulator(args.state_dir, DEMO_DIR / "emulator.log")
-            wait_ready(emulator)
-            where = f"{emulator.info.get('arm_url')} (pid {emulator.info.get('pid')})"
+            emulator = EmulatorProcess.attach(args.state_dir)
+            if emulator is None:
+                # Held before it starts, so an interrupt while it starts still stops it.
+                emulator = EmulatorProcess(args.state_dir, log_path=DEMO_DIR / "emulator.log")
+                emulator.start(START_TIMEOUT_S)
+            where = f"{emulator.arm_url} (pid {emulator.pid})"
             if emulator.started_here:
                 view.say(f"  started: {where}; state in {_shown(args.state_dir)}")
             else:
                 view.say(f"  already running: {where}; using it and leaving it running")
-            view.event("demo_step", "emulator ready", step="emulator", url=emulator.info["arm_url"])
+            view.event(messages.demo_step("emulator ready", step="emulator", url=emulator.arm_url))
             step_provision(view, runner, args, outcome)
             step_sync(view, runner, args, outcome)
             since = step_app(view, runner, args, emulator, outcome)
             step_audit(view, runner, args, outcome, since)
+        except EmulatorStartError as exc:
+            code = cli.EXIT_ERROR
+            cli.report_error(out, exc.reason, detail=_log_hint(emulator, exc.log_tail))
         except DemoError as exc:
             code = cli.EXIT_ERROR
             cli.report_error(out, str(exc), detail=_log_hint(emulator))
@@ -534,10 +450,10 @@ def main(args: argparse.Namespace, out: cli.Output) -> int:
         finally:
             if emulator is not None and emulator.started_here:
                 if args.keep_running and code == 0:
-                    pid = emulator.process.pid if emulator.process else "?"
+                    pid = emulator.pid
                     view.say(f"  The emulator keeps running (pid {pid}); stop it: kill {pid}")
                 else:
-                    stop_emulator(emulator)
+                    emulator.stop(STOP_TIMEOUT_S)
                     view.say("")
                     view.say("  (stopped the emulator this demo started)")
     if code == 0 and emulator is not None:
@@ -551,10 +467,14 @@ def _shown(path: Path) -> str:
     return str(path)
 
 
-def _log_hint(emulator: Emulator | None) -> str | None:
-    if emulator is not None and emulator.log_path is not None:
-        return f"the emulator's log: {_shown(emulator.log_path)}"
-    return None
+def _log_hint(emulator: EmulatorProcess | None, tail: str = "") -> str | None:
+    """Where the emulator's log is, and its last lines when it failed to start."""
+    if emulator is None or emulator.log_path is None:
+        return None
+    hint = f"the emulator's log: {_shown(emulator.log_path)}"
+    if tail:
+        hint += "; its last lines:\n" + "\n".join(f"  {line}" for line in tail.splitlines())
+    return hint
 
 
 def run(argv: Sequence[str] | None = None) -> int:

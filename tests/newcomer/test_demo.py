@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from keyvault_platform.core.messages import MessageType
+
 from scripts.demo import DEMO_ENV_VALUES, DEMO_FILE_VALUES
 
 from .newcomer_helpers import readme_command, run
@@ -96,6 +98,9 @@ def test_demo_json_output_and_reuse_of_a_running_emulator(
         assert ran.returncode == 0, ran.describe()
         messages = [json.loads(line) for line in ran.stdout.splitlines()]
         assert messages[0]["type"] == "version"
+        assert all(m["type"] in {kind.value for kind in MessageType} for m in messages)
+        steps = [m["step"] for m in messages if m["type"] == "demo_step"]
+        assert steps == ["emulator", "provision", "sync", "app", "audit"]
         summary = messages[-1]
         assert summary["type"] == "demo_summary"
         assert len(summary["secrets"]) == 9
@@ -105,3 +110,19 @@ def test_demo_json_output_and_reuse_of_a_running_emulator(
     finally:
         os.killpg(emulator.pid, signal.SIGTERM)
         emulator.wait(timeout=30)
+
+
+def test_demo_whose_emulator_cannot_start_quotes_its_log(
+    clone: Path, newcomer_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The emulator exits while starting: the error says so, with its log's last lines."""
+    state = tmp_path / "broken"
+    state.mkdir()
+    (state / "state.sqlite3").write_text("not a database", encoding="utf-8")
+    ran = run(f".venv/bin/python -m scripts.demo --state-dir {state}", cwd=clone, env=newcomer_env)
+    assert ran.returncode == 1, ran.describe()
+    assert "error: the emulator exited with status 1 while starting" in ran.stderr
+    assert "the emulator's log: .state/demo/emulator.log; its last lines:" in ran.stderr
+    assert "file is not a database" in ran.stderr, ran.describe()
+    assert "==> 2." not in ran.stdout
+    assert not (state / "emulator.json").exists()

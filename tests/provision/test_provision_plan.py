@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from keyvault_platform import provision
-from keyvault_platform.core.plan import Action, detailed_exit_code, render_json, render_text
+from keyvault_platform.core.messages import render_json
+from keyvault_platform.core.plan import Action, detailed_exit_code
+from keyvault_platform.core.views import render_text
 
 from .provision_helpers import (
     APP,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from keyvault_platform.core.messages import render_json, render_json_lines
 from keyvault_platform.core.plan import (
     ABSENT,
     Action,
@@ -13,14 +14,9 @@ from keyvault_platform.core.plan import (
     Diagnostic,
     FieldDiff,
     Plan,
-    describe,
     detailed_exit_code,
-    render_json,
-    render_json_lines,
-    render_text,
-    summary_line,
-    symbol,
 )
+from keyvault_platform.core.views import describe, render_text, summary_line, symbol
 
 GOLDEN = Path(__file__).parent / "golden"
 

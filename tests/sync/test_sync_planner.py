@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from keyvault_platform.core.plan import Action, render_json, render_text
+from keyvault_platform.core.messages import render_json
+from keyvault_platform.core.plan import Action
+from keyvault_platform.core.views import render_text
 from keyvault_platform.core.yaml_source import InputError
 from keyvault_platform.sync import fingerprint as fp
 from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE, load_manifests

@@ -37,13 +37,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
-from keyvault_platform.core import plan as plan_view
+from keyvault_platform.core import messages, views
+from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError
 
 log = logging.getLogger(__name__)
 
-EXIT_ERROR = plan_view.EXIT_ERROR
+EXIT_ERROR = plans.EXIT_ERROR
 EXIT_INTERRUPTED = 130
 
 
@@ -180,19 +181,20 @@ class Output:
             self.err.flush()
 
     def json_line(self, text: str) -> None:
+        """Write one line built by :mod:`keyvault_platform.core.messages`; ``version`` first."""
         if not self.version_sent:
-            self.out.write(plan_view.version_message() + "\n")
+            self.out.write(messages.version() + "\n")
             self.version_sent = True
         self.out.write(text + "\n")
         self.out.flush()
 
-    def plan(self, plan: plan_view.Plan) -> None:
+    def plan(self, plan: plans.Plan) -> None:
         """Render ``plan`` in the chosen format."""
         if self.json:
-            for text in plan_view.render_json_lines(plan, include_version=False):
+            for text in messages.render_json_lines(plan, include_version=False):
                 self.json_line(text)
         else:
-            self.out.write(plan_view.render_text(plan, color=self.color))
+            self.out.write(views.render_text(plan, color=self.color))
             self.out.flush()
 
 
@@ -306,7 +308,5 @@ def report_error(
     output.err.flush()
     if output.json:
         output.json_line(
-            plan_view.diagnostic_message(
-                plan_view.Diagnostic("error", summary, detail=detail, address=address)
-            )
+            messages.diagnostic(plans.Diagnostic("error", summary, detail=detail, address=address))
         )

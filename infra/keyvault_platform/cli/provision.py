@@ -6,7 +6,6 @@ Thin: options and output only; the work is in :mod:`keyvault_platform.provision`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import TextIO
 
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.config.environment import Environment, load_environment
+from keyvault_platform.core import messages, views
 from keyvault_platform.core import plan as plans
 from keyvault_platform.provision.apply import Timing, apply
 from keyvault_platform.provision.observe import ArmClients
@@ -111,16 +111,16 @@ def _provision(
 
             def applied(change: plans.Change, outcome: str) -> None:
                 if out.json:
-                    out.json_line(plans.apply_complete_message(change))
+                    out.json_line(messages.apply_complete(change))
                 else:
                     out.line(f"  {change.address}: {outcome}")
 
             apply(planned, arm, timing=timing, on_applied=applied)
             if out.json:
-                out.json_line(plans.summary_message(planned.plan.summary, operation="apply"))
+                out.json_line(messages.change_summary(planned.plan.summary, operation="apply"))
             else:
                 out.line("")
-                out.line(plans.summary_line(planned.plan.summary, operation="apply"))
+                out.line(views.summary_line(planned.plan.summary, operation="apply"))
 
         if not args.no_verify:
             report = verify(env, target, arm, timing=timing, roles=planned.observed.roles)
@@ -136,18 +136,8 @@ def _print_checks(out: cli.Output, checks: list[Check]) -> None:
     if out.json:
         for check in checks:
             out.json_line(
-                json.dumps(
-                    {
-                        "@level": "info" if check.status != "failed" else "error",
-                        "@message": f"verify: {check.name}: {check.status}",
-                        "type": "verify_result",
-                        "check": {
-                            "name": check.name,
-                            "status": check.status,
-                            "detail": check.detail or None,
-                            "address": check.address,
-                        },
-                    }
+                messages.verify_result(
+                    check.name, check.status, detail=check.detail, address=check.address
                 )
             )
         return

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.config.environment import Environment, load_environment
+from keyvault_platform.core import messages, views
 from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError, Problem
@@ -317,17 +318,17 @@ def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> b
     total = len(sync_plan.plan.pending)
     if out.json:
         for change in done.pending:
-            out.json_line(plans.apply_complete_message(change))
+            out.json_line(messages.apply_complete(change))
         for diagnostic in notes:
-            out.json_line(plans.diagnostic_message(diagnostic))
+            out.json_line(messages.diagnostic(diagnostic))
         for diagnostic in failures:
-            out.json_line(plans.diagnostic_message(diagnostic))
+            out.json_line(messages.diagnostic(diagnostic))
         if result.interrupted:
             summary = apply_interrupted_line(len(done.pending), total)
             detail = "\n".join(f"not applied: {r.address}" for r in not_applied) or None
-            out.json_line(plans.diagnostic_message(plans.Diagnostic("error", summary, detail)))
+            out.json_line(messages.diagnostic(plans.Diagnostic("error", summary, detail)))
         elif not failures:
-            out.json_line(plans.summary_message(done.summary, operation="apply"))
+            out.json_line(messages.change_summary(done.summary, operation="apply"))
         return bool(failures) or result.interrupted
     out.line("")
     if result.interrupted:
@@ -338,7 +339,7 @@ def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> b
             if changes:
                 out.line(title)
                 for item in changes:
-                    out.line(f"  {plans.symbol(item.action)} {item.address}")
+                    out.line(f"  {views.symbol(item.action)} {item.address}")
                 out.line("")
     for diagnostic in notes:
         out.line(f"Warning: {diagnostic.summary} ({diagnostic.address})")
@@ -354,7 +355,7 @@ def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> b
     elif failures:
         out.line(apply_failed_line(len(failures), len(done.pending), total))
     else:
-        out.line(plans.summary_line(done.summary, operation="apply"))
+        out.line(views.summary_line(done.summary, operation="apply"))
     throttled = f", {result.throttled} throttled (429) responses" if result.throttled else ""
     out.info(f"Applied in {result.elapsed_s:.1f}s{throttled}")
     return bool(failures) or result.interrupted

@@ -25,6 +25,7 @@ from pathlib import Path
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.config.environment import Environment, load_environment
 from keyvault_platform.config.root import DEFAULT_MANIFEST_DIR, ConfigRoot
+from keyvault_platform.core import messages
 from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError, Location, Problem
@@ -182,7 +183,7 @@ def main(args: argparse.Namespace, out: cli.Output) -> int:
     line = summary_line(findings)
     if out.json:
         out.json_line(
-            plans.validate_summary_message(
+            messages.validate_summary(
                 line,
                 valid=not findings.problems,
                 environments=len(findings.environments),
