@@ -266,6 +266,7 @@ __all__ = [
     "planned_change",
     "render_json",
     "render_json_lines",
+    "validate_summary",
     "verify_result",
     "version",
 ]

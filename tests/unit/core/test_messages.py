@@ -37,6 +37,14 @@ SAMPLES: dict[MessageType, Callable[[], str]] = {
         "app can read", "failed", detail="403", address="role_assignment.app"
     ),
     # Every step's fields, so the documentation check sees them all.
+    MessageType.VALIDATE_SUMMARY: lambda: messages.validate_summary(
+        "Valid: 2 environment files, 3 manifests (9 secrets).",
+        valid=True,
+        environments=2,
+        manifests=3,
+        secrets=9,
+        problems=0,
+    ),
     MessageType.DEMO_STEP: lambda: messages.demo_step(
         "step done",
         step="provision",
