@@ -18,6 +18,9 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+# InputError lives with the other tool errors; many modules import it from here.
+from keyvault_platform.core.errors import InputError as InputError
+
 MAX_FILE_BYTES = 1_000_000
 # Aliases are legitimate YAML, but nested aliases multiply: refuse any file
 # whose aliases would expand past this many nodes.
@@ -51,14 +54,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
-
-
-class InputError(Exception):
-    """Raised with every problem found in the inputs; nothing was written."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 @dataclass
