@@ -26,13 +26,13 @@ import jsonschema
 import yaml
 
 from keyvault_platform import schemas
+from keyvault_platform.core.schema_errors import schema_problems
 from keyvault_platform.core.yaml_source import (
     InputError,
     Location,
     Problem,
     SourceDocument,
     load_yaml_file,
-    schema_problems,
 )
 from keyvault_platform.target.target import Target
 

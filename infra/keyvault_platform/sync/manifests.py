@@ -25,7 +25,6 @@ failure message.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import secrets as random_source
@@ -41,8 +40,9 @@ from jsonschema import Draft202012Validator
 from orgsecrets import naming
 
 from keyvault_platform import schemas
+from keyvault_platform.core.errors import InputError
+from keyvault_platform.core.schema_errors import field_path, json_compatible, schema_violations
 from keyvault_platform.core.yaml_source import (
-    InputError,
     Location,
     PathKey,
     Problem,
@@ -336,120 +336,6 @@ def _collisions(declared: list[DesiredSecret]) -> list[Problem]:
     return problems
 
 
-def _normalise(value: Any) -> Any:
-    """YAML dates and timestamps become ISO strings, as JSON Schema expects."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalise(v) for v in value]
-    return value
-
-
-def _where(path: PathKey) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(document)"
-
-
-_TYPE_WORDS = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "integer": "a whole number",
-    "boolean": "true or false",
-    "number": "a number",
-}
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def describe_schema_error(error: Any) -> str:
-    """What a schema error means, without echoing the instance (it may be a secret)."""
-    path = tuple(error.absolute_path)
-    last = path[-1] if path else None
-    kind = error.validator
-    expected = error.validator_value
-    if kind == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
-        hints = []
-        for name in extra:
-            close = difflib.get_close_matches(name.replace("-", "_").lower(), allowed, n=1)
-            hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        return f"unknown field {', '.join(hints)}; allowed: {', '.join(allowed)}"
-    if kind == "required":
-        missing = [name for name in expected if name not in error.instance]
-        return f"'{missing[0]}' is required" if missing else "a required field is missing"
-    if kind == "type":
-        words = expected if isinstance(expected, list) else [expected]
-        wanted = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in words)
-        hint = " (quote it)" if words == ["string"] and error.instance is not None else ""
-        return f"must be {wanted}, not {_json_type(error.instance)}{hint}"
-    if kind in ("minProperties", "maxProperties") and last == "value":
-        return "give exactly one value source: env, file, generate or literal"
-    if kind == "maxProperties" and last == "tags":
-        return f"at most {expected} tags"
-    if kind == "pattern":
-        if last in ("expires", "not_before"):
-            return (
-                "must be a date (2027-06-30), a date-time with offset (2027-06-30T12:00:00Z) "
-                "or a duration (90d, 12h, 2w, P90D, PT12H)"
-            )
-        if last == "env":
-            return "must be an environment variable name (letters, digits, '_'; not a digit first)"
-        return "may contain only letters (a-z, A-Z), digits (0-9) and '-'"
-    if kind == "minLength":
-        return "must not be empty" if expected == 1 else f"must be at least {expected} characters"
-    if kind == "maxLength":
-        return f"must be at most {expected:,} characters"
-    if kind == "minimum":
-        return f"must be at least {expected}"
-    if kind == "maximum":
-        return f"must be at most {expected}"
-    if kind == "maxItems":
-        return f"at most {expected:,} entries"
-    if kind == "enum":
-        return f"must be one of: {', '.join(str(v) for v in expected)}"
-    if kind == "propertyNames":
-        return "tag names must be 1 to 256 characters"
-    return f"is not valid ({kind})"
-
-
-def _schema_problems(
-    document: SourceDocument, validator: Draft202012Validator
-) -> tuple[list[Problem], set[PathKey]]:
-    """Schema problems at their positions, and the paths they concern."""
-    problems = []
-    paths: set[PathKey] = set()
-    for error in validator.iter_errors(document.data):
-        path = tuple(error.absolute_path)
-        location = document.locate(path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-            if extra:
-                location = document.locate((*path, extra[0]))
-        problems.append(Problem(location, f"{_where(path)}: {describe_schema_error(error)}"))
-        paths.add(path)
-    return problems, paths
-
-
 class _ManifestChecker:
     """Checks one parsed manifest and builds its desired secrets."""
 
@@ -465,7 +351,7 @@ class _ManifestChecker:
         self.schema_paths: set[PathKey] = set()  # values the schema already refused
 
     def problem(self, path: PathKey, message: str) -> None:
-        self.problems.append(Problem(self.document.locate(path), f"{_where(path)}: {message}"))
+        self.problems.append(Problem(self.document.locate(path), f"{field_path(path)}: {message}"))
 
     def check(self, validator: Draft202012Validator) -> list[DesiredSecret]:
         if self.document.data is None:
@@ -473,10 +359,11 @@ class _ManifestChecker:
                 Problem(self.document.locate(()), "empty manifest; expected 'scope' and 'secrets'")
             )
             return []
-        self.document.data = _normalise(self.document.data)
-        schema, self.schema_paths = _schema_problems(self.document, validator)
-        if schema:
-            self.problems.extend(schema)
+        self.document.data = json_compatible(self.document.data)
+        violations = schema_violations(self.document, validator)
+        self.schema_paths = {v.path for v in violations}
+        if violations:
+            self.problems.extend(v.problem for v in violations)
             # Carry on with what the schema accepted, so that naming and value
             # source problems are reported in the same run.
         data = self.document.data
