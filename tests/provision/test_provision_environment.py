@@ -69,15 +69,15 @@ def test_problems_carry_file_line_and_column(tmp_path: Path) -> None:
     extra = "name: kv--x\n  soft_delete_retention_days: 3\n  colour: red"
     text = MINIMAL.replace("name: kv-x", extra)
     found = problems(tmp_path, text)
-    assert any(":9:9: vault/name" in p for p in found), found
-    assert any(":10:31: vault/soft_delete_retention_days" in p for p in found), found
-    assert any("unknown field(s): colour" in p for p in found), found
+    assert any(":9:9: vault.name" in p for p in found), found
+    assert any(":10:31: vault.soft_delete_retention_days" in p for p in found), found
+    assert any("unknown field 'colour'" in p for p in found), found
 
 
 def test_invalid_vault_names_are_refused(tmp_path: Path) -> None:
     for bad in ("kv", "1vault", "vault-", "a" * 25, "kv_under"):
         found = problems(tmp_path, MINIMAL.replace("name: kv-x", f"name: {bad}"))
-        assert any("vault/name" in p for p in found), (bad, found)
+        assert any("vault.name: must match the pattern" in p for p in found), (bad, found)
 
 
 def test_duplicate_grants_and_bad_ip_rules(tmp_path: Path) -> None:

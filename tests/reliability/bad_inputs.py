@@ -351,31 +351,31 @@ ENVIRONMENT_CASES = [
         "e-unknown-top-field",
         "unknown field",
         insert_after(ENVIRONMENT, 18, "vaults: []"),
-        (1, 1, "unknown field(s): vaults"),
+        (19, 9, "unknown field 'vaults' (did you mean 'vault'?)"),
     ),
     e(
         "e-unknown-vault-field",
         "unknown field",
         replace_line(ENVIRONMENT, 11, "  purge_protect: true"),
-        (10, 3, "unknown field(s): purge_protect"),
+        (11, 18, "unknown field 'purge_protect' (did you mean 'purge_protection'?)"),
     ),
     e(
         "e-boolean-as-string",
         "wrong type",
         replace_line(ENVIRONMENT, 11, '  purge_protection: "yes"'),
-        (11, 21, "is not of type 'boolean'"),
+        (11, 21, "purge_protection: must be true or false, not a string"),
     ),
     e(
         "e-retention-below-minimum",
         "wrong type",
         replace_line(ENVIRONMENT, 12, "  soft_delete_retention_days: 3"),
-        (12, 31, "less than the minimum of 7"),
+        (12, 31, "soft_delete_retention_days: must be at least 7"),
     ),
     e(
         "e-retention-not-integer",
         "wrong type",
         replace_line(ENVIRONMENT, 12, "  soft_delete_retention_days: ninety"),
-        (12, 31, "is not of type 'integer'"),
+        (12, 31, "must be a whole number, not a string"),
     ),
     e(
         "e-access-not-a-list",
@@ -383,25 +383,25 @@ ENVIRONMENT_CASES = [
         replace_line(ENVIRONMENT, 14, "  app-reads: {}").replace(
             "    principal_id: {app}\n    role: Key Vault Secrets User\n", ""
         ),
-        (14, 3, "is not of type 'array'"),
+        (14, 3, "access: must be a list, not a mapping"),
     ),
     e(
         "e-vault-name-double-dash",
         "invalid name",
         replace_line(ENVIRONMENT, 10, "  name: kv--secrets"),
-        (10, 9, "does not match"),
+        (10, 9, "must match the pattern"),
     ),
     e(
         "e-vault-name-too-long",
         "invalid name",
         replace_line(ENVIRONMENT, 10, "  name: kv-" + "a" * 30),
-        (10, 9, "does not match"),
+        (10, 9, "must match the pattern"),
     ),
     e(
         "e-grant-name-uppercase",
         "invalid name",
         replace_line(ENVIRONMENT, 14, "  - name: App_Reads"),
-        (14, 11, "does not match"),
+        (14, 11, "must match the pattern"),
     ),
     e(
         "e-grant-names-collide",
@@ -427,7 +427,7 @@ ENVIRONMENT_CASES = [
         "e-tenant-not-a-guid",
         "wrong type",
         replace_line(ENVIRONMENT, 4, "tenant_id: contoso.onmicrosoft.com"),
-        (4, 12, "does not match"),
+        (4, 12, "must match the pattern"),
     ),
     e(
         "e-vault-missing",
@@ -445,13 +445,13 @@ ENVIRONMENT_CASES = [
         "e-location-with-space",
         "wrong type",
         replace_line(ENVIRONMENT, 8, "  location: West Europe"),
-        (8, 13, "does not match"),
+        (8, 13, "must match the pattern"),
     ),
     e(
         "e-wait-negative",
         "wrong type",
         insert_after(ENVIRONMENT, 18, "provisioning:\n  principal_wait_s: -1"),
-        (20, 21, "less than the minimum of 0"),
+        (20, 21, "principal_wait_s: must be at least 0"),
     ),
     e(
         "e-too-many-tags",
@@ -461,7 +461,7 @@ ENVIRONMENT_CASES = [
             12,
             "  tags: {" + ", ".join(f"t{i}: v" for i in range(16)) + "}",
         ),
-        (13, 9, "has too many properties"),
+        (13, 9, "vault.tags: at most 15 entries"),
     ),
     e(
         "e-azure-with-state-dir",

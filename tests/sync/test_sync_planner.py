@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,11 +13,29 @@ from keyvault_platform.core.plan import Action
 from keyvault_platform.core.views import render_text
 from keyvault_platform.core.yaml_source import InputError
 from keyvault_platform.sync import fingerprint as fp
+from keyvault_platform.sync import planner
 from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE, load_manifests
-from keyvault_platform.sync.planner import Operation, SyncOptions, check_rotation, plan_sync
+from keyvault_platform.sync.planner import (
+    NAME_RULES,
+    VALUE_RULES,
+    Holder,
+    NameRule,
+    Observation,
+    Operation,
+    SyncOptions,
+    ValueRule,
+    Version,
+    Write,
+    check_rotation,
+    holder_of,
+    observe,
+    plan_sync,
+    render_rules,
+    value_rule,
+)
 from keyvault_platform.sync.vault_state import ActualSecret, DeletedState, VaultState
 
-from .conftest import CANARY
+from .conftest import CANARY, TEST_KEY
 
 CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -281,3 +301,208 @@ def test_plans_never_contain_values(manifests, keyring) -> None:
     assert CANARY not in render_text(result.plan)
     assert CANARY not in render_json(result.plan)
     assert CANARY not in repr(result)
+
+
+# --------------------------------------------------------------------------
+# The decision tables: every row, with an example that lands on it
+
+PREVIOUS = fp.FingerprintKey.from_text("previous-fingerprint-key-" + "p" * 32)
+OTHER = fp.FingerprintKey.from_text("someone-elses-fingerprint-key-" + "o" * 32)
+
+DECLARED = "value: {env: S}"
+GENERATED = "value: {generate: {length: 32}}"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One declared secret (acme--s), what the vault holds under its name, and the options."""
+
+    entry: str  # the manifest entry's lines after "name: s"
+    actual: ActualSecret | None = None
+    deleted: DeletedState | None = None
+    options: SyncOptions = field(default_factory=SyncOptions)
+    previous_key: bool = False  # the keyring also holds PREVIOUS
+    cleared: str = "content_type"  # the field to clear, where there is one
+
+
+def version(
+    keyring: fp.Keyring | fp.FingerprintKey | None,
+    value: str = CANARY,
+    *,
+    content_type: str | None = None,
+    enabled: bool = True,
+    expires_on: datetime | None = None,
+    managed: bool = False,
+) -> ActualSecret:
+    """acme--s as listed: tagged by the sync with ``keyring``'s fingerprint (None: untagged)."""
+    tags = {}
+    if keyring is not None:
+        tags = {OWNER_TAG: OWNER_VALUE, FINGERPRINT_TAG: keyring.fingerprint("acme--s", value)}
+    return ActualSecret(
+        "acme--s", tags, content_type, enabled, expires_on, None, CREATED, managed=managed
+    )
+
+
+def deleted(actual: ActualSecret) -> DeletedState:
+    return DeletedState(actual.name, actual.tags, actual, CREATED, CREATED + timedelta(days=90))
+
+
+CLEARS = {"content_type": "text/plain"}  # declared without one: clearing it needs a new version
+
+
+def value_examples() -> dict[tuple[Version, bool | None, bool | None, bool | None], Example]:
+    current = fp.FingerprintKey.from_text(TEST_KEY)
+    return {
+        (Version.ABSENT, False, None, None): Example(DECLARED),
+        (Version.ABSENT, True, None, None): Example(GENERATED),
+        (Version.UNTAGGED, False, None, None): Example(DECLARED, version(None)),
+        (Version.UNTAGGED, True, None, None): Example(GENERATED, version(None)),
+        (Version.MISMATCH, None, None, None): Example(DECLARED, version(current, "old value")),
+        (Version.UNKNOWN_KEY, None, None, None): Example(DECLARED, version(OTHER)),
+        (Version.MATCH, None, None, True): Example(DECLARED, version(current, **CLEARS)),
+        (Version.MATCH, None, False, False): Example(DECLARED, version(current)),
+        (Version.MATCH, None, True, False): Example(DECLARED, version(current, enabled=False)),
+        (Version.PREVIOUS_KEY, None, None, True): Example(
+            DECLARED, version(PREVIOUS, expires_on=CREATED), previous_key=True, cleared="expires"
+        ),
+        (Version.PREVIOUS_KEY, None, None, False): Example(
+            DECLARED, version(PREVIOUS, enabled=False), previous_key=True
+        ),
+        (Version.ROTATE, None, None, None): Example(
+            GENERATED, version(current), options=SyncOptions(rotate=frozenset({"acme--s"}))
+        ),
+        (Version.GENERATED, None, False, False): Example(GENERATED, version(current)),
+        (Version.GENERATED, None, True, False): Example(GENERATED, version(current, enabled=False)),
+        (Version.GENERATED, None, False, True): Example(GENERATED, version(current, **CLEARS)),
+        (Version.GENERATED, None, True, True): Example(
+            GENERATED, version(current, enabled=False, **CLEARS)
+        ),
+    }
+
+
+def situation(rule: ValueRule) -> tuple[Version, bool | None, bool | None, bool | None]:
+    return (rule.version, rule.generated, rule.metadata_differs, rule.must_clear)
+
+
+def rule_id(rule: ValueRule) -> str:
+    flags = {
+        "generated": rule.generated,
+        "differs": rule.metadata_differs,
+        "clears": rule.must_clear,
+    }
+    return "-".join(
+        [rule.version.name.lower()]
+        + [name if flag else f"not-{name}" for name, flag in flags.items() if flag is not None]
+    )
+
+
+def plan_example(example: Example, write_manifest, tmp_path: Path, keyring: fp.Keyring):
+    directory = write_manifest(
+        "acme.yaml", f"scope: acme\nsecrets:\n  - name: s\n    {example.entry}\n"
+    )
+    manifests = load_manifests([directory], root=tmp_path, environ={"S": CANARY})
+    if example.previous_key:
+        keyring = fp.Keyring(keyring.current, (PREVIOUS,))
+    actual = {"acme--s": example.actual} if example.actual else {}
+    gone = {"acme--s": example.deleted} if example.deleted else {}
+    (desired,) = manifests.secrets
+    return desired, keyring, plan_sync(manifests, state(actual, gone), keyring, example.options)
+
+
+def test_every_value_rule_has_an_example() -> None:
+    assert set(value_examples()) == {situation(r) for r in VALUE_RULES}
+
+
+@pytest.mark.parametrize("rule", VALUE_RULES, ids=rule_id)
+def test_value_rule_example_is_planned_as_the_row_says(
+    rule: ValueRule, write_manifest, tmp_path: Path, keyring: fp.Keyring
+) -> None:
+    example = value_examples()[situation(rule)]
+    desired, ring, result = plan_example(example, write_manifest, tmp_path, keyring)
+    assert value_rule(observe(desired, example.actual, ring, example.options)) is rule
+    outcome = rule.outcome
+    (change,) = result.plan.changes
+    assert change.action is outcome.action
+    warnings = [d.summary for d in result.plan.warnings]
+    assert bool(warnings) is outcome.warn_uncleared, warnings
+    if outcome.warn_uncleared:
+        assert warnings == ["cannot clear content_type of a generated secret without a new value"]
+    if outcome.action is Action.NO_OP:
+        assert result.steps == {}
+        return
+    step = result.steps[change.address]
+    assert step.operations == outcome.write.operations
+    assert step.regenerate is (outcome.write is Write.NEW_VALUE)
+    assert change.drift is outcome.drift
+    filled = {"key_id": OTHER.key_id, "cleared": example.cleared}
+    assert change.reason == (outcome.reason.format(**filled) if outcome.reason else None)
+    names = [f.name for f in change.fields]
+    assert ("value" in names) is (outcome.write in (Write.VALUE, Write.NEW_VALUE))
+    assert ("fingerprint_key" in names) is outcome.retag
+
+
+def name_examples() -> dict[Holder, Example]:
+    current = fp.FingerprintKey.from_text(TEST_KEY)
+    return {
+        Holder.NOBODY: Example(DECLARED),
+        Holder.ACTIVE: Example(DECLARED, version(current)),
+        Holder.DELETED_OURS: Example(DECLARED, deleted=deleted(version(current))),
+        Holder.DELETED_FOREIGN: Example(DECLARED, deleted=deleted(version(None))),
+        Holder.CERTIFICATE: Example(DECLARED, version(current, managed=True)),
+    }
+
+
+def test_every_name_rule_has_an_example() -> None:
+    assert [r.holder for r in NAME_RULES] == list(Holder)  # one row per holder, in order
+    assert set(name_examples()) == set(Holder)
+
+
+@pytest.mark.parametrize("rule", NAME_RULES, ids=lambda r: r.holder.name.lower())
+def test_name_rule_example_is_planned_as_the_row_says(
+    rule: NameRule, write_manifest, tmp_path: Path, keyring: fp.Keyring
+) -> None:
+    example = name_examples()[rule.holder]
+    assert holder_of(example.actual, example.deleted) is rule.holder
+    _, _, result = plan_example(example, write_manifest, tmp_path, keyring)
+    if rule.refusal is not None:
+        assert result.plan.changes == () and result.steps == {}
+        (error,) = result.plan.errors
+        assert error.summary == rule.refusal.format(name="acme--s")
+        return
+    assert not result.plan.errors
+    (change,) = result.plan.changes
+    assert (change.action is Action.RECOVER) is rule.recover
+    if rule.recover:
+        assert result.steps[change.address].operations[0] is Operation.RECOVER
+        assert (change.reason or "").startswith("the declared name is soft-deleted and owned")
+
+
+def test_a_soft_deleted_certificate_of_ours_is_refused_too(
+    write_manifest, tmp_path: Path, keyring: fp.Keyring
+) -> None:
+    held = deleted(version(keyring, managed=True))
+    assert holder_of(None, held) is Holder.CERTIFICATE
+    _, _, result = plan_example(Example(DECLARED, deleted=held), write_manifest, tmp_path, keyring)
+    (error,) = result.plan.errors
+    assert "backs a Key Vault certificate" in error.summary
+
+
+def test_exactly_one_value_rule_applies_to_every_observation() -> None:
+    for found, generated, differs, clears in itertools.product(Version, *[(False, True)] * 3):
+        seen = Observation(found, generated, differs, clears)
+        assert sum(r.applies(seen) for r in VALUE_RULES) == 1, seen
+        value_rule(seen)  # does not raise
+
+
+def test_value_rules_are_consistent() -> None:
+    for rule in VALUE_RULES:
+        outcome = rule.outcome
+        assert (outcome.action is Action.NO_OP) is (outcome.write is Write.NOTHING), rule
+        assert (outcome.action is Action.CREATE) is (rule.version is Version.ABSENT), rule
+        assert outcome.action is not Action.RECOVER  # a name rule's doing
+
+
+def test_the_module_docstring_shows_the_rules_as_they_are() -> None:
+    assert planner.__doc__ is not None
+    for table in render_rules().split("\n\n"):
+        assert table in planner.__doc__, f"paste render_rules() into the docstring:\n{table}"

@@ -39,8 +39,7 @@ from typing import IO, Any, TextIO
 
 from keyvault_platform.core import messages, views
 from keyvault_platform.core import plan as plans
-from keyvault_platform.core.errors import ActionableError
-from keyvault_platform.core.yaml_source import InputError
+from keyvault_platform.core.errors import ToolError
 
 log = logging.getLogger(__name__)
 
@@ -250,11 +249,14 @@ def _run_main(main: Main, args: argparse.Namespace, output: Output) -> int:
 
 
 def describe_exception(exc: BaseException) -> list[tuple[str, str | None, str | None]]:
-    """(summary, detail, address) triples for an exception, without secret values."""
-    if isinstance(exc, InputError):
-        return [(str(problem), None, None) for problem in exc.problems]
-    if isinstance(exc, ActionableError):
-        return [(exc.message, f"hint: {exc.hint}" if exc.hint else None, exc.address)]
+    """(summary, detail, address) triples for an exception, without secret values.
+
+    The tool's own errors say how they read (:meth:`ToolError.reports`);
+    Azure SDK errors their status and code (with a hint for sign-in and
+    network failures); anything else is named by its type.
+    """
+    if isinstance(exc, ToolError):
+        return [(r.summary, r.detail, r.address) for r in exc.reports()]
     azure = _describe_azure_error(exc)
     if azure is not None:
         return [azure]

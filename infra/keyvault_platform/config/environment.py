@@ -32,13 +32,13 @@ from keyvault_platform.config.root import (
     DEFAULT_MANIFEST_DIR,
     ConfigRoot,
 )
+from keyvault_platform.core.schema_errors import schema_problems
 from keyvault_platform.core.yaml_source import (
     InputError,
     Location,
     Problem,
     SourceDocument,
     load_yaml_file,
-    schema_problems,
 )
 from keyvault_platform.target.azure import AzureTarget
 from keyvault_platform.target.base import Target

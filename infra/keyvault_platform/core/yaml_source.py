@@ -18,6 +18,9 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+# InputError lives with the other tool errors; many modules import it from here.
+from keyvault_platform.core.errors import InputError as InputError
+
 MAX_FILE_BYTES = 1_000_000
 # Aliases are legitimate YAML, but nested aliases multiply: refuse any file
 # whose aliases would expand past this many nodes.
@@ -30,7 +33,11 @@ PathKey = tuple[str | int, ...]
 
 @dataclass(frozen=True, order=True)
 class Location:
-    """A position in a source file; line and column are 1-based."""
+    """A position in a source file; line and column are 1-based.
+
+    Line 0 means the file as a whole (not found, a directory, too large);
+    it shows as ``file`` alone.
+    """
 
     file: str
     line: int = 0
@@ -51,14 +58,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
-
-
-class InputError(Exception):
-    """Raised with every problem found in the inputs; nothing was written."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 @dataclass
@@ -260,28 +259,3 @@ def load_yaml_file(path: Path, *, root: Path | None = None) -> SourceDocument:
     except PermissionError:
         raise InputError([Problem(Location(shown), "permission denied")]) from None
     return parse_yaml(raw, shown)
-
-
-def schema_problems(document: SourceDocument, validator: Any) -> list[Problem]:
-    """Validate with a jsonschema validator; each error at its value's position."""
-    problems = []
-    for error in validator.iter_errors(document.data):
-        path = tuple(error.absolute_path)
-        where = "/".join(str(p) for p in path) or "(document)"
-        problems.append(Problem(document.locate(path), f"{where}: {_describe(error)}"))
-    return problems
-
-
-def _describe(error: Any) -> str:
-    # A schema may word its own refusal (``x-error``) where jsonschema's text
-    # would only restate the rule, e.g. "should not be valid under {...}".
-    custom = error.schema.get("x-error") if isinstance(error.schema, dict) else None
-    if custom:
-        return str(custom)
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        if extra:
-            return f"unknown field(s): {', '.join(extra)}"
-    if error.validator == "required":
-        return str(error.message).replace("is a required property", "is required")
-    return str(error.message)

@@ -49,6 +49,8 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from keyvault_platform.core.errors import ToolError
+
 KEY_ENV = "SYNC_FINGERPRINT_KEY"
 PREVIOUS_KEY_ENV = "SYNC_FINGERPRINT_KEY_PREVIOUS"
 MIN_KEY_CHARS = 32
@@ -59,7 +61,7 @@ FORMAT_VERSION = "v1"
 DEVELOPMENT_KEY = "keyvault-platform local development fingerprint key; not secret"
 
 
-class FingerprintKeyError(ValueError):
+class FingerprintKeyError(ToolError, ValueError):
     """The fingerprint key is missing or unusable (the message names the variable)."""
 
 

@@ -15,8 +15,10 @@ with ``file:line:column``:
 - literal values on entries not marked ``sensitive: false``;
 - tag counts including the tags the sync reserves, reserved tag names;
 - not-before later than expiry;
-- environment variables and files that are missing, empty, unreadable, not
-  UTF-8 or larger than a secret may be, listed together.
+- value sources that cannot give their value (environment variables and
+  files that are missing, empty, unreadable, not UTF-8 or larger than a
+  secret may be), listed together; the sources themselves, one class each,
+  are in :mod:`keyvault_platform.sync.value_sources`.
 
 Values are wrapped in :class:`SecretValue`, whose ``repr`` and ``str`` are
 redacted, so a value cannot leak through logging, an exception or a test
@@ -25,24 +27,22 @@ failure message.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import secrets as random_source
-import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from orgsecrets import naming
 
 from keyvault_platform import schemas
+from keyvault_platform.core.errors import InputError
+from keyvault_platform.core.schema_errors import field_path, json_compatible, schema_violations
 from keyvault_platform.core.yaml_source import (
-    InputError,
     Location,
     PathKey,
     Problem,
@@ -51,6 +51,38 @@ from keyvault_platform.core.yaml_source import (
     load_yaml_file,
     parse_yaml,
 )
+from keyvault_platform.sync.value_sources import (
+    ALPHABETS,
+    MAX_VALUE_BYTES,
+    Generator,
+    SecretValue,
+    SourceContext,
+    SourceProblem,
+    ValueSource,
+    registered_sources,
+    schema_disagreements,
+)
+
+__all__ = [
+    "ALPHABETS",
+    "DESCRIPTION_TAG",
+    "FINGERPRINT_TAG",
+    "MAX_TAGS",
+    "MAX_VALUE_BYTES",
+    "OWNER_TAG",
+    "OWNER_VALUE",
+    "RESERVED_TAGS",
+    "DesiredSecret",
+    "Generator",
+    "ManifestSet",
+    "Moment",
+    "SecretValue",
+    "ValueSource",
+    "load_manifests",
+    "manifest_paths",
+    "parse_moment",
+    "schema_validator",
+]
 
 #: Tag marking a secret as owned by the sync (its value names the tool).
 OWNER_TAG = "managed-by"
@@ -61,85 +93,6 @@ FINGERPRINT_TAG = "value-fingerprint"
 DESCRIPTION_TAG = "description"
 RESERVED_TAGS = (OWNER_TAG, FINGERPRINT_TAG, DESCRIPTION_TAG)
 MAX_TAGS = 15
-
-#: Key Vault's limit on a secret value ("25k bytes"), counted in UTF-8 bytes.
-MAX_VALUE_BYTES = 25 * 1024
-
-SourceKind = Literal["env", "file", "generate", "literal"]
-
-ALPHABETS: Mapping[str, str] = {
-    "alphanumeric": string.ascii_letters + string.digits,
-    "hex": "0123456789abcdef",
-    "base64url": string.ascii_letters + string.digits + "-_",
-    "digits": string.digits,
-    # Printable ASCII without space, quotes and backslash: safe in shells,
-    # connection strings and JSON without escaping.
-    "printable": "".join(
-        c for c in string.punctuation + string.ascii_letters + string.digits if c not in "\"'`\\"
-    ),
-}
-
-
-class SecretValue:
-    """A secret value that never shows itself by accident.
-
-    ``repr``/``str``/``format`` print a placeholder; :meth:`reveal` returns
-    the value for the one call that needs it (``set_secret``, fingerprint).
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "SecretValue(<redacted>)"
-
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        return repr(self)
-
-    def __reduce__(self) -> Any:  # refuse pickling to disk or across processes
-        raise TypeError("secret values are not picklable")
-
-
-@dataclass(frozen=True)
-class Generator:
-    """How to generate a random value (length characters from an alphabet)."""
-
-    length: int
-    alphabet: str = "alphanumeric"
-
-    def generate(self) -> SecretValue:
-        chars = ALPHABETS[self.alphabet]
-        return SecretValue("".join(random_source.choice(chars) for _ in range(self.length)))
-
-    def __str__(self) -> str:
-        return f"{self.length} {self.alphabet} characters"
-
-
-@dataclass(frozen=True)
-class ValueSource:
-    """Where a value comes from, safe to show: never the value itself."""
-
-    kind: SourceKind
-    reference: str  # variable name, file path, generator description, or "literal"
-
-    def __str__(self) -> str:
-        match self.kind:
-            case "env":
-                return f"environment variable {self.reference}"
-            case "file":
-                return f"file {self.reference}"
-            case "generate":
-                return f"generated ({self.reference})"
-            case _:
-                return "a literal (not sensitive)"
-
 
 _DURATION_SHORT = re.compile(r"^(\d+)([mhdw])$")
 _DURATION_ISO = re.compile(r"^P(?:(\d+)W|(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?)$")
@@ -245,9 +198,17 @@ class ManifestSet:
 
 @lru_cache(maxsize=1)
 def schema_validator() -> Draft202012Validator:
-    """The validator for ``secrets.schema.yaml`` (itself checked against the metaschema)."""
+    """The validator for ``secrets.schema.yaml``.
+
+    The schema is checked against the metaschema, and its value sources
+    against the registry: a source the schema allows but nothing resolves
+    (or the reverse) is a bug, refused before any manifest is read.
+    """
     document = parse_yaml(schemas.schema_text(schemas.SECRETS), schemas.SECRETS)
     Draft202012Validator.check_schema(document.data)
+    disagreements = schema_disagreements(document.data)
+    if disagreements:
+        raise RuntimeError(f"{schemas.SECRETS} and the value sources differ: {disagreements}")
     return Draft202012Validator(document.data)
 
 
@@ -339,120 +300,6 @@ def _collisions(declared: list[DesiredSecret]) -> list[Problem]:
     return problems
 
 
-def _normalise(value: Any) -> Any:
-    """YAML dates and timestamps become ISO strings, as JSON Schema expects."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalise(v) for v in value]
-    return value
-
-
-def _where(path: PathKey) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(document)"
-
-
-_TYPE_WORDS = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "integer": "a whole number",
-    "boolean": "true or false",
-    "number": "a number",
-}
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def describe_schema_error(error: Any) -> str:
-    """What a schema error means, without echoing the instance (it may be a secret)."""
-    path = tuple(error.absolute_path)
-    last = path[-1] if path else None
-    kind = error.validator
-    expected = error.validator_value
-    if kind == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
-        hints = []
-        for name in extra:
-            close = difflib.get_close_matches(name.replace("-", "_").lower(), allowed, n=1)
-            hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        return f"unknown field {', '.join(hints)}; allowed: {', '.join(allowed)}"
-    if kind == "required":
-        missing = [name for name in expected if name not in error.instance]
-        return f"'{missing[0]}' is required" if missing else "a required field is missing"
-    if kind == "type":
-        words = expected if isinstance(expected, list) else [expected]
-        wanted = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in words)
-        hint = " (quote it)" if words == ["string"] and error.instance is not None else ""
-        return f"must be {wanted}, not {_json_type(error.instance)}{hint}"
-    if kind in ("minProperties", "maxProperties") and last == "value":
-        return "give exactly one value source: env, file, generate or literal"
-    if kind == "maxProperties" and last == "tags":
-        return f"at most {expected} tags"
-    if kind == "pattern":
-        if last in ("expires", "not_before"):
-            return (
-                "must be a date (2027-06-30), a date-time with offset (2027-06-30T12:00:00Z) "
-                "or a duration (90d, 12h, 2w, P90D, PT12H)"
-            )
-        if last == "env":
-            return "must be an environment variable name (letters, digits, '_'; not a digit first)"
-        return "may contain only letters (a-z, A-Z), digits (0-9) and '-'"
-    if kind == "minLength":
-        return "must not be empty" if expected == 1 else f"must be at least {expected} characters"
-    if kind == "maxLength":
-        return f"must be at most {expected:,} characters"
-    if kind == "minimum":
-        return f"must be at least {expected}"
-    if kind == "maximum":
-        return f"must be at most {expected}"
-    if kind == "maxItems":
-        return f"at most {expected:,} entries"
-    if kind == "enum":
-        return f"must be one of: {', '.join(str(v) for v in expected)}"
-    if kind == "propertyNames":
-        return "tag names must be 1 to 256 characters"
-    return f"is not valid ({kind})"
-
-
-def _schema_problems(
-    document: SourceDocument, validator: Draft202012Validator
-) -> tuple[list[Problem], set[PathKey]]:
-    """Schema problems at their positions, and the paths they concern."""
-    problems = []
-    paths: set[PathKey] = set()
-    for error in validator.iter_errors(document.data):
-        path = tuple(error.absolute_path)
-        location = document.locate(path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-            if extra:
-                location = document.locate((*path, extra[0]))
-        problems.append(Problem(location, f"{_where(path)}: {describe_schema_error(error)}"))
-        paths.add(path)
-    return problems, paths
-
-
 class _ManifestChecker:
     """Checks one parsed manifest and builds its desired secrets."""
 
@@ -477,7 +324,7 @@ class _ManifestChecker:
         self.schema_paths: set[PathKey] = set()  # values the schema already refused
 
     def problem(self, path: PathKey, message: str) -> None:
-        self.problems.append(Problem(self.document.locate(path), f"{_where(path)}: {message}"))
+        self.problems.append(Problem(self.document.locate(path), f"{field_path(path)}: {message}"))
 
     def check(self, validator: Draft202012Validator) -> list[DesiredSecret]:
         if self.document.data is None:
@@ -485,10 +332,11 @@ class _ManifestChecker:
                 Problem(self.document.locate(()), "empty manifest; expected 'scope' and 'secrets'")
             )
             return []
-        self.document.data = _normalise(self.document.data)
-        schema, self.schema_paths = _schema_problems(self.document, validator)
-        if schema:
-            self.problems.extend(schema)
+        self.document.data = json_compatible(self.document.data)
+        violations = schema_violations(self.document, validator)
+        self.schema_paths = {v.path for v in violations}
+        if violations:
+            self.problems.extend(v.problem for v in violations)
             # Carry on with what the schema accepted, so that naming and value
             # source problems are reported in the same run.
         data = self.document.data
@@ -631,92 +479,25 @@ class _ManifestChecker:
         spec = entry.get("value")
         if not isinstance(spec, dict) or len(spec) != 1:
             return None, None, None  # reported by the schema
-        kind, reference = next(iter(spec.items()))
-        where: PathKey = (*at, "value", kind)
-        if where in self.schema_paths:
-            return None, None, None
-        if kind == "env" and isinstance(reference, str):
+        key, raw = next(iter(spec.items()))
+        source_type = registered_sources().get(key)
+        if source_type is None:
+            if (*at, "value") in self.schema_paths:
+                return None, None, None  # "unknown field", from the schema
+            raise LookupError(f"value source '{key}' passed the schema but is not registered")
+        where: PathKey = (*at, "value", key)
+        if any(path[: len(where)] == where for path in self.schema_paths):
+            return None, None, None  # the schema refused the source's own settings
+        source = source_type.from_spec(raw)
+        context = SourceContext(self.environ, self.base, sensitive, display_root=self.root)
+        try:
             if not self.resolve_values:
-                return ValueSource("env", reference), None, None
-            if reference not in self.environ:
-                self.problem(where, f"environment variable {reference} is not set")
-                return None, None, None
-            return ValueSource("env", reference), self._sized(where, self.environ[reference]), None
-        if kind == "file" and isinstance(reference, str):
-            return ValueSource("file", reference), self._read_file(where, reference), None
-        if kind == "generate" and isinstance(reference, dict):
-            length = reference.get("length")
-            alphabet = reference.get("alphabet", "alphanumeric")
-            if not isinstance(length, int) or alphabet not in ALPHABETS:
-                return None, None, None
-            generator = Generator(length, alphabet)
-            return ValueSource("generate", str(generator)), None, generator
-        if kind == "literal" and isinstance(reference, str):
-            if sensitive:
-                self.problem(
-                    where,
-                    "a literal value is refused unless the entry says 'sensitive: false'; "
-                    "take secret values from env, file or generate",
-                )
-                return None, None, None
-            return ValueSource("literal", "literal"), self._sized(where, reference), None
-        return None, None, None
-
-    def _sized(self, where: PathKey, value: str) -> SecretValue | None:
-        if value == "":
-            self.problem(where, "the value is empty")
-            return None
-        size = len(value.encode("utf-8"))
-        if size > MAX_VALUE_BYTES:
-            self.problem(
-                where,
-                f"the value is {size:,} bytes; Key Vault allows at most {MAX_VALUE_BYTES:,}",
-            )
-            return None
-        return SecretValue(value)
-
-    def _read_file(self, where: PathKey, reference: str) -> SecretValue | None:
-        path = Path(reference)
-        if not path.is_absolute():
-            path = self.base / path
-        shown = reference if reference == str(path) else f"{reference} ({path})"
-        # A manifest must not upload arbitrary files of the machine it runs on
-        # (../../.ssh/id_rsa, /etc/...): value files live beside the manifests.
-        # Symlinks are resolved first, so a link cannot smuggle a path out.
-        if not path.resolve().is_relative_to(self.base.resolve()):
-            self.problem(
-                where,
-                f"file {reference} resolves outside the manifests' directory "
-                f"{display_path(self.base, self.root)}; keep value files beside the manifests "
-                "(for example secrets/values/) or use an env: source",
-            )
-            return None
-        if not self.resolve_values:
-            return None
-        try:
-            size = path.stat().st_size
-            if path.is_dir():
-                self.problem(where, f"file {shown} is a directory")
-                return None
-            if size > MAX_VALUE_BYTES:
-                self.problem(
-                    where,
-                    f"file {shown} is {size:,} bytes; Key Vault allows at most {MAX_VALUE_BYTES:,}",
-                )
-                return None
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            self.problem(where, f"file {shown} not found")
-            return None
-        except PermissionError:
-            self.problem(where, f"file {shown}: permission denied")
-            return None
-        except OSError as exc:
-            self.problem(where, f"file {shown}: {exc.strerror or type(exc).__name__}")
-            return None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.problem(where, f"file {shown} is not UTF-8 text (byte offset {exc.start})")
-            return None
-        return self._sized(where, text)
+                source.check(context)  # offline: the manifest as written, no value read
+                return source, None, None
+            resolved = source.resolve(context)
+        except SourceProblem as exc:
+            self.problem(where, str(exc))
+            return None, None, None
+        if isinstance(resolved, Generator):
+            return source, None, resolved
+        return source, resolved, None

@@ -2,22 +2,66 @@
 
 **Planning** (:func:`plan_sync`, pure): every secret the sync writes carries
 the tags ``managed-by`` (ownership) and ``value-fingerprint`` (a keyed HMAC of
-its value, :mod:`keyvault_platform.sync.fingerprint`). Per declared secret:
+its value, :mod:`keyvault_platform.sync.fingerprint`). Each declared secret's
+change follows two tables, which are data (:data:`NAME_RULES`,
+:data:`VALUE_RULES`; rendered here by :func:`render_rules`, and a test keeps
+this text equal to it). First, who holds the name in the vault:
 
-========================================  ==========================================
-vault state                               change
-========================================  ==========================================
-absent                                    create (``set_secret``)
-fingerprint matches, metadata matches     no-op
-fingerprint matches, metadata differs     update, metadata only
-                                          (``update_secret_properties``: no new version)
-fingerprint from the previous key         update, metadata only (re-tag)
-fingerprint differs                       update value (``set_secret``)
-no fingerprint / not ours                 update value, marked **drift** (a version
-                                          set by hand carries no tags)
-soft-deleted, ours                        recover, then whatever the above says
-soft-deleted, not ours                    error: planning fails, nothing is written
-========================================  ==========================================
+===========================================  ======================================================
+name held by                                 then
+===========================================  ======================================================
+nobody                                       the value rules
+an active secret                             the value rules
+a soft-deleted secret the sync owns          recover, then the value rules
+a soft-deleted secret the sync does not own  error: the name {name} is held by a soft-deleted
+                                             secret the sync does not own; nothing is written
+a secret backing a certificate               error: {name} backs a Key Vault certificate; the sync
+                                             does not manage it; nothing is written
+===========================================  ======================================================
+
+Then what the current version holds (for a recovered secret, the deleted
+one). *value*: the manifest declares it (a source) or asks for it
+generated; *differs*: metadata that ``update_secret_properties`` can set
+differs; *clears*: a field must be cleared, which only a new version does;
+``-``: either. The quoted text is the change's reason in the plan; a
+recovery comes first and makes the action ``recover``.
+
+====================  =========  =======  ======  =================================================
+current version       value      differs  clears  change
+====================  =========  =======  ======  =================================================
+absent                declared   -        -       create: set_secret
+absent                generated  -        -       create: set_secret (generated)
+no sync fingerprint   declared   -        -       update: set_secret, drift; "the current version
+                                                  carries no sync fingerprint: it was set outside
+                                                  the manifests"
+no sync fingerprint   generated  -        -       update: set_secret (generated), drift; "the
+                                                  current version carries no sync fingerprint: it
+                                                  was set outside the manifests; a new value will
+                                                  be generated"
+fingerprint differs   -          -        -       update: set_secret; "the value at the source
+                                                  differs from the vault's (fingerprint mismatch)"
+unknown key           -          -        -       update: set_secret; "the fingerprint was made
+                                                  with another key (id {key_id}); without it the
+                                                  value cannot be compared, so it is set again"
+fingerprint matches   -          -        yes     update: set_secret; "clearing {cleared} needs a
+                                                  new version (same value)"
+fingerprint matches   -          no       no      no-op
+fingerprint matches   -          yes      no      update: update_secret_properties; "metadata
+                                                  differs (no new version)"
+previous key matches  -          -        yes     update: set_secret; "clearing {cleared} needs a
+                                                  new version (same value)"
+previous key matches  -          -        no      update: update_secret_properties, re-tag;
+                                                  "fingerprint key rotated"
+ours, --rotate        -          -        -       update: set_secret (generated); "rotation
+                                                  requested (--rotate): a new value will be
+                                                  generated"
+ours, generated       -          no       no      no-op
+ours, generated       -          yes      no      update: update_secret_properties; "metadata
+                                                  differs (no new version)"
+ours, generated       -          no       yes     no-op, warns: cannot clear
+ours, generated       -          yes      yes     update: update_secret_properties, warns: cannot
+                                                  clear; "metadata differs (no new version)"
+====================  =========  =======  ======  =================================================
 
 Generated values are never read, so for them "fingerprint matches" means
 "carries our fingerprint"; they are regenerated only when created, drifted,
@@ -30,12 +74,15 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Iterable, Mapping
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import assert_never
 
 from orgsecrets import naming
 
+from keyvault_platform.core.errors import InputError
 from keyvault_platform.core.plan import (
     ABSENT,
     REDACTED,
@@ -45,7 +92,7 @@ from keyvault_platform.core.plan import (
     FieldDiff,
     Plan,
 )
-from keyvault_platform.core.yaml_source import InputError, Location, Problem
+from keyvault_platform.core.yaml_source import Location, Problem
 from keyvault_platform.sync import fingerprint as fp
 from keyvault_platform.sync.manifests import (
     FINGERPRINT_TAG,
@@ -237,6 +284,401 @@ def _value_field(old_exists: bool) -> FieldDiff:
     return FieldDiff("value", REDACTED if old_exists else ABSENT, REDACTED, sensitive=True)
 
 
+# --------------------------------------------------------------------------
+# The rules: who holds the declared name, then what the current version holds
+
+
+class Holder(enum.Enum):
+    """Who holds a declared secret's name in the vault."""
+
+    NOBODY = "nobody"
+    ACTIVE = "an active secret"
+    DELETED_OURS = "a soft-deleted secret the sync owns"
+    DELETED_FOREIGN = "a soft-deleted secret the sync does not own"
+    CERTIFICATE = "a secret backing a certificate"  # active, or soft-deleted and ours
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """What to do about the secret holding the name, before looking at its value.
+
+    ``refusal`` (formatted with the holder's ``name``) makes planning fail
+    for this secret; otherwise the value rules decide, after a recovery when
+    ``recover`` is set.
+    """
+
+    holder: Holder
+    recover: bool = False
+    refusal: str | None = None
+
+
+NAME_RULES: tuple[NameRule, ...] = (
+    NameRule(Holder.NOBODY),
+    NameRule(Holder.ACTIVE),
+    NameRule(Holder.DELETED_OURS, recover=True),
+    NameRule(
+        Holder.DELETED_FOREIGN,
+        refusal="the name {name} is held by a soft-deleted secret the sync does not own",
+    ),
+    NameRule(
+        Holder.CERTIFICATE,
+        refusal="{name} backs a Key Vault certificate; the sync does not manage it",
+    ),
+)
+
+
+class Version(enum.Enum):
+    """What the current version's tags say about the declared value (never read)."""
+
+    ABSENT = "absent"
+    UNTAGGED = "no sync fingerprint"  # not ours, or a version set by hand
+    MATCH = "fingerprint matches"
+    PREVIOUS_KEY = "previous key matches"
+    MISMATCH = "fingerprint differs"
+    UNKNOWN_KEY = "unknown key"  # made with a key we do not hold
+    GENERATED = "ours, generated"  # a generated value: never read, so never compared
+    ROTATE = "ours, --rotate"  # a generated value named for rotation
+
+
+class Write(enum.Enum):
+    """What a change writes to the current version."""
+
+    NOTHING = "nothing"
+    PROPERTIES = "update_secret_properties"
+    VALUE = "set_secret"
+    NEW_VALUE = "set_secret (generated)"
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        match self:
+            case Write.NOTHING:
+                return ()
+            case Write.PROPERTIES:
+                return (Operation.UPDATE_PROPERTIES,)
+            case Write.VALUE | Write.NEW_VALUE:
+                return (Operation.SET,)
+            case _:
+                assert_never(self)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The facts about one declared secret that the value rules look at."""
+
+    version: Version
+    generated: bool  # the manifest asks for a generated value
+    metadata_differs: bool  # fields differ that update_secret_properties can set
+    must_clear: bool  # a field to clear, which only a new version does
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The planned change for one situation.
+
+    ``reason`` may name ``{key_id}`` (the fingerprint's key) and
+    ``{cleared}`` (the fields to clear).
+    """
+
+    action: Action  # create, update or no-op; a recovery makes it recover
+    write: Write
+    reason: str | None = None
+    drift: bool = False
+    retag: bool = False  # re-tag with the current key's fingerprint
+    warn_uncleared: bool = False  # warn: the fields to clear stay (no new value without rotation)
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    """One row of :data:`VALUE_RULES`: a situation and its outcome; ``None`` matches either."""
+
+    version: Version
+    outcome: Outcome
+    generated: bool | None = None
+    metadata_differs: bool | None = None
+    must_clear: bool | None = None
+
+    def applies(self, seen: Observation) -> bool:
+        return (
+            self.version is seen.version
+            and self.generated in (None, seen.generated)
+            and self.metadata_differs in (None, seen.metadata_differs)
+            and self.must_clear in (None, seen.must_clear)
+        )
+
+
+_NO_FINGERPRINT = (
+    "the current version carries no sync fingerprint: it was set outside the manifests"
+)
+_CLEARING = "clearing {cleared} needs a new version (same value)"
+_METADATA = "metadata differs (no new version)"
+
+#: Exactly one row applies to every observation (a unit test goes through them all).
+VALUE_RULES: tuple[ValueRule, ...] = (
+    ValueRule(Version.ABSENT, Outcome(Action.CREATE, Write.VALUE), generated=False),
+    ValueRule(Version.ABSENT, Outcome(Action.CREATE, Write.NEW_VALUE), generated=True),
+    ValueRule(
+        Version.UNTAGGED,
+        Outcome(Action.UPDATE, Write.VALUE, _NO_FINGERPRINT, drift=True),
+        generated=False,
+    ),
+    ValueRule(
+        Version.UNTAGGED,
+        Outcome(
+            Action.UPDATE,
+            Write.NEW_VALUE,
+            _NO_FINGERPRINT + "; a new value will be generated",
+            drift=True,
+        ),
+        generated=True,
+    ),
+    ValueRule(
+        Version.MISMATCH,
+        Outcome(
+            Action.UPDATE,
+            Write.VALUE,
+            "the value at the source differs from the vault's (fingerprint mismatch)",
+        ),
+    ),
+    ValueRule(
+        Version.UNKNOWN_KEY,
+        Outcome(
+            Action.UPDATE,
+            Write.VALUE,
+            "the fingerprint was made with another key (id {key_id}); without it the value "
+            "cannot be compared, so it is set again",
+        ),
+    ),
+    ValueRule(Version.MATCH, Outcome(Action.UPDATE, Write.VALUE, _CLEARING), must_clear=True),
+    ValueRule(
+        Version.MATCH,
+        Outcome(Action.NO_OP, Write.NOTHING),
+        metadata_differs=False,
+        must_clear=False,
+    ),
+    ValueRule(
+        Version.MATCH,
+        Outcome(Action.UPDATE, Write.PROPERTIES, _METADATA),
+        metadata_differs=True,
+        must_clear=False,
+    ),
+    ValueRule(
+        Version.PREVIOUS_KEY, Outcome(Action.UPDATE, Write.VALUE, _CLEARING), must_clear=True
+    ),
+    ValueRule(
+        Version.PREVIOUS_KEY,
+        Outcome(Action.UPDATE, Write.PROPERTIES, "fingerprint key rotated", retag=True),
+        must_clear=False,
+    ),
+    ValueRule(
+        Version.ROTATE,
+        Outcome(
+            Action.UPDATE,
+            Write.NEW_VALUE,
+            "rotation requested (--rotate): a new value will be generated",
+        ),
+    ),
+    ValueRule(
+        Version.GENERATED,
+        Outcome(Action.NO_OP, Write.NOTHING),
+        metadata_differs=False,
+        must_clear=False,
+    ),
+    ValueRule(
+        Version.GENERATED,
+        Outcome(Action.UPDATE, Write.PROPERTIES, _METADATA),
+        metadata_differs=True,
+        must_clear=False,
+    ),
+    ValueRule(
+        Version.GENERATED,
+        Outcome(Action.NO_OP, Write.NOTHING, warn_uncleared=True),
+        metadata_differs=False,
+        must_clear=True,
+    ),
+    ValueRule(
+        Version.GENERATED,
+        Outcome(Action.UPDATE, Write.PROPERTIES, _METADATA, warn_uncleared=True),
+        metadata_differs=True,
+        must_clear=True,
+    ),
+)
+
+
+def name_rule(holder: Holder) -> NameRule:
+    """The row of :data:`NAME_RULES` for ``holder``."""
+    (rule,) = (r for r in NAME_RULES if r.holder is holder)
+    return rule
+
+
+def value_rule(seen: Observation) -> ValueRule:
+    """The one row of :data:`VALUE_RULES` that applies to ``seen``."""
+    rules = [r for r in VALUE_RULES if r.applies(seen)]
+    if len(rules) != 1:  # the table is wrong, not the input: a unit test goes through all cases
+        raise LookupError(f"{len(rules)} value rules apply to {seen}")
+    return rules[0]
+
+
+def holder_of(actual: ActualSecret | None, deleted: DeletedState | None) -> Holder:
+    """Who holds the name: an active secret first (Key Vault keeps one or the other)."""
+    if actual is None and deleted is not None:
+        if not deleted.owned:
+            return Holder.DELETED_FOREIGN
+        return Holder.CERTIFICATE if deleted.actual.managed else Holder.DELETED_OURS
+    if actual is None:
+        return Holder.NOBODY
+    return Holder.CERTIFICATE if actual.managed else Holder.ACTIVE
+
+
+def version_of(
+    desired: DesiredSecret, actual: ActualSecret | None, keyring: fp.Keyring, options: SyncOptions
+) -> Version:
+    """What ``actual``'s fingerprint says about the declared value (no value is read)."""
+    if actual is None:
+        return Version.ABSENT
+    tag = actual.tags.get(FINGERPRINT_TAG)
+    if not actual.owned or fp.parse(tag) is None:
+        return Version.UNTAGGED
+    if desired.generated:
+        return Version.ROTATE if desired.vault_name.lower() in options.rotate else Version.GENERATED
+    assert desired.value is not None
+    verdict = keyring.verify(tag, desired.vault_name, desired.value.reveal())
+    match verdict:
+        case fp.Verdict.MATCH:
+            return Version.MATCH
+        case fp.Verdict.MATCH_PREVIOUS_KEY:
+            return Version.PREVIOUS_KEY
+        case fp.Verdict.MISMATCH:
+            return Version.MISMATCH
+        case fp.Verdict.UNKNOWN_KEY:
+            return Version.UNKNOWN_KEY
+        case fp.Verdict.MISSING:
+            return Version.UNTAGGED
+        case _:
+            assert_never(verdict)
+
+
+def observe(
+    desired: DesiredSecret, actual: ActualSecret | None, keyring: fp.Keyring, options: SyncOptions
+) -> Observation:
+    """What the value rules look at, for ``desired`` and the version that holds its name."""
+    return _observe(desired, actual, keyring, options)[0]
+
+
+def _observe(
+    desired: DesiredSecret, actual: ActualSecret | None, keyring: fp.Keyring, options: SyncOptions
+) -> tuple[Observation, _Comparison]:
+    # The metadata as it stands: what the rules that keep the current value compare.
+    comparison = _compare_metadata(desired, actual, actual.created_on if actual else None)
+    cleared = comparison.needs_new_version
+    seen = Observation(
+        version=version_of(desired, actual, keyring, options),
+        generated=desired.generated,
+        metadata_differs=any(f.name not in cleared for f in comparison.fields),
+        must_clear=bool(cleared),
+    )
+    return seen, comparison
+
+
+def render_rules() -> str:
+    """:data:`NAME_RULES` and :data:`VALUE_RULES` as reStructuredText tables (the docstring's)."""
+
+    def either(flag: bool | None, yes: str = "yes", no: str = "no") -> str:
+        return "-" if flag is None else (yes if flag else no)
+
+    names = [
+        (
+            rule.holder.value,
+            f"error: {rule.refusal}; nothing is written"
+            if rule.refusal
+            else ("recover, then the value rules" if rule.recover else "the value rules"),
+        )
+        for rule in NAME_RULES
+    ]
+    values = []
+    for rule in VALUE_RULES:
+        outcome = rule.outcome
+        change = outcome.action.value
+        if outcome.write is not Write.NOTHING:
+            change += f": {outcome.write.value}"
+        change += "".join(
+            extra
+            for extra, present in (
+                (", re-tag", outcome.retag),
+                (", drift", outcome.drift),
+                (", warns: cannot clear", outcome.warn_uncleared),
+                (f'; "{outcome.reason}"', outcome.reason is not None),
+            )
+            if present
+        )
+        values.append(
+            (
+                rule.version.value,
+                either(rule.generated, "generated", "declared"),
+                either(rule.metadata_differs),
+                either(rule.must_clear),
+                change,
+            )
+        )
+    return (
+        _rst_table(("name held by", "then"), names)
+        + "\n\n"
+        + _rst_table(("current version", "value", "differs", "clears", "change"), values)
+    )
+
+
+def _rst_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 99) -> str:
+    """A reStructuredText simple table; the last column wraps within ``width``."""
+    widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers) - 1)]
+    last = max(20, width - sum(w + 2 for w in widths))
+    widths.append(min(last, max(len(r[-1]) for r in (headers, *rows))))
+    rule = "  ".join("=" * w for w in widths)
+    lead = " " * (sum(w + 2 for w in widths[:-1]))
+
+    def line(cells: Sequence[str]) -> list[str]:
+        wrapped = textwrap.wrap(cells[-1], widths[-1]) or [""]
+        first = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False))
+        return [f"{first}  {wrapped[0]}".rstrip()] + [f"{lead}{more}" for more in wrapped[1:]]
+
+    body = [rule, *line(headers), rule]
+    for row in rows:
+        body.extend(line(row))
+    body.append(rule)
+    return "\n".join(body)
+
+
+def _refusal(
+    holder: Holder,
+    rule: NameRule,
+    desired: DesiredSecret,
+    actual: ActualSecret | None,
+    deleted: DeletedState | None,
+) -> Diagnostic:
+    assert rule.refusal is not None
+    if holder is Holder.DELETED_FOREIGN:
+        assert deleted is not None
+        return Diagnostic(
+            "error",
+            rule.refusal.format(name=deleted.name),
+            detail=(
+                f"Deleted {_iso(deleted.deleted_on) or '(unknown date)'}, purge "
+                f"scheduled {_iso(deleted.scheduled_purge_on) or '(unknown)'}. "
+                "If it is the same secret, recover it by hand "
+                f"(az keyvault secret recover --name {deleted.name}) and re-run; "
+                "otherwise choose another name. The sync never purges.\n"
+                f"Declared at {desired.location}."
+            ),
+            address=desired.address,
+        )
+    holding = actual if actual is not None else (deleted.actual if deleted else None)
+    assert holding is not None
+    return Diagnostic(
+        "error",
+        rule.refusal.format(name=holding.name),
+        detail=f"Remove it from the manifest at {desired.location}.",
+        address=desired.address,
+    )
+
+
 def _plan_declared(
     desired: DesiredSecret,
     actual: ActualSecret | None,
@@ -244,31 +686,17 @@ def _plan_declared(
     keyring: fp.Keyring,
     options: SyncOptions,
 ) -> tuple[Change | None, Step | None, list[Diagnostic]]:
+    """One declared secret's change, by :data:`NAME_RULES` then :data:`VALUE_RULES`."""
     address = desired.address
+    holder = holder_of(actual, deleted)
+    naming_rule = name_rule(holder)
+    if naming_rule.refusal is not None:
+        return None, None, [_refusal(holder, naming_rule, desired, actual, deleted)]
     diagnostics: list[Diagnostic] = []
     operations: list[Operation] = []
     notes: list[str] = [] if desired.generated else [f"value from {desired.source}"]
-    recovering = False
-    if actual is None and deleted is not None:
-        if not deleted.owned:
-            diagnostics.append(
-                Diagnostic(
-                    "error",
-                    f"the name {deleted.name} is held by a soft-deleted secret the sync "
-                    "does not own",
-                    detail=(
-                        f"Deleted {_iso(deleted.deleted_on) or '(unknown date)'}, purge "
-                        f"scheduled {_iso(deleted.scheduled_purge_on) or '(unknown)'}. "
-                        "If it is the same secret, recover it by hand "
-                        f"(az keyvault secret recover --name {deleted.name}) and re-run; "
-                        "otherwise choose another name. The sync never purges.\n"
-                        f"Declared at {desired.location}."
-                    ),
-                    address=address,
-                )
-            )
-            return None, None, diagnostics
-        recovering = True
+    if naming_rule.recover:
+        assert deleted is not None
         actual = deleted.actual
         operations.append(Operation.RECOVER)
         notes.append(
@@ -276,117 +704,61 @@ def _plan_declared(
             f"(purge scheduled {_iso(deleted.scheduled_purge_on) or 'unknown'}); "
             "carries the sync's ownership tag"
         )
-    if actual is not None and actual.managed:
+
+    seen, comparison = _observe(desired, actual, keyring, options)
+    cleared = comparison.needs_new_version
+    outcome = value_rule(seen).outcome
+    tag = actual.tags.get(FINGERPRINT_TAG) if actual else None
+    parsed = fp.parse(tag)
+    reason = (
+        outcome.reason.format(key_id=parsed.key_id if parsed else "?", cleared=", ".join(cleared))
+        if outcome.reason
+        else None
+    )
+    sets_value = outcome.write in (Write.VALUE, Write.NEW_VALUE)
+    regenerate = outcome.write is Write.NEW_VALUE
+    base = None if sets_value else (actual.created_on if actual else None)
+    if sets_value:
+        fields = [
+            _value_field(actual is not None),
+            *_compare_metadata(desired, actual, None).fields,
+        ]
+        if regenerate and desired.generator is not None:
+            notes.append(f"a new value of {desired.generator} will be generated")
+    else:
+        fields = [f for f in comparison.fields if f.name not in cleared]
+    if outcome.warn_uncleared:
         diagnostics.append(
             Diagnostic(
-                "error",
-                f"{actual.name} backs a Key Vault certificate; the sync does not manage it",
-                detail=f"Remove it from the manifest at {desired.location}.",
+                "warning",
+                f"cannot clear {', '.join(cleared)} of a generated secret without a new value",
+                detail=(
+                    "Key Vault clears these only with a new version, and the sync never "
+                    f"reads values; rotate it (--rotate {desired.vault_name}) or set "
+                    f"{', '.join(cleared)} explicitly. Declared at {desired.location}."
+                ),
                 address=address,
             )
         )
-        return None, None, diagnostics
-
-    # Does the current version hold the declared value?
-    reason: str | None = None
-    drift = False
-    set_value = False
-    regenerate = False
-    keep_fingerprint = None
-    retag = False
-    tag = actual.tags.get(FINGERPRINT_TAG) if actual else None
-    if actual is None:
-        set_value = True
-        regenerate = desired.generated
-    elif not actual.owned or fp.parse(tag) is None:
-        set_value = drift = True
-        regenerate = desired.generated
-        reason = (
-            "the current version carries no sync fingerprint: it was set outside the "
-            "manifests" + ("; a new value will be generated" if desired.generated else "")
-        )
-    elif desired.generated:
-        if desired.vault_name.lower() in options.rotate:
-            set_value = regenerate = True
-            reason = "rotation requested (--rotate): a new value will be generated"
-        else:
-            keep_fingerprint = tag
-    else:
-        assert desired.value is not None
-        verdict = keyring.verify(tag, desired.vault_name, desired.value.reveal())
-        if verdict is fp.Verdict.MISMATCH:
-            set_value = True
-            reason = "the value at the source differs from the vault's (fingerprint mismatch)"
-        elif verdict is fp.Verdict.UNKNOWN_KEY:
-            set_value = True
-            parsed = fp.parse(tag)
-            reason = (
-                f"the fingerprint was made with another key (id {parsed.key_id if parsed else '?'})"
-                "; without it the value cannot be compared, so it is set again"
-            )
-        elif verdict is fp.Verdict.MATCH_PREVIOUS_KEY:
-            retag = True
-
-    base = None if set_value else (actual.created_on if actual else None)
-    comparison = _compare_metadata(desired, actual, base)
-    fields = list(comparison.fields)
-    if not set_value and comparison.needs_new_version:
-        cleared = ", ".join(comparison.needs_new_version)
-        if desired.generated:
-            diagnostics.append(
-                Diagnostic(
-                    "warning",
-                    f"cannot clear {cleared} of a generated secret without a new value",
-                    detail=(
-                        "Key Vault clears these only with a new version, and the sync never "
-                        f"reads values; rotate it (--rotate {desired.vault_name}) or set "
-                        f"{cleared} explicitly. Declared at {desired.location}."
-                    ),
-                    address=address,
-                )
-            )
-            fields = [f for f in fields if f.name not in comparison.needs_new_version]
-        else:
-            set_value = True
-            reason = f"clearing {cleared} needs a new version (same value)"
-            base = None
-            fields = list(_compare_metadata(desired, actual, None).fields)
-    if retag and not set_value:
-        parsed = fp.parse(tag)
+    if outcome.retag:
         fields.append(
-            FieldDiff(
-                "fingerprint_key",
-                parsed.key_id if parsed else None,
-                keyring.current.key_id,
-            )
+            FieldDiff("fingerprint_key", parsed.key_id if parsed else None, keyring.current.key_id)
         )
-    if set_value:
-        operations.append(Operation.SET)
-        fields.insert(0, _value_field(actual is not None))
-        if regenerate and desired.generator is not None:
-            notes.append(f"a new value of {desired.generator} will be generated")
-    elif fields:
-        operations.append(Operation.UPDATE_PROPERTIES)
-        reason = reason or (
-            "metadata differs (no new version)" if not retag else "fingerprint key rotated"
-        )
-    if recovering:
+    operations.extend(outcome.write.operations)
+    action = outcome.action
+    if naming_rule.recover:
         action = Action.RECOVER
         reason = "the declared name is soft-deleted and owned by the sync" + (
             f"; then {reason}" if reason else ""
         )
-    elif actual is None:
-        action = Action.CREATE
-    elif operations:
-        action = Action.UPDATE
-    else:
+    if action is Action.NO_OP:
         return Change(address, Action.NO_OP), None, diagnostics
     change = Change(
         address,
         action,
         fields=tuple(fields),
         reason=reason,
-        drift=drift,
+        drift=outcome.drift,
         notes=tuple(notes),
     )
     step = Step(
@@ -395,7 +767,7 @@ def _plan_declared(
         operations=tuple(operations),
         desired=desired,
         regenerate=regenerate,
-        keep_fingerprint=keep_fingerprint,
+        keep_fingerprint=tag if seen.version is Version.GENERATED else None,
         value_set_at=base,
     )
     return change, step, diagnostics
