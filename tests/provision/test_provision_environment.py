@@ -90,7 +90,7 @@ def test_duplicate_grants_and_bad_ip_rules(tmp_path: Path) -> None:
     found = problems(tmp_path, text)
     assert any("duplicate grant name 'a'" in p for p in found), found
     assert any("same role to the same principal" in p for p in found), found
-    assert any("ip_rules/0" in p for p in found), found
+    assert any("ip_rules[0]" in p for p in found), found
 
 
 def test_azure_target_rejects_emulator_settings(tmp_path: Path) -> None:

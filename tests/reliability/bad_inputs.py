@@ -439,7 +439,7 @@ ENVIRONMENT_CASES = [
         "e-ip-rule-out-of-range",
         "wrong type",
         insert_after(ENVIRONMENT, 12, "  network_acls:\n    ip_rules: [300.1.2.3/8]"),
-        (14, 16, "ip_rules/0"),
+        (14, 16, "ip_rules[0]"),
     ),
     e(
         "e-location-with-space",

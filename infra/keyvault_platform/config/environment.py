@@ -32,7 +32,7 @@ from keyvault_platform.config.root import (
     DEFAULT_MANIFEST_DIR,
     ConfigRoot,
 )
-from keyvault_platform.core.schema_errors import schema_problems
+from keyvault_platform.core.schema_errors import field_path, schema_problems
 from keyvault_platform.core.yaml_source import (
     InputError,
     Location,
@@ -230,8 +230,8 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
             problems.append(
                 Problem(
                     document.locate(("access", index, "name")),
-                    f"access/{index}/name: duplicate grant name {name!r} "
-                    f"(first used by access/{seen[name]})",
+                    f"{field_path(('access', index, 'name'))}: duplicate grant name {name!r} "
+                    f"(first used by {field_path(('access', seen[name]))})",
                 )
             )
         seen.setdefault(name, index)
@@ -242,8 +242,8 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
             problems.append(
                 Problem(
                     document.locate(("access", index)),
-                    f"access/{index}: grants the same role to the same principal at the same "
-                    f"scope as grant {triples[key]!r}",
+                    f"{field_path(('access', index))}: grants the same role to the same "
+                    f"principal at the same scope as grant {triples[key]!r}",
                 )
             )
         triples.setdefault(key, name)
@@ -252,7 +252,7 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
         problems.append(
             Problem(
                 document.locate(("sync", "manifests")),
-                f"sync/manifests: {manifests} resolves outside the config directory "
+                f"sync.manifests: {manifests} resolves outside the config directory "
                 f"{root.path}; manifests are reviewed code and must live in it",
             )
         )
@@ -264,7 +264,7 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
             problems.append(
                 Problem(
                     document.locate(("vault", "network_acls", "ip_rules", index)),
-                    f"vault/network_acls/ip_rules/{index}: {exc}",
+                    f"{field_path(('vault', 'network_acls', 'ip_rules', index))}: {exc}",
                 )
             )
     return problems

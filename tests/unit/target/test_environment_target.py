@@ -70,7 +70,7 @@ def test_the_file_chooses_the_cloud(tmp_path: Path, spelling: str, cloud) -> Non
 def test_an_unknown_cloud_is_a_located_error_naming_the_known_ones(tmp_path: Path) -> None:
     found = problems(tmp_path, "  kind: azure\n  cloud: AzureGermanCloud\n")
     assert len(found) == 1, found
-    assert ":3:10: target/cloud: unknown cloud; known clouds: AzureCloud (public)" in found[0]
+    assert ":3:10: target.cloud: unknown cloud; known clouds: AzureCloud (public)" in found[0]
     assert "AzureChinaCloud (china), AzureUSGovernment (usgovernment)" in found[0]
 
 
