@@ -282,7 +282,7 @@ def test_unsafe_changes_are_refused_at_plan_time(deployment, setting: str, messa
     assert deployment.arm_writes(marker) == []
 
 
-def test_unknown_principal_fails_clearly_within_the_bound(deployment) -> None:
+def test_unknown_principal_fails_clearly_within_the_bound(emulator, deployment) -> None:
     stranger = str(uuid.uuid4())
     deployment.write(
         access=(
@@ -293,8 +293,18 @@ def test_unknown_principal_fails_clearly_within_the_bound(deployment) -> None:
     )
     failed = deployment.run("--principal-wait", "2")
     assert failed.code == 1
-    assert stranger in failed.err and "stranger-reads" in failed.err
-    assert "not found in the directory" in failed.err
+    assert "  role_assignment.stranger-reads: create failed: principal " + stranger in failed.out
+    assert "not found in the directory" in failed.out
+    assert "hint: check principal_id is the identity's object (principal) id" in failed.out
+    # Reported once, and the independent grants were still made.
+    assert (failed.out + failed.err).count("not found in the directory") == 1
+    assert "Apply failed: 1 error; 4 of 5 changes applied." in failed.out
+    assert "Apply complete" not in failed.out
+    target = deployment.target()
+    assert assignment_triples(target, load_environment(deployment.path).vault_resource_id) == {
+        (emulator.object_id("app"), SECRETS_USER),
+        (emulator.object_id("sync"), SECRETS_OFFICER),
+    }
 
 
 def existing_group(deployment: Deployment) -> str:
@@ -413,11 +423,13 @@ def test_permissions_api_failure_warns_and_falls_back_to_apply_time(
     assert (
         "Warning: could not check the deploying identity's permissions before writing (403"
     ) in failed.out
-    # Today's apply-time error: the vault was written, the first assignment refused.
-    assert NO_RIGHTS in failed.err
+    # The apply-time error: the vault was written, each assignment refused (each tried).
+    assert f"hint: {NO_RIGHTS}" in failed.out
+    assert "Apply failed: 2 errors; 1 of 3 changes applied." in failed.out
     writes = deployment.arm_writes(marker, identity="outsider")
     assert [w.operation for w in writes if w.status < 400] == ["VaultPut"]
-    assert all(w.status == 403 for w in writes if w.operation != "VaultPut")
+    refused = [w for w in writes if w.operation != "VaultPut"]
+    assert len(refused) == 2 and all(w.status == 403 for w in refused)
 
 
 def test_plan_reports_missing_emulator_clearly(tmp_path: Path) -> None:
@@ -561,10 +573,20 @@ def test_transient_throttling_is_retried_by_the_sdk_policy(
 
 def test_persistent_throttling_is_reported_after_retries(emulator, deployment, arm_faults) -> None:
     arm_faults(error_rate=1.0, statuses=(429,), retry_after_s=1, operations={"VaultPut"})
+    marker = time.time()
     failed = deployment.run()
     assert failed.code == 1
-    assert "could not create vault" in failed.err and "429" in failed.err
-    assert "throttled" in failed.err
+    vault = f"vault.{deployment.vault}"
+    assert f"  {vault}: create failed: could not create vault" in failed.out
+    assert "429" in failed.out and "hint: Azure throttled the requests" in failed.out
+    # The vault's failure skips its role assignments, and says so.
+    assert (
+        "Skipped (a change they depend on failed):\n"
+        f"  + role_assignment.app-reads-secrets (needs {vault})\n"
+        f"  + role_assignment.sync-writes-secrets (needs {vault})\n"
+    ) in failed.out
+    assert "Apply failed: 1 error; 1 of 4 changes applied." in failed.out
+    assert "RoleAssignmentPut" not in {w.operation for w in deployment.arm_writes(marker)}
 
 
 def test_contributor_can_converge_vault_properties(emulator, deployment) -> None:
