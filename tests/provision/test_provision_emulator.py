@@ -251,6 +251,114 @@ def test_soft_deleted_vault_is_recovered_with_assignments(emulator, deployment) 
     assert deployment.run("--plan").code == 0
 
 
+def set_sku_by_hand(deployment: Deployment, sku: str) -> None:
+    from azure.mgmt.keyvault.models import Sku, VaultPatchParameters, VaultPatchProperties
+
+    client = deployment.target().keyvault_management()
+    try:
+        client.vaults.update(
+            deployment.group,
+            deployment.vault,
+            VaultPatchParameters(properties=VaultPatchProperties(sku=Sku(family="A", name=sku))),
+        )
+    finally:
+        client.close()
+
+
+def retag(deployment: Deployment, env: str) -> None:
+    deployment.path.write_text(
+        deployment.path.read_text().replace(
+            "  tags: {env: test}\n  on_soft", f"  tags: {{env: {env}}}\n  on_soft"
+        )
+    )
+
+
+def write_operations(deployment: Deployment, since: float) -> list[str]:
+    return sorted(w.operation for w in deployment.arm_writes(since) if w.status < 400)
+
+
+def test_recover_then_converge_are_two_planned_changes_applied_exactly(emulator, deployment):
+    assert deployment.run().code == 0
+    delete_vault(deployment)
+    retag(deployment, "prod")  # the deleted vault's tags are known: {env: test}
+
+    planned = deployment.run("--plan")
+    assert planned.code == 2
+    assert f"  ^ vault.{deployment.vault}\n" in planned.out
+    assert f"# vault_settings.{deployment.vault} will be updated in place" in planned.out
+    assert (
+        f"  ~ vault_settings.{deployment.vault}\n"
+        '      ~ tags: {"env": "test"} -> {"env": "prod"}\n'
+    ) in planned.out
+    assert "Plan: 1 to recover, 2 to add, 1 to change, 0 to destroy." in planned.out
+
+    marker = time.time()
+    applied = deployment.run()
+    assert applied.code == 0, applied.err + applied.out
+    assert "Apply complete! Resources: 1 recovered, 2 added, 1 changed, 0 destroyed." in (
+        applied.out
+    )
+    # Exactly the plan: the recover, the update it showed, the two grants.
+    assert write_operations(deployment, marker) == [
+        "RoleAssignmentPut",
+        "RoleAssignmentPut",
+        "VaultPatch",
+        "VaultPut",
+    ]
+    again = deployment.run("--plan")
+    assert again.code == 0 and "No changes." in again.out
+
+
+def test_a_recovered_setting_the_plan_could_not_show_is_not_applied(emulator, deployment):
+    assert deployment.run().code == 0
+    set_sku_by_hand(deployment, "premium")  # invisible once the vault is deleted
+    delete_vault(deployment)
+    retag(deployment, "prod")
+
+    planned = deployment.run("--plan")
+    assert "sku" not in planned.out.split("Plan:")[0].split("vault_settings")[1]
+
+    marker = time.time()
+    refused = deployment.run()
+    assert refused.code == 1
+    settings = f"vault_settings.{deployment.vault}"
+    assert (
+        f"  {settings}: update failed: not updated: the recovered vault's sku also differs "
+        "from the environment file"
+    ) in refused.out
+    assert "hint: run the command again: it plans the whole update" in refused.out
+    assert "Apply failed: 1 error; 3 of 4 changes applied." in refused.out
+    # The recover and the grants stand; nothing unplanned was written.
+    assert write_operations(deployment, marker) == [
+        "RoleAssignmentPut",
+        "RoleAssignmentPut",
+        "VaultPut",
+    ]
+
+    replanned = deployment.run("--plan")
+    assert f"# vault.{deployment.vault} will be updated in place" in replanned.out
+    assert '~ sku: "premium" -> "standard"' in replanned.out
+    assert '~ tags: {"env": "test"} -> {"env": "prod"}' in replanned.out
+    assert deployment.run().code == 0
+    assert deployment.run("--plan").code == 0
+
+
+def test_a_recover_with_no_planned_update_warns_of_settings_it_could_not_see(emulator, deployment):
+    assert deployment.run().code == 0
+    set_sku_by_hand(deployment, "premium")
+    delete_vault(deployment)
+
+    planned = deployment.run("--plan")
+    assert "vault_settings." not in planned.out
+    marker = time.time()
+    recovered = deployment.run("--no-verify")
+    assert recovered.code == 0, recovered.err + recovered.out
+    assert "Warning: recover: recovered; its sku differs from the environment file" in recovered.out
+    assert "re-run to plan that update" in recovered.out
+    assert "VaultPatch" not in write_operations(deployment, marker)
+    assert '~ sku: "premium" -> "standard"' in deployment.run("--plan").out
+
+
 def test_fail_policy_names_the_purge_date_and_writes_nothing(deployment) -> None:
     assert deployment.run().code == 0
     delete_vault(deployment)

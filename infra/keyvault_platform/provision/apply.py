@@ -225,9 +225,9 @@ class _Provisioning:
         if not unseen:
             return Done()
         return Done(
-            note=f"recovered; its {', '.join(unseen)} differ from the environment file, "
-            "which a soft-deleted vault does not show, so the plan did not change them: "
-            "re-run to plan that update"
+            note=f"recovered; its {_differ(unseen)} from the environment file, which a "
+            "soft-deleted vault does not show, so the plan did not include it: re-run to "
+            "plan that update"
         )
 
     def converge(self, ctx: TaskContext) -> Done:
@@ -238,7 +238,7 @@ class _Provisioning:
         unseen = vaults.unplanned_fields(env.vault, env.tenant_id, self.recovered, fields)
         if unseen:
             raise TaskFailed(
-                f"not updated: the recovered vault's {', '.join(unseen)} also differ from the "
+                f"not updated: the recovered vault's {_differ(unseen, also=True)} from the "
                 "environment file, which the soft-deleted vault did not show and the plan "
                 "therefore could not; nothing unplanned is applied",
                 hint="run the command again: it plans the whole update from the recovered vault",
@@ -279,6 +279,12 @@ class _Provisioning:
             return Done(outcome="already gone" if outcome == "gone" else None)
 
         return delete
+
+
+def _differ(fields: tuple[str, ...], *, also: bool = False) -> str:
+    """ "sku differs", "sku, tags also differ": fields and the verb that agrees."""
+    verb = "differs" if len(fields) == 1 else "differ"
+    return f"{', '.join(fields)} {'also ' if also else ''}{verb}"
 
 
 def _recheck_vault(client: KeyVaultManagementClient, planned: ProvisionPlan) -> None:
