@@ -129,3 +129,28 @@ def test_a_sync_whose_every_write_fails_reports_failure_on_the_emulator(
         types = [json.loads(line)["type"] for line in sync.output.splitlines()]
         assert "change_summary" not in types[types.index("diagnostic") :]
         assert "apply_complete" not in types
+
+
+def test_each_failure_is_printed_once_with_logging_as_the_command_sets_it(
+    emulator, vault, tmp_path: Path
+) -> None:
+    """Before, a failure was logged as a warning and listed again in the report."""
+    import argparse
+
+    emulator.set_throttling(vault.name, enabled=False)
+    sync = Sync(emulator, vault, tmp_path)
+    fragile = emulator.secret_client(vault, "sync", retry_total=0)
+    emulator.set_faults(
+        vault.name, error_rate=1.0, statuses=(500,), seed=1, operations={"SecretSet"}
+    )
+    logged = io.StringIO()
+    try:
+        with cli.configured_logging(argparse.Namespace(quiet=False, verbose=0), stream=logged):
+            code, _, result = sync.run(client=fragile, max_attempts=1)
+    finally:
+        emulator.clear_faults(vault.name)
+    assert code == 1 and result is not None and len(result.failed) == 4
+    after_the_plan = sync.output.split("Applying ...")[1] + logged.getvalue()
+    for failure in result.failed:
+        assert after_the_plan.count(failure.address) == 1
+        assert f"  {failure.address}: create failed: HTTP 500" in after_the_plan
