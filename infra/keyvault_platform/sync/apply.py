@@ -41,7 +41,6 @@ from azure.core.exceptions import (
 )
 
 from keyvault_platform.core.executor import (
-    NOT_RUN,
     ApplyInterrupted,
     ApplyResult,
     Done,
@@ -76,14 +75,10 @@ TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: How long follow-ups of a recover keep retrying 404/409 while it completes.
 RECOVERY_WAIT_S = 60.0
 
-#: The error of a change the interrupt stopped before any of its requests.
-INTERRUPTED = NOT_RUN
-
 __all__ = [
     "ALREADY_DELETED",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_ATTEMPTS",
-    "INTERRUPTED",
     "ApplyInterrupted",
     "ApplyResult",
     "TaskResult",
