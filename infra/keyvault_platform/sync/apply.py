@@ -39,6 +39,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline.policies import RetryPolicy as AzureRetryPolicy
 
 from keyvault_platform.core.executor import (
     ApplyInterrupted,
@@ -91,6 +92,9 @@ __all__ = [
 ALREADY_DELETED = "already deleted since the plan was made; counted as destroyed"
 
 
+_RETRY_AFTER = AzureRetryPolicy()
+
+
 class _ResponseWatch:
     """Counts 429s and holds the pacer for their ``Retry-After``; a raw_response_hook."""
 
@@ -106,23 +110,8 @@ class _ResponseWatch:
         with self._lock:
             self.throttled += 1
         if self.pacer is not None:
-            self.pacer.hold(_retry_after_s(http.headers) or 1.0)
-
-
-def _retry_after_s(headers: Mapping[str, str]) -> float | None:
-    for header, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
-        if headers.get(header):
-            try:
-                return float(headers[header]) * scale
-            except ValueError:
-                pass
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if value:
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+            # azure-core's own reading of Retry-After (and its -ms variants).
+            self.pacer.hold(_RETRY_AFTER.get_retry_after(response) or 1.0)
 
 
 def describe_error(exc: BaseException) -> str:
