@@ -251,6 +251,114 @@ def test_soft_deleted_vault_is_recovered_with_assignments(emulator, deployment) 
     assert deployment.run("--plan").code == 0
 
 
+def set_sku_by_hand(deployment: Deployment, sku: str) -> None:
+    from azure.mgmt.keyvault.models import Sku, VaultPatchParameters, VaultPatchProperties
+
+    client = deployment.target().keyvault_management()
+    try:
+        client.vaults.update(
+            deployment.group,
+            deployment.vault,
+            VaultPatchParameters(properties=VaultPatchProperties(sku=Sku(family="A", name=sku))),
+        )
+    finally:
+        client.close()
+
+
+def retag(deployment: Deployment, env: str) -> None:
+    deployment.path.write_text(
+        deployment.path.read_text().replace(
+            "  tags: {env: test}\n  on_soft", f"  tags: {{env: {env}}}\n  on_soft"
+        )
+    )
+
+
+def write_operations(deployment: Deployment, since: float) -> list[str]:
+    return sorted(w.operation for w in deployment.arm_writes(since) if w.status < 400)
+
+
+def test_recover_then_converge_are_two_planned_changes_applied_exactly(emulator, deployment):
+    assert deployment.run().code == 0
+    delete_vault(deployment)
+    retag(deployment, "prod")  # the deleted vault's tags are known: {env: test}
+
+    planned = deployment.run("--plan")
+    assert planned.code == 2
+    assert f"  ^ vault.{deployment.vault}\n" in planned.out
+    assert f"# vault_settings.{deployment.vault} will be updated in place" in planned.out
+    assert (
+        f"  ~ vault_settings.{deployment.vault}\n"
+        '      ~ tags: {"env": "test"} -> {"env": "prod"}\n'
+    ) in planned.out
+    assert "Plan: 1 to recover, 2 to add, 1 to change, 0 to destroy." in planned.out
+
+    marker = time.time()
+    applied = deployment.run()
+    assert applied.code == 0, applied.err + applied.out
+    assert "Apply complete! Resources: 1 recovered, 2 added, 1 changed, 0 destroyed." in (
+        applied.out
+    )
+    # Exactly the plan: the recover, the update it showed, the two grants.
+    assert write_operations(deployment, marker) == [
+        "RoleAssignmentPut",
+        "RoleAssignmentPut",
+        "VaultPatch",
+        "VaultPut",
+    ]
+    again = deployment.run("--plan")
+    assert again.code == 0 and "No changes." in again.out
+
+
+def test_a_recovered_setting_the_plan_could_not_show_is_not_applied(emulator, deployment):
+    assert deployment.run().code == 0
+    set_sku_by_hand(deployment, "premium")  # invisible once the vault is deleted
+    delete_vault(deployment)
+    retag(deployment, "prod")
+
+    planned = deployment.run("--plan")
+    assert "sku" not in planned.out.split("Plan:")[0].split("vault_settings")[1]
+
+    marker = time.time()
+    refused = deployment.run()
+    assert refused.code == 1
+    settings = f"vault_settings.{deployment.vault}"
+    assert (
+        f"  {settings}: update failed: not updated: the recovered vault's sku also differs "
+        "from the environment file"
+    ) in refused.out
+    assert "hint: run the command again: it plans the whole update" in refused.out
+    assert "Apply failed: 1 error; 3 of 4 changes applied." in refused.out
+    # The recover and the grants stand; nothing unplanned was written.
+    assert write_operations(deployment, marker) == [
+        "RoleAssignmentPut",
+        "RoleAssignmentPut",
+        "VaultPut",
+    ]
+
+    replanned = deployment.run("--plan")
+    assert f"# vault.{deployment.vault} will be updated in place" in replanned.out
+    assert '~ sku: "premium" -> "standard"' in replanned.out
+    assert '~ tags: {"env": "test"} -> {"env": "prod"}' in replanned.out
+    assert deployment.run().code == 0
+    assert deployment.run("--plan").code == 0
+
+
+def test_a_recover_with_no_planned_update_warns_of_settings_it_could_not_see(emulator, deployment):
+    assert deployment.run().code == 0
+    set_sku_by_hand(deployment, "premium")
+    delete_vault(deployment)
+
+    planned = deployment.run("--plan")
+    assert "vault_settings." not in planned.out
+    marker = time.time()
+    recovered = deployment.run("--no-verify")
+    assert recovered.code == 0, recovered.err + recovered.out
+    assert "Warning: recover: recovered; its sku differs from the environment file" in recovered.out
+    assert "re-run to plan that update" in recovered.out
+    assert "VaultPatch" not in write_operations(deployment, marker)
+    assert '~ sku: "premium" -> "standard"' in deployment.run("--plan").out
+
+
 def test_fail_policy_names_the_purge_date_and_writes_nothing(deployment) -> None:
     assert deployment.run().code == 0
     delete_vault(deployment)
@@ -282,7 +390,7 @@ def test_unsafe_changes_are_refused_at_plan_time(deployment, setting: str, messa
     assert deployment.arm_writes(marker) == []
 
 
-def test_unknown_principal_fails_clearly_within_the_bound(deployment) -> None:
+def test_unknown_principal_fails_clearly_within_the_bound(emulator, deployment) -> None:
     stranger = str(uuid.uuid4())
     deployment.write(
         access=(
@@ -293,8 +401,18 @@ def test_unknown_principal_fails_clearly_within_the_bound(deployment) -> None:
     )
     failed = deployment.run("--principal-wait", "2")
     assert failed.code == 1
-    assert stranger in failed.err and "stranger-reads" in failed.err
-    assert "not found in the directory" in failed.err
+    assert "  role_assignment.stranger-reads: create failed: principal " + stranger in failed.out
+    assert "not found in the directory" in failed.out
+    assert "hint: check principal_id is the identity's object (principal) id" in failed.out
+    # Reported once, and the independent grants were still made.
+    assert (failed.out + failed.err).count("not found in the directory") == 1
+    assert "Apply failed: 1 error; 4 of 5 changes applied." in failed.out
+    assert "Apply complete" not in failed.out
+    target = deployment.target()
+    assert assignment_triples(target, load_environment(deployment.path).vault_resource_id) == {
+        (emulator.object_id("app"), SECRETS_USER),
+        (emulator.object_id("sync"), SECRETS_OFFICER),
+    }
 
 
 def existing_group(deployment: Deployment) -> str:
@@ -413,11 +531,13 @@ def test_permissions_api_failure_warns_and_falls_back_to_apply_time(
     assert (
         "Warning: could not check the deploying identity's permissions before writing (403"
     ) in failed.out
-    # Today's apply-time error: the vault was written, the first assignment refused.
-    assert NO_RIGHTS in failed.err
+    # The apply-time error: the vault was written, each assignment refused (each tried).
+    assert f"hint: {NO_RIGHTS}" in failed.out
+    assert "Apply failed: 2 errors; 1 of 3 changes applied." in failed.out
     writes = deployment.arm_writes(marker, identity="outsider")
     assert [w.operation for w in writes if w.status < 400] == ["VaultPut"]
-    assert all(w.status == 403 for w in writes if w.operation != "VaultPut")
+    refused = [w for w in writes if w.operation != "VaultPut"]
+    assert len(refused) == 2 and all(w.status == 403 for w in refused)
 
 
 def test_plan_reports_missing_emulator_clearly(tmp_path: Path) -> None:
@@ -561,10 +681,20 @@ def test_transient_throttling_is_retried_by_the_sdk_policy(
 
 def test_persistent_throttling_is_reported_after_retries(emulator, deployment, arm_faults) -> None:
     arm_faults(error_rate=1.0, statuses=(429,), retry_after_s=1, operations={"VaultPut"})
+    marker = time.time()
     failed = deployment.run()
     assert failed.code == 1
-    assert "could not create vault" in failed.err and "429" in failed.err
-    assert "throttled" in failed.err
+    vault = f"vault.{deployment.vault}"
+    assert f"  {vault}: create failed: could not create vault" in failed.out
+    assert "429" in failed.out and "hint: Azure throttled the requests" in failed.out
+    # The vault's failure skips its role assignments, and says so.
+    assert (
+        "Skipped (a change they depend on failed):\n"
+        f"  + role_assignment.app-reads-secrets (needs {vault})\n"
+        f"  + role_assignment.sync-writes-secrets (needs {vault})\n"
+    ) in failed.out
+    assert "Apply failed: 1 error; 1 of 4 changes applied." in failed.out
+    assert "RoleAssignmentPut" not in {w.operation for w in deployment.arm_writes(marker)}
 
 
 def test_contributor_can_converge_vault_properties(emulator, deployment) -> None:

@@ -128,6 +128,23 @@ def test_recovery_recreates_every_assignment(env) -> None:
     assert "scheduled for purge 2027-01-30" in text
 
 
+def test_recover_and_the_update_after_it_are_both_in_the_plan(env) -> None:
+    planned = provision.build_plan(
+        env,
+        observed(
+            resource_group=converged().resource_group,
+            deleted_vault=deleted_state(tags={"env": "old"}),
+        ),
+    )
+    pending = {c.address: c.action for c in planned.plan.pending}
+    assert pending["vault.kv-unit"] is Action.RECOVER
+    assert pending["vault_settings.kv-unit"] is Action.UPDATE
+    text = render_text(planned.plan)
+    assert "# vault_settings.kv-unit will be updated in place" in text
+    assert '~ tags: {"env": "old"} -> {"env": "unit"}' in text
+    assert "Plan: 1 to recover, 2 to add, 1 to change, 0 to destroy." in text
+
+
 def test_refusals_point_at_the_file(tmp_path: Path) -> None:
     text = ENV_TEXT.replace("  on_soft_deleted: recover", "  purge_protection: false")
     env = environment(tmp_path, text)

@@ -104,6 +104,36 @@ def test_soft_deleted_name_recover_policy_plans_a_recovery(tmp_path: Path) -> No
     assert any("not its role assignments" in n for n in change.notes)
 
 
+def test_a_recovered_vault_matching_what_it_shows_needs_no_update(tmp_path: Path) -> None:
+    result = plan(tmp_path, deleted=deleted_state(), name_available=None)
+    assert result.change.fields == () and result.converge is None
+    assert result.changes == (result.change,)
+    assert any("read back after the recover" in n for n in result.change.notes)
+
+
+def test_recover_then_converge_is_a_second_change_with_its_own_address(tmp_path: Path) -> None:
+    deleted = deleted_state(tags={"env": "old", "owner": "x"}, purge_protection=False)
+    result = plan(tmp_path, deleted=deleted, name_available=None)
+    assert result.change.address == "vault.kv-unit" and result.change.action is Action.RECOVER
+    converge = result.converge
+    assert converge is not None and result.changes == (result.change, converge)
+    assert converge.address == "vault_settings.kv-unit" and converge.action is Action.UPDATE
+    assert [(f.name, f.old, f.new) for f in converge.fields] == [
+        ("purge_protection", False, True),
+        ("tags", {"env": "old", "owner": "x"}, {"env": "unit"}),
+    ]
+    assert result.changed_fields == ("purge_protection", "tags")
+    assert "vault.kv-unit" in (converge.reason or "")
+
+
+def test_unplanned_fields_are_what_the_deleted_vault_could_not_show(tmp_path: Path) -> None:
+    spec = environment(tmp_path).vault
+    recovered = vault_state(tags={"env": "old"}, properties={"sku": {"name": "premium"}})
+    assert vaults.unplanned_fields(spec, TENANT, recovered, ("tags",)) == ("sku",)
+    assert vaults.unplanned_fields(spec, TENANT, recovered, ("sku", "tags")) == ()
+    assert vaults.unplanned_fields(spec, TENANT, vault_state(), ()) == ()
+
+
 def test_soft_deleted_name_fail_policy_is_a_clear_error(tmp_path: Path) -> None:
     result = plan(tmp_path, deleted=deleted_state(), spec={"on_soft_deleted": "fail"})
     (error,) = [d for d in result.diagnostics if d.severity == "error"]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.cli.sync import report_apply
+from keyvault_platform.core.executor import ApplyResult, Status, TaskResult
 from keyvault_platform.core.plan import Action, Change, Plan
-from keyvault_platform.sync.apply import ApplyResult, StepResult
 from keyvault_platform.sync.planner import Operation, Step, SyncPlan
 
 from .test_sync_emulator import Sync
@@ -35,16 +35,16 @@ def _plan() -> SyncPlan:
 
 
 def _result(*failed: str) -> ApplyResult:
-    results = [
-        StepResult(
+    results = tuple(
+        TaskResult(
             c.address,
             c.action,
-            c.address not in failed,
+            Status.FAILED if c.address in failed else Status.SUCCEEDED,
             2 if c.address in failed else 1,
-            "HTTP 500 InternalServerError: boom" if c.address in failed else None,
+            error="HTTP 500 InternalServerError: boom" if c.address in failed else None,
         )
         for c in _plan().plan.changes
-    ]
+    )
     return ApplyResult(results, elapsed_s=1.0)
 
 
@@ -56,6 +56,10 @@ def _report(result: ApplyResult, output: str = "text") -> str:
 
 def test_a_partial_failure_names_the_failures_and_the_counts_without_the_summary() -> None:
     assert _report(_result("secret.acme--b")) == (
+        "\n"
+        "Applied:\n"
+        "  + secret.acme--a\n"
+        "  - secret.acme--c\n"
         "\n"
         "Failed changes:\n"
         "  secret.acme--b: update failed: HTTP 500 InternalServerError: boom\n"
@@ -71,7 +75,15 @@ def test_when_nothing_was_applied_it_does_not_say_the_others_were() -> None:
 
 
 def test_success_prints_the_summary_line() -> None:
-    assert _report(_result()) == ("\nApply complete! Resources: 1 added, 1 changed, 1 destroyed.\n")
+    assert _report(_result()) == (
+        "\n"
+        "Applied:\n"
+        "  + secret.acme--a\n"
+        "  ~ secret.acme--b\n"
+        "  - secret.acme--c\n"
+        "\n"
+        "Apply complete! Resources: 1 added, 1 changed, 1 destroyed.\n"
+    )
 
 
 def test_json_has_no_apply_summary_after_a_failure() -> None:
@@ -117,3 +129,28 @@ def test_a_sync_whose_every_write_fails_reports_failure_on_the_emulator(
         types = [json.loads(line)["type"] for line in sync.output.splitlines()]
         assert "change_summary" not in types[types.index("diagnostic") :]
         assert "apply_complete" not in types
+
+
+def test_each_failure_is_printed_once_with_logging_as_the_command_sets_it(
+    emulator, vault, tmp_path: Path
+) -> None:
+    """Before, a failure was logged as a warning and listed again in the report."""
+    import argparse
+
+    emulator.set_throttling(vault.name, enabled=False)
+    sync = Sync(emulator, vault, tmp_path)
+    fragile = emulator.secret_client(vault, "sync", retry_total=0)
+    emulator.set_faults(
+        vault.name, error_rate=1.0, statuses=(500,), seed=1, operations={"SecretSet"}
+    )
+    logged = io.StringIO()
+    try:
+        with cli.configured_logging(argparse.Namespace(quiet=False, verbose=0), stream=logged):
+            code, _, result = sync.run(client=fragile, max_attempts=1)
+    finally:
+        emulator.clear_faults(vault.name)
+    assert code == 1 and result is not None and len(result.failed) == 4
+    after_the_plan = sync.output.split("Applying ...")[1] + logged.getvalue()
+    for failure in result.failed:
+        assert after_the_plan.count(failure.address) == 1
+        assert f"  {failure.address}: create failed: HTTP 500" in after_the_plan

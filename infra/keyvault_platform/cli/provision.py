@@ -11,11 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from keyvault_platform.cli import apply_report
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.config.environment import Environment, load_environment
-from keyvault_platform.core import messages, views
+from keyvault_platform.core import messages
 from keyvault_platform.core import plan as plans
-from keyvault_platform.provision.apply import Timing, apply
+from keyvault_platform.provision.apply import (
+    DEFAULT_CONCURRENCY,
+    ApplyInterrupted,
+    Timing,
+    apply,
+)
 from keyvault_platform.provision.observe import ArmClients
 from keyvault_platform.provision.planner import plan
 from keyvault_platform.provision.verify import Check, verify
@@ -36,6 +42,21 @@ EXAMPLES = [
         "also remove undeclared vault assignments",
     ),
 ]
+
+
+#: How to converge after a failed or interrupted apply.
+RERUN = "run the command again to converge"
+
+
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def build_parser(
@@ -73,6 +94,13 @@ def build_parser(
         metavar="SECONDS",
         help="wait this long for data-plane access to take effect (default: the file's, else 600)",
     )
+    parser.add_argument(
+        "--concurrency",
+        type=_at_least_one,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"changes applied at once, such as role assignments (default {DEFAULT_CONCURRENCY})",
+    )
     emulator = parser.add_argument_group("emulator target only")
     emulator.add_argument("--state-dir", type=Path, help="the emulator's state directory")
     emulator.add_argument(
@@ -108,19 +136,15 @@ def _provision(
             if not out.json:
                 out.line("")
                 out.line("Applying ...")
-
-            def applied(change: plans.Change, outcome: str) -> None:
-                if out.json:
-                    out.json_line(messages.apply_complete(change))
-                else:
-                    out.line(f"  {change.address}: {outcome}")
-
-            apply(planned, arm, timing=timing, on_applied=applied)
-            if out.json:
-                out.json_line(messages.change_summary(planned.plan.summary, operation="apply"))
-            else:
-                out.line("")
-                out.line(views.summary_line(planned.plan.summary, operation="apply"))
+            try:
+                result = apply(planned, arm, timing=timing, concurrency=args.concurrency)
+            except ApplyInterrupted as stopped:
+                # Say what was written before the command exits 130.
+                apply_report.report_apply(out, planned.plan, stopped.result, rerun=RERUN)
+                raise
+            if apply_report.report_apply(out, planned.plan, result, rerun=RERUN):
+                out.info("Verification skipped: the apply did not complete.")
+                return plans.EXIT_ERROR
 
         if not args.no_verify:
             report = verify(env, target, arm, timing=timing, roles=planned.observed.roles)

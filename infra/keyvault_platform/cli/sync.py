@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from keyvault_platform.cli import apply_report
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.config.environment import Environment, load_environment
-from keyvault_platform.core import messages, views
 from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError, Problem
@@ -39,10 +39,7 @@ from keyvault_platform.sync.apply import (
     DEFAULT_CONCURRENCY,
     ApplyInterrupted,
     ApplyResult,
-    applied_plan,
     apply_sync,
-    failure_diagnostics,
-    note_diagnostics,
 )
 from keyvault_platform.sync.manifests import ManifestSet, load_manifests
 from keyvault_platform.sync.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
@@ -287,86 +284,16 @@ def run_sync(
     return code, sync_plan, result
 
 
-def apply_failed_line(errors: int, applied: int, total: int) -> str:
-    """The last line of a failed apply, in the words of "Planning failed: ..."."""
-    return (
-        f"Apply failed: {errors} error{'s' if errors != 1 else ''}; "
-        f"{applied} of {total} change{'s' if total != 1 else ''} applied."
-    )
+#: How to converge after a failed or interrupted apply.
+RERUN = "re-run the sync to converge"
 
 
 def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> bool:
-    """Print what an apply did; returns whether anything failed or was left undone.
+    """Print what an apply did (:mod:`keyvault_platform.cli.apply_report`).
 
-    Like Terraform, the summary ("Apply complete! Resources: ...", text or
-    ``change_summary`` JSON line) is printed only when every change was
-    applied; after a failure, the text lists each failed change as
-    ``  <address>: <what failed>`` and ends with :func:`apply_failed_line`,
-    and JSON has an error ``diagnostic`` per failure and no summary. JSON
-    gets an ``apply_complete`` line for each change that was applied either
-    way. A change that reached its goal another way (a prune whose secret
-    was already deleted) counts as applied, with a warning.
-
-    An interrupted apply (Ctrl-C) lists what was applied and what was not,
-    then ends with :func:`apply_interrupted_line`; in JSON, one error
-    ``diagnostic`` says so and names what was not applied.
+    Returns whether anything failed or was left undone.
     """
-    done = applied_plan(sync_plan, result)
-    failures = failure_diagnostics(result)
-    notes = note_diagnostics(result)
-    not_applied = result.not_applied
-    total = len(sync_plan.plan.pending)
-    if out.json:
-        for change in done.pending:
-            out.json_line(messages.apply_complete(change))
-        for diagnostic in notes:
-            out.json_line(messages.diagnostic(diagnostic))
-        for diagnostic in failures:
-            out.json_line(messages.diagnostic(diagnostic))
-        if result.interrupted:
-            summary = apply_interrupted_line(len(done.pending), total)
-            detail = "\n".join(f"not applied: {r.address}" for r in not_applied) or None
-            out.json_line(messages.diagnostic(plans.Diagnostic("error", summary, detail)))
-        elif not failures:
-            out.json_line(messages.change_summary(done.summary, operation="apply"))
-        return bool(failures) or result.interrupted
-    out.line("")
-    if result.interrupted:
-        for title, changes in (
-            ("Applied before the interrupt:", done.pending),
-            ("Not applied (interrupted):", not_applied),
-        ):
-            if changes:
-                out.line(title)
-                for item in changes:
-                    out.line(f"  {views.symbol(item.action)} {item.address}")
-                out.line("")
-    for diagnostic in notes:
-        out.line(f"Warning: {diagnostic.summary} ({diagnostic.address})")
-    if notes:
-        out.line("")
-    if failures:
-        out.line("Failed changes:")
-        for diagnostic in failures:
-            out.line(f"  {diagnostic.address}: {diagnostic.summary}")
-        out.line("")
-    if result.interrupted:
-        out.line(apply_interrupted_line(len(done.pending), total))
-    elif failures:
-        out.line(apply_failed_line(len(failures), len(done.pending), total))
-    else:
-        out.line(views.summary_line(done.summary, operation="apply"))
-    throttled = f", {result.throttled} throttled (429) responses" if result.throttled else ""
-    out.info(f"Applied in {result.elapsed_s:.1f}s{throttled}")
-    return bool(failures) or result.interrupted
-
-
-def apply_interrupted_line(applied: int, total: int) -> str:
-    """The last line of an interrupted apply."""
-    return (
-        f"Apply interrupted: {applied} of {total} change{'s' if total != 1 else ''} applied; "
-        "re-run the sync to converge."
-    )
+    return apply_report.report_apply(out, sync_plan.plan, result, rerun=RERUN)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,13 @@ at the vault (and declared secret) scopes; it refuses unsafe changes before
 any write. When the plan would write, it also asks Azure's permissions API
 what the deploying identity may do there, and refuses the plan for a right
 it lacks (:mod:`keyvault_platform.provision.permissions`) instead of failing half-way through
-apply. Apply executes the planned changes in dependency order, re-reading
-the vault first so that a change made since the plan stops it, and treats
-ARM's idempotent answers (200 on re-PUT, 409 ``RoleAssignmentExists``) as
-done. A plan without changes makes no ARM writes.
+apply. Apply executes the planned changes through the shared executor
+(:mod:`keyvault_platform.core.executor`): in dependency order, the role
+assignments concurrently; a failed change skips only what depends on it.
+It re-reads the vault first so that a change made since the plan fails
+that change, and treats ARM's idempotent answers (200 on re-PUT, 409
+``RoleAssignmentExists``) as done. A plan without changes makes no ARM
+writes.
 """
 
 from __future__ import annotations

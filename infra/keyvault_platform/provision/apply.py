@@ -1,34 +1,73 @@
-"""Apply a provisioning plan: exactly its changes, in dependency order."""
+"""Apply a provisioning plan: exactly its changes, through the shared executor.
+
+Each pending change is one task of :mod:`keyvault_platform.core.executor`,
+with these dependencies::
+
+    resource_group.RG -> vault.NAME -> vault_settings.NAME   (the update after a recover)
+                                    -> role_assignment.*     (creates and deletes)
+
+The role assignments are independent of each other and run concurrently
+(``concurrency``, default 8). The executor's failure policy applies: a
+failed change skips only what depends on it (a vault that fails skips its
+role assignments), independent changes carry on, and the result reports
+each; the command exits 1 if anything failed.
+
+What can race is re-checked: the vault is read again right before it is
+written, and if it changed since the plan, that change fails (its
+dependents are skipped). A recovered vault is compared with the file
+before its planned update: a setting the soft-deleted vault did not show
+and the plan therefore could not (:func:`~keyvault_platform.provision.vault.unplanned_fields`)
+is never applied unseen: the update is refused with a request to re-run,
+which plans it. ARM's idempotent answers (200 on re-PUT, 409
+``RoleAssignmentExists``) count as done.
+
+Requests are retried by azure-core's ``RetryPolicy`` (the target's), not
+again here; ``PrincipalNotFound`` (a new identity still replicating) is
+retried per assignment for ``Timing.principal_wait_s``.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from azure.core.exceptions import (
-    HttpResponseError,
-)
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from keyvault_platform.config.environment import Environment
 from keyvault_platform.core.errors import ActionableError
-from keyvault_platform.core.plan import Action, Change
+from keyvault_platform.core.executor import (
+    DEFAULT_CONCURRENCY,
+    ApplyInterrupted,
+    ApplyResult,
+    Done,
+    Progress,
+    Task,
+    TaskContext,
+    TaskFailed,
+    execute,
+)
+from keyvault_platform.core.plan import Action
 from keyvault_platform.provision import role_assignments as ra
 from keyvault_platform.provision import vault as vaults
+from keyvault_platform.provision.observe import ArmClients
+from keyvault_platform.provision.planner import ProvisionPlan
 
 if TYPE_CHECKING:
     from azure.mgmt.keyvault import KeyVaultManagementClient
     from azure.mgmt.resource.resources import ResourceManagementClient
-from keyvault_platform.provision.observe import ArmClients
-from keyvault_platform.provision.planner import ProvisionPlan
 
 log = logging.getLogger(__name__)
 
-
-# --------------------------------------------------------------------------
-# Apply
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "ApplyInterrupted",
+    "ApplyResult",
+    "Timing",
+    "apply",
+]
 
 
 @dataclass(frozen=True)
@@ -60,105 +99,192 @@ class Timing:
         )
 
 
-@dataclass
-class ApplyResult:
-    applied: list[Change] = field(default_factory=list)
-    outcomes: dict[str, str] = field(default_factory=dict)
-    vault: vaults.VaultState | None = None
-
-
-ProgressHook = Callable[[Change, str], None]
-
-
 def apply(
     planned: ProvisionPlan,
     arm: ArmClients,
     *,
     timing: Timing | None = None,
-    on_applied: ProgressHook | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
 ) -> ApplyResult:
-    """Carry out exactly the planned changes, in dependency order.
+    """Carry out exactly the planned changes, in dependency order; never raises for one change.
 
-    Raises :class:`ActionableError` on the first failure; what was applied
-    before it is in the plan (nothing else is ever written).
+    :keyword concurrency: changes applied at once (role assignments are independent).
+    :keyword progress: called with (done, total, failed) as changes end.
+    :raises ActionableError: the plan has errors; nothing was applied.
+    :raises ApplyInterrupted: on Ctrl-C, with what was applied and what was not.
     """
     if planned.plan.errors:
         raise ActionableError("the plan has errors; nothing was applied")
-    env = planned.env
-    timing = timing or Timing.for_environment(env)
-    result = ApplyResult(vault=planned.observed.vault)
+    steps = _Provisioning(planned, arm, timing or Timing.for_environment(planned.env))
+    return execute(
+        steps.tasks(),
+        concurrency=concurrency,
+        describe=describe_failure,
+        # On the real clock, waits end early at Ctrl-C (the executor's own sleep).
+        sleep=None if steps.timing.sleep is time.sleep else steps.timing.sleep,
+        progress=progress,
+    )
 
-    def done(address: str, outcome: str) -> None:
-        change = planned.plan.change(address)
-        assert change is not None
-        result.applied.append(change)
-        result.outcomes[address] = outcome
-        if on_applied is not None:
-            on_applied(change, outcome)
 
-    rg_addr = f"resource_group.{env.resource_group.name}"
-    if planned.resource_group_action in (Action.CREATE, Action.UPDATE):
-        existing = planned.observed.resource_group
-        tags = {**(existing.tags if existing else {}), **env.resource_group.tags}
+def describe_failure(exc: BaseException) -> tuple[str, str | None]:
+    """(what failed, what to do) for a provisioning failure; ARM errors carry no secrets."""
+    if isinstance(exc, ActionableError):
+        return exc.message, exc.hint
+    if isinstance(exc, HttpResponseError):
+        error = vaults.arm_error(exc, doing="apply the change")
+        return error.message, error.hint
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return (
+            f"could not reach Azure: {type(exc).__name__}",
+            "check the network, or that the emulator is running for the local target",
+        )
+    return type(exc).__name__, None
+
+
+class _Provisioning:
+    """The planned changes as tasks, and what they hand on to each other."""
+
+    def __init__(self, planned: ProvisionPlan, arm: ArmClients, timing: Timing) -> None:
+        self.planned = planned
+        self.arm = arm
+        self.timing = timing
+        self.env = planned.env
+        # Set by the recover, read by the update after it (which depends on it).
+        self.recovered: vaults.VaultState | None = None
+
+    def tasks(self) -> list[Task]:
+        planned, env = self.planned, self.env
+        tasks: list[Task] = []
+        group_address = f"resource_group.{env.resource_group.name}"
+        group_task = planned.resource_group_action in (Action.CREATE, Action.UPDATE)
+        if group_task:
+            tasks.append(Task(group_address, planned.resource_group_action, self.resource_group))
+        vault_plan = planned.vault
+        vault_address = vault_plan.change.address
+        vault_task = vault_plan.change.action is not Action.NO_OP
+        if vault_task:
+            tasks.append(
+                Task(
+                    vault_address,
+                    vault_plan.change.action,
+                    self.vault,
+                    (group_address,) if group_task else (),
+                )
+            )
+        if vault_plan.converge is not None:
+            tasks.append(
+                Task(vault_plan.converge.address, Action.UPDATE, self.converge, (vault_address,))
+            )
+        at_vault = (vault_address,) if vault_task else ()
+        assignments = planned.assignments
+        if assignments is not None:
+            for item in assignments.creates:
+                tasks.append(Task(item.address, Action.CREATE, self._creator(item), at_vault))
+            for state in assignments.deletes:
+                tasks.append(
+                    Task(
+                        f"role_assignment.undeclared-{state.name}",
+                        Action.DELETE,
+                        self._deleter(state),
+                        at_vault,
+                    )
+                )
+        return tasks
+
+    def resource_group(self, ctx: TaskContext) -> Done:
+        existing = self.planned.observed.resource_group
+        spec = self.env.resource_group
+        tags = {**(existing.tags if existing else {}), **spec.tags}
         # A group cannot move: an update keeps its own location.
-        location = existing.location if existing else env.resource_group.location
-        _put_resource_group(arm.resources, env, location, tags)
-        done(rg_addr, "created" if planned.resource_group_action is Action.CREATE else "updated")
+        location = existing.location if existing else spec.location
+        ctx.before_request()
+        _put_resource_group(self.arm.resources, self.env, location, tags)
+        return Done()
 
-    vault_change = planned.vault.change
-    rg_name = env.resource_group.name
-    if vault_change.action is not Action.NO_OP:
-        _recheck_vault(arm.keyvault, planned)
-    if vault_change.action is Action.CREATE:
-        result.vault = vaults.apply_create(arm.keyvault, rg_name, env.vault, env.tenant_id)
-        done(vault_change.address, "created")
-    elif vault_change.action is Action.RECOVER:
-        recovered = vaults.apply_create(
-            arm.keyvault, rg_name, env.vault, env.tenant_id, recover=True
+    def vault(self, ctx: TaskContext) -> Done:
+        planned, env = self.planned, self.env
+        action = planned.vault.change.action
+        group = env.resource_group.name
+        ctx.before_request()
+        _recheck_vault(self.arm.keyvault, planned)
+        ctx.before_request()
+        if action is Action.CREATE:
+            vaults.apply_create(self.arm.keyvault, group, env.vault, env.tenant_id)
+            return Done()
+        if action is Action.UPDATE:
+            vaults.apply_update(self.arm.keyvault, group, env.vault, planned.vault.changed_fields)
+            return Done()
+        assert action is Action.RECOVER
+        self.recovered = vaults.apply_create(
+            self.arm.keyvault, group, env.vault, env.tenant_id, recover=True
         )
-        converge = vaults.plan_vault(
-            env.vault,
-            tenant_id=env.tenant_id,
-            resource_group_id=env.resource_group_id,
-            actual=recovered,
-            deleted=None,
+        if planned.vault.converge is not None:
+            return Done()  # the planned update checks the rest
+        unseen = vaults.unplanned_fields(env.vault, env.tenant_id, self.recovered, ())
+        if not unseen:
+            return Done()
+        return Done(
+            note=f"recovered; its {_differ(unseen)} from the environment file, which a "
+            "soft-deleted vault does not show, so the plan did not include it: re-run to "
+            "plan that update"
         )
-        errors = [d for d in converge.diagnostics if d.severity == "error"]
-        if errors:
-            raise ActionableError(
-                f"vault {env.vault.name!r} was recovered, but: {errors[0].summary}",
-                hint=errors[0].detail,
-                address=vault_change.address,
-            )
-        if converge.changed_fields:
-            log.info("converging recovered vault: %s", ", ".join(converge.changed_fields))
-            recovered = vaults.apply_update(
-                arm.keyvault, rg_name, env.vault, converge.changed_fields
-            )
-        result.vault = recovered
-        done(vault_change.address, "recovered")
-    elif vault_change.action is Action.UPDATE:
-        result.vault = vaults.apply_update(
-            arm.keyvault, rg_name, env.vault, planned.vault.changed_fields
-        )
-        done(vault_change.address, "updated")
 
-    assignments = planned.assignments
-    if assignments is not None:
-        budget = ra.RetryBudget(
+    def converge(self, ctx: TaskContext) -> Done:
+        """The planned update after a recover, once nothing unseen differs."""
+        env, planned = self.env, self.planned
+        assert self.recovered is not None, "the recover runs first"
+        fields = planned.vault.changed_fields
+        unseen = vaults.unplanned_fields(env.vault, env.tenant_id, self.recovered, fields)
+        if unseen:
+            raise TaskFailed(
+                f"not updated: the recovered vault's {_differ(unseen, also=True)} from the "
+                "environment file, which the soft-deleted vault did not show and the plan "
+                "therefore could not; nothing unplanned is applied",
+                hint="run the command again: it plans the whole update from the recovered vault",
+            )
+        log.info("converging recovered vault: %s", ", ".join(fields))
+        ctx.before_request()
+        vaults.apply_update(self.arm.keyvault, env.resource_group.name, env.vault, fields)
+        return Done()
+
+    def _budget(self, ctx: TaskContext) -> ra.RetryBudget:
+        timing = self.timing
+        return ra.RetryBudget(
             total_s=timing.principal_wait_s,
             first_delay_s=timing.first_delay_s,
             max_delay_s=timing.max_delay_s,
-            sleep=timing.sleep,
+            sleep=ctx.sleep,  # the executor's: Ctrl-C ends the wait
             clock=timing.clock,
         )
-        for item in assignments.creates:
-            outcome = ra.create_assignment(arm.authorization, item, budget=budget)
-            done(item.address, outcome)
-        for state in assignments.deletes:
-            ra.delete_assignment(arm.authorization, state)
-            done(f"role_assignment.undeclared-{state.name}", "deleted")
-    return result
+
+    def _creator(self, item: ra.DesiredAssignment) -> Callable[[TaskContext], Done]:
+        def create(ctx: TaskContext) -> Done:
+            outcome = ra.create_assignment(
+                self.arm.authorization,
+                item,
+                budget=self._budget(ctx),
+                before_request=ctx.before_request,
+            )
+            return Done(
+                outcome="already existed under another name" if outcome == "exists" else None
+            )
+
+        return create
+
+    def _deleter(self, state: ra.AssignmentState) -> Callable[[TaskContext], Done]:
+        def delete(ctx: TaskContext) -> Done:
+            ctx.before_request()
+            outcome = ra.delete_assignment(self.arm.authorization, state)
+            return Done(outcome="already gone" if outcome == "gone" else None)
+
+        return delete
+
+
+def _differ(fields: tuple[str, ...], *, also: bool = False) -> str:
+    """ "sku differs", "sku, tags also differ": fields and the verb that agrees."""
+    verb = "differs" if len(fields) == 1 else "differ"
+    return f"{', '.join(fields)} {'also ' if also else ''}{verb}"
 
 
 def _recheck_vault(client: KeyVaultManagementClient, planned: ProvisionPlan) -> None:

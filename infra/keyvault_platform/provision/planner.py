@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from keyvault_platform.config.environment import Environment
 from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff, Plan
 from keyvault_platform.provision import permissions as rights
 from keyvault_platform.provision import role_assignments as ra
 from keyvault_platform.provision import vault as vaults
-from keyvault_platform.provision.vault import DIFFERS
-
-if TYPE_CHECKING:
-    pass
 from keyvault_platform.provision.observe import ArmClients, Observed, observe
+from keyvault_platform.provision.vault import DIFFERS
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +110,7 @@ def build_plan(env: Environment, observed: Observed, *, prune: bool = False) -> 
         name_available=observed.name_available,
         where=where,
     )
-    changes.append(vault_plan.change)
+    changes.extend(vault_plan.changes)
     diagnostics.extend(vault_plan.diagnostics)
     diagnostics.extend(observed.notes)
 

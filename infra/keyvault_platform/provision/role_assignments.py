@@ -332,11 +332,14 @@ def create_assignment(
     item: DesiredAssignment,
     *,
     budget: RetryBudget,
+    before_request: Callable[[], None] | None = None,
 ) -> str:
-    """PUT one assignment. Returns "created", "exists" (409 RoleAssignmentExists) or "unchanged".
+    """PUT one assignment. Returns "created" or "exists" (409 RoleAssignmentExists).
 
     ``PrincipalNotFound`` is retried with capped exponential backoff until
     ``budget.total_s`` has passed, then raised as an actionable error.
+    ``before_request`` is called before each PUT (the executor's hook: it
+    raises once the apply is interrupted, ending the retries).
     """
     # The models of the API version the client uses for role assignments (2022-04-01);
     # ``azure.mgmt.authorization.models`` mixes every version's classes.
@@ -353,6 +356,8 @@ def create_assignment(
     attempts = 0
     while True:
         attempts += 1
+        if before_request is not None:
+            before_request()
         try:
             response = client.role_assignments.create(item.scope, item.name, parameters)
             log.info("created %s (%s)", item.address, getattr(response, "name", item.name))
@@ -402,11 +407,12 @@ def create_assignment(
             raise arm_error(exc, doing=f"create {item.address}", address=item.address) from None
 
 
-def delete_assignment(client: AuthorizationManagementClient, state: AssignmentState) -> None:
+def delete_assignment(client: AuthorizationManagementClient, state: AssignmentState) -> str:
+    """DELETE one assignment. Returns "deleted", or "gone" when it no longer existed."""
     try:
         client.role_assignments.delete(state.scope, state.name)
     except ResourceNotFoundError:
-        return
+        return "gone"
     except HttpResponseError as exc:
         if error_code(exc) == "AuthorizationFailed" or exc.status_code == 403:
             raise ActionableError(
@@ -414,3 +420,4 @@ def delete_assignment(client: AuthorizationManagementClient, state: AssignmentSt
                 hint=NO_RIGHTS_HINT.replace("create", "delete"),
             ) from None
         raise arm_error(exc, doing=f"delete role assignment {state.name}") from None
+    return "deleted"

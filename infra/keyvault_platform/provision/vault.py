@@ -228,17 +228,43 @@ SPEC_PATHS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class VaultPlan:
-    """The vault's part of a plan: one change, refusals, and what apply needs."""
+    """The vault's part of a plan: its change, refusals, and what apply needs.
+
+    ``converge`` is the update that follows a recover (``None`` otherwise,
+    or when the recovered vault's known settings match the file); its
+    fields are ``changed_fields``. For an update, ``changed_fields`` are the
+    change's own.
+    """
 
     change: Change
     diagnostics: tuple[Diagnostic, ...] = ()
     changed_fields: tuple[str, ...] = ()
     actual: VaultState | None = None
     deleted: DeletedVaultState | None = None
+    converge: Change | None = None
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        """The plan's changes for the vault, in the order they apply."""
+        return (self.change,) if self.converge is None else (self.change, self.converge)
 
 
 def address(spec: VaultSpec) -> str:
     return f"vault.{spec.name}"
+
+
+def settings_address(spec: VaultSpec) -> str:
+    """The address of the update that converges a recovered vault's settings.
+
+    Its own address, not a second change at ``vault.NAME``: a plan holds one
+    change per address (so pipelines can key changes by it and the summary
+    counts each once), and these really are two changes, applied one after
+    the other: the recover (counted as recovered) and the update that
+    follows it (counted as changed), each shown with its own fields and
+    each reported on its own; the update can fail or be refused while the
+    recover stands.
+    """
+    return f"vault_settings.{spec.name}"
 
 
 def plan_vault(
@@ -252,6 +278,10 @@ def plan_vault(
     where: Mapping[str, str] | None = None,
 ) -> VaultPlan:
     """Compare the file with Azure; pure.
+
+    A soft-deleted vault under ``on_soft_deleted: recover`` plans two
+    changes: the recover, and (see :func:`settings_address`) the update of
+    what the deleted vault shows to differ from the file.
 
     ``where`` maps field names to "file:line:col" strings for messages.
     ``name_available`` is the global name check (None: not checked).
@@ -449,29 +479,54 @@ def _plan_deleted(
                 addr,
             )
         )
+    # Recovery restores the vault as it was (Azure ignores the PUT's other
+    # properties), so whatever differs from the file is a second change, an
+    # update after the recover, planned from what the deleted vault shows.
     diffs = []
-    if dict(deleted.tags) != desired["tags"]:
-        diffs.append(FieldDiff("tags", dict(deleted.tags), desired["tags"]))
     if deleted.purge_protection != spec.purge_protection:
         diffs.append(FieldDiff("purge_protection", deleted.purge_protection, spec.purge_protection))
+    if dict(deleted.tags) != desired["tags"]:
+        diffs.append(FieldDiff("tags", dict(deleted.tags), desired["tags"]))
+    # DeletedVaultProperties (API 2026-05-15) carry location, tags and purge
+    # protection only; the other settings are known once the vault is back.
     notes = (
         note,
         "recovery restores the vault and its secrets but not its role assignments; "
         "they are re-created below",
-        "its other properties are read back after recovery and converged to the file",
+        "a soft-deleted vault shows only its location, tags and purge protection: its "
+        "other settings are read back after the recover, and if they differ from the "
+        "file nothing unplanned is changed: a re-run plans that update",
     )
+    converge = None
+    if diffs:
+        converge = Change(
+            settings_address(spec),
+            Action.UPDATE,
+            tuple(diffs),
+            reason=f"the soft-deleted vault differs from the environment file; "
+            f"updated after the recover of {addr}",
+        )
     return VaultPlan(
         change=Change(
             addr,
             Action.RECOVER,
-            tuple(diffs),
             reason=f"on_soft_deleted: recover; {deleted.dates()}",
             notes=notes,
         ),
         diagnostics=tuple(errors),
         changed_fields=tuple(d.name for d in diffs),
         deleted=deleted,
+        converge=converge,
     )
+
+
+def unplanned_fields(
+    spec: VaultSpec, tenant_id: str, recovered: VaultState, planned: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Fields in which a recovered vault differs from the file that the plan did not show."""
+    current = actual_fields(recovered)
+    desired = desired_fields(spec, tenant_id)
+    return tuple(f for f in FIELDS if current[f] != desired[f] and f not in planned)
 
 
 # --------------------------------------------------------------------------
