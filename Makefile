@@ -26,10 +26,10 @@ test: venv  ## run the whole test suite (what CI runs)
 test-unit: venv  ## the fast tier: pure logic, no emulator, no child process (seconds)
 	KVP_TEST_TIER=unit $(PY) -m pytest -q -m "not integration and not slow" -p no:cacheprovider
 
-lint: venv  ## ruff, mypy --strict on the runtime package, mypy on the tooling and emulator
+lint: venv  ## ruff; mypy --strict on the runtime package, the tooling, the emulator and the demo
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict runtime/orgsecrets
-	$(VENV)/bin/mypy emulator infra/keyvault_platform scripts
+	$(VENV)/bin/mypy --strict infra/keyvault_platform emulator scripts
 
 emulator: venv  ## run the local Azure emulator in the foreground
 	$(KVP) emulator --state-dir $(STATE) serve

@@ -271,7 +271,7 @@ class Emulator:
             if task.cancelled():
                 future.cancel()
             elif task.exception() is not None:
-                future.set_exception(task.exception())  # type: ignore[arg-type]
+                future.set_exception(task.exception())
             else:
                 future.set_result(task.result())
 
@@ -312,7 +312,7 @@ class Emulator:
                 log.warning("port %s of vault %s is taken; picking another", vault.port, vault.name)
         if sock is None:
             sock = self._bind_new_vault_port()
-        port = sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
         self.world.set_vault_port(vault, port)
         self._publish()
         task: asyncio.Task[None]

@@ -145,7 +145,8 @@ class RunningEmulator:
         return self.server.config.subscription_id
 
     def info(self) -> dict[str, Any]:
-        return self.server.call(self.server.info)
+        published: dict[str, Any] = self.server.call(self.server.info)
+        return published
 
     def object_id(self, identity: str) -> str:
         return self.world.identity(identity).object_id
@@ -204,7 +205,7 @@ class RunningEmulator:
             scope,
             principal_type=principal.principal_type,
         )
-        return assignment.id
+        return str(assignment.id)
 
     def audit(
         self,

@@ -48,6 +48,7 @@ _INTEGRATION_PLACES = (
     "runtime/test_no_leaks.py",
     "provision/test_provision_emulator.py",
     "tool/test_installed_wheel.py",
+    "unit/target/test_emulator_credential.py::test_a_silent_identity_endpoint_times_out_with_a_clear_error",
     "tool/test_scaffold.py::test_a_new_repository_plans_and_applies_on_the_emulator",
     "tool/test_validate.py",
     "test_static_checks.py",
