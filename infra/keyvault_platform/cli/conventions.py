@@ -35,6 +35,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, TextIO
 
 from keyvault_platform.core import messages, views
@@ -119,6 +120,26 @@ def parser(
         "-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)"
     )
     return result
+
+
+def add_environment_option(parser: argparse.ArgumentParser) -> None:
+    """``--env NAME_OR_PATH``: the environment a command acts on (default ``local``)."""
+    parser.add_argument(
+        "--env",
+        default="local",
+        help="environment name (environments/<env>.yaml, else infra/environments/<env>.yaml) "
+        "or a path (default: local)",
+    )
+
+
+def add_emulator_options(parser: argparse.ArgumentParser, *, identity: str) -> None:
+    """``--state-dir`` and ``--identity``, which only an emulator target reads.
+
+    ``identity`` ends the ``--identity`` help: who the command acts as.
+    """
+    emulator = parser.add_argument_group("emulator target only")
+    emulator.add_argument("--state-dir", type=Path, help="the emulator's state directory")
+    emulator.add_argument("--identity", help=f"the emulator identity {identity}")
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from keyvault_platform.cli import apply_report
@@ -70,12 +69,7 @@ def build_parser(
         examples=EXAMPLES,
         subcommands=subcommands,
     )
-    parser.add_argument(
-        "--env",
-        default="local",
-        help="environment name (environments/<env>.yaml, else infra/environments/<env>.yaml) "
-        "or a path (default: local)",
-    )
+    cli.add_environment_option(parser)
     parser.add_argument(
         "--prune-assignments",
         action="store_true",
@@ -101,11 +95,7 @@ def build_parser(
         metavar="N",
         help=f"changes applied at once, such as role assignments (default {DEFAULT_CONCURRENCY})",
     )
-    emulator = parser.add_argument_group("emulator target only")
-    emulator.add_argument("--state-dir", type=Path, help="the emulator's state directory")
-    emulator.add_argument(
-        "--identity", help="the emulator identity that deploys (default: the file's, else deployer)"
-    )
+    cli.add_emulator_options(parser, identity="that deploys (default: the file's, else deployer)")
     return parser
 
 

@@ -92,12 +92,7 @@ def build_parser(
         examples=EXAMPLES,
         subcommands=subcommands,
     )
-    parser.add_argument(
-        "--env",
-        default="local",
-        help="environment name (environments/<env>.yaml, else infra/environments/<env>.yaml) "
-        "or a path (default: local)",
-    )
+    cli.add_environment_option(parser)
     parser.add_argument(
         "--manifests",
         type=Path,
@@ -130,11 +125,7 @@ def build_parser(
         metavar="N",
         help=f"parallel requests while applying (default {DEFAULT_CONCURRENCY})",
     )
-    emulator = parser.add_argument_group("emulator target only")
-    emulator.add_argument("--state-dir", type=Path, help="the emulator's state directory")
-    emulator.add_argument(
-        "--identity", help="the emulator identity the sync acts as (default: the file's, or sync)"
-    )
+    cli.add_emulator_options(parser, identity="the sync acts as (default: the file's, or sync)")
     return parser
 
 
