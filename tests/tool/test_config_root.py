@@ -90,3 +90,20 @@ def test_show_is_relative_inside_the_root(tmp_path: Path) -> None:
     assert root.show(tmp_path / "secrets/a.yaml") == "secrets/a.yaml"
     assert root.show(Path("/elsewhere/b")) == "/elsewhere/b"
     assert root.contains(Path("secrets")) and not root.contains(Path("../x"))
+
+
+def test_rules_beyond_the_schema_are_reported_with_the_schema_problems(tmp_path: Path) -> None:
+    text = MINIMAL.replace("sync: {manifests: config/secrets}\n", "sync: {manifests: ../out}\n")
+    text = text.replace("tenant_id: 505e98a1-1937-5544-9101-666dc24d670c", "tenant_id: nope")
+    text += (
+        "access:\n"
+        "  - {name: a, principal_id: 97885749-d675-5932-8882-432e09ee7a95, role: Reader}\n"
+        "  - {name: a, principal_id: 97885749-d675-5932-8882-432e09ee7a95, role: Owner}\n"
+    )
+    write(tmp_path / "environments/a.yaml", text)
+    with pytest.raises(InputError) as refused:
+        load_environment("a", root=tmp_path)
+    messages = [str(p) for p in refused.value.problems]
+    assert any(":2:" in m and "tenant_id" in m for m in messages), messages  # the schema
+    assert any("duplicate grant name 'a'" in m for m in messages), messages  # beyond it
+    assert any("outside the config directory" in m for m in messages), messages

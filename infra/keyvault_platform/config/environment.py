@@ -209,10 +209,11 @@ def load_environment(
     document = load_yaml_file(file, root=config.path)
     if document.data is None:
         raise InputError([Problem(document.locate(()), "the environment file is empty")])
+    # Every problem at once: the rules beyond the schema run on what the
+    # schema let through, and say nothing where the schema already did.
     problems = schema_problems(document, _validator())
-    if problems:
-        raise InputError(problems)
-    problems = _semantic_problems(document, config)
+    located = {p.location for p in problems}
+    problems += [p for p in _semantic_problems(document, config) if p.location not in located]
     if problems:
         raise InputError(problems)
     return _build(file, document, config)
@@ -222,9 +223,14 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
     """Rules JSON Schema cannot express: unique grant names, valid IP ranges."""
     data = document.data
     problems: list[Problem] = []
+    if not isinstance(data, dict):
+        return problems  # the schema said what is wrong
     seen: dict[str, int] = {}
     triples: dict[tuple[str, str, tuple[str, ...]], str] = {}
-    for index, grant in enumerate(data.get("access") or []):
+    access = data.get("access")
+    for index, grant in enumerate(access if isinstance(access, list) else []):
+        if not _well_formed_grant(grant):
+            continue
         name = grant["name"]
         if name in seen:
             problems.append(
@@ -247,7 +253,8 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
                 )
             )
         triples.setdefault(key, name)
-    manifests = (data.get("sync") or {}).get("manifests")
+    sync = data.get("sync")
+    manifests = sync.get("manifests") if isinstance(sync, dict) else None
     if isinstance(manifests, str) and not root.contains(Path(manifests)):
         problems.append(
             Problem(
@@ -256,8 +263,12 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
                 f"{root.path}; manifests are reviewed code and must live in it",
             )
         )
-    acls = (data.get("vault") or {}).get("network_acls") or {}
-    for index, rule in enumerate(acls.get("ip_rules") or []):
+    vault = data.get("vault")
+    acls = vault.get("network_acls") if isinstance(vault, dict) else None
+    rules = acls.get("ip_rules") if isinstance(acls, dict) else None
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if not isinstance(rule, str):
+            continue
         try:
             ipaddress.IPv4Network(rule, strict=False)
         except ValueError as exc:
@@ -268,6 +279,19 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
                 )
             )
     return problems
+
+
+def _well_formed_grant(grant: Any) -> bool:
+    """Whether a grant has what the uniqueness rules read (the schema reports the rest)."""
+    if not isinstance(grant, dict):
+        return False
+    if not all(isinstance(grant.get(key), str) for key in ("name", "principal_id", "role")):
+        return False
+    scope = grant.get("scope", "vault")
+    return not isinstance(scope, dict) or (
+        isinstance(scope.get("secrets"), list)
+        and all(isinstance(s, str) for s in scope["secrets"])
+    )
 
 
 def normalize_ip_rule(rule: str) -> str:
