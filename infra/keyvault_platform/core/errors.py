@@ -24,10 +24,9 @@ are.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-if TYPE_CHECKING:  # at run time errors.py imports nothing, so every module may import it
-    from keyvault_platform.core.yaml_source import Problem
+from keyvault_platform.core.problems import Problem
 
 
 class ErrorReport(NamedTuple):

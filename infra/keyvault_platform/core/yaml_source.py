@@ -20,6 +20,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 # InputError lives with the other tool errors; many modules import it from here.
 from keyvault_platform.core.errors import InputError as InputError
+from keyvault_platform.core.problems import Location as Location
+from keyvault_platform.core.problems import Problem as Problem
 
 MAX_FILE_BYTES = 1_000_000
 # Aliases are legitimate YAML, but nested aliases multiply: refuse any file
@@ -29,35 +31,6 @@ MAX_EXPANDED_NODES = 20_000
 MAX_DEPTH = 64
 
 PathKey = tuple[str | int, ...]
-
-
-@dataclass(frozen=True, order=True)
-class Location:
-    """A position in a source file; line and column are 1-based.
-
-    Line 0 means the file as a whole (not found, a directory, too large);
-    it shows as ``file`` alone.
-    """
-
-    file: str
-    line: int = 0
-    column: int = 0
-
-    def __str__(self) -> str:
-        if not self.line:
-            return self.file
-        return f"{self.file}:{self.line}:{self.column}"
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    """One thing wrong with an input, and where."""
-
-    location: Location
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.message}"
 
 
 @dataclass
