@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,13 @@ def test_a_new_repository_plans_and_applies_on_the_emulator(config: Path) -> Non
         ]
     finally:
         emulator.stop()
+
+
+@pytest.mark.parametrize("name", ["local.yaml", "azure.example.yaml"])
+def test_the_scaffold_environments_say_what_the_reference_ones_say(name: str) -> None:
+    """The templates are this repository's environments, with comments for a new home."""
+    reference = Path(__file__).resolve().parents[2] / "infra" / "environments" / name
+    template = files("keyvault_platform.scaffold").joinpath("templates", "environments", name)
+    assert yaml.safe_load(template.read_text(encoding="utf-8")) == yaml.safe_load(
+        reference.read_text(encoding="utf-8")
+    )
