@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .config import load_config
 from .discovery import Discovery, DiscoveryUnreadable
+from .statelock import StateDirectoryInUse
 
 DEFAULT_STATE = Path(".state/emulator")
 
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m emulator") -> 
     args = build_parser(prog).parse_args(argv)
     try:
         return int(args.func(args))
-    except (FileNotFoundError, KeyError, DiscoveryUnreadable) as exc:
+    except (FileNotFoundError, KeyError, DiscoveryUnreadable, StateDirectoryInUse) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
     except (urllib.error.URLError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
         print(

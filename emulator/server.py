@@ -38,6 +38,7 @@ from .keyvault.models import Vault
 from .keyvault.responses import SecretsPlane
 from .persistence import Store
 from .state import World
+from .statelock import StateLock
 from .tls import ensure_certificates
 
 log = logging.getLogger("emulator")
@@ -61,9 +62,16 @@ class Emulator:
             state_dir = Path(self._temporary.name)
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.certificates = ensure_certificates(self.state_dir / "tls")
-        self.store = Store(self.state_dir / "state.sqlite3" if persist else None)
-        self.world = World(self.config, self.store, self.state_dir / "signing.key")
+        # Before anything reads the state: a second emulator is refused here.
+        # In-memory mode keeps no state, so several may share a directory.
+        self._state_lock = StateLock.acquire(self.state_dir) if persist else None
+        try:
+            self.certificates = ensure_certificates(self.state_dir / "tls")
+            self.store = Store(self.state_dir / "state.sqlite3" if persist else None)
+            self.world = World(self.config, self.store, self.state_dir / "signing.key")
+        except BaseException:
+            self._release_state()
+            raise
         self.admin_key = secrets.token_urlsafe(24)
         self.secrets_plane = SecretsPlane(self.world)
         self.arm = ArmPlane(self.world, self.ensure_vault_listener, self.close_vault_listener)
@@ -203,6 +211,7 @@ class Emulator:
             ("flushing the audit log", self.world.audit.flush),
             ("removing the discovery file", self._unpublish),
             ("closing the state store", self.store.close),
+            ("releasing the state directory", self._release_state),
         ]
         for what, step in steps:
             try:
@@ -219,6 +228,10 @@ class Emulator:
         for server in self._servers.values():
             server.close()
         self._servers.clear()
+
+    def _release_state(self) -> None:
+        if self._state_lock is not None:
+            self._state_lock.release()
 
     def _unpublish(self) -> None:
         if self._published:  # never another emulator's file (say, when start-up failed)
@@ -248,6 +261,7 @@ class Emulator:
     def stop(self) -> None:
         """Stop serving and wait for the shutdown to finish."""
         if self._loop is None or self._stopped is None:
+            self._release_state()  # never served: nothing else to undo
             return
         self.request_stop()
         if self._thread is not None:

@@ -452,11 +452,16 @@ class EmulatorProcess:
             raise
 
     def launch(self) -> EmulatorProcess:
-        """Start the child and return at once (a stale discovery file is removed first)."""
+        """Start the child and return at once (a stale discovery file is removed first).
+
+        A live emulator's file is left alone: the child is then refused (the
+        state directory is locked) and exits naming that emulator's pid.
+        """
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError(f"the emulator started here still runs (pid {self.process.pid})")
-        with contextlib.suppress(FileNotFoundError):
-            discovery_path(self.state_dir).unlink()
+        if EmulatorProcess.attach(self.state_dir) is None:  # stale; never a live emulator's
+            with contextlib.suppress(FileNotFoundError):
+                discovery_path(self.state_dir).unlink()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
