@@ -242,6 +242,16 @@ class VaultSecrets:
         return [self._live[key] for key in sorted(self._live)]
 
     def versions(self, name: str) -> tuple[Secret, list[SecretVersion]]:
+        """A live secret's versions; for a name that never existed, none (Key Vault: 200).
+
+        A soft-deleted name still answers ``SecretNotFound``: guessed, as the
+        recordings of real traffic show only a name that never existed.
+        """
+        check_secret_name(name)
+        self._expire_deleted()
+        key = name.lower()
+        if key not in self._live and key not in self._deleted:
+            return Secret(name=name), []  # not stored: listing creates nothing
         secret = self._live_secret(name)
         return secret, sorted(secret.versions, key=lambda v: v.version)
 

@@ -40,6 +40,13 @@ def test_list_versions(client):
     assert all(v.version for v in versions)
 
 
+def test_listing_the_versions_of_a_name_that_never_existed_gives_none(client):
+    # Key Vault answers 200 with an empty list here, not SecretNotFound.
+    assert list(client.list_properties_of_secret_versions("never-existed")) == []
+    with pytest.raises(ResourceNotFoundError):
+        client.get_secret("never-existed")  # listing created nothing
+
+
 def test_update_properties_does_not_create_a_version(client):
     created = client.set_secret("meta", "value", tags={"owner": "a"})
     expires = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)

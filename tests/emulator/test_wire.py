@@ -109,6 +109,12 @@ def test_responses_validate_against_the_rest_description(raw):
     _validate("KeyVaultError", payload)
 
 
+def test_the_versions_of_a_name_that_never_existed_are_an_empty_page(raw):
+    status, payload = raw("GET", f"secrets/never-existed/versions?{API}")
+    assert (status, payload) == (200, {"value": [], "nextLink": None})
+    _validate("SecretListResult", payload)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
     [
