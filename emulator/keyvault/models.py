@@ -173,6 +173,13 @@ def _check_tags(tags: dict[str, str] | None) -> None:
             )
 
 
+def _check_enabled(version: SecretVersion) -> None:
+    if not version.enabled:
+        raise Forbidden(
+            "Operation get is not allowed on a disabled secret.", inner="SecretDisabled"
+        )
+
+
 def _not_found(name: str, version: str = "") -> NotFound:
     if version:
         message = f"A secret with (name/id) {name}/{version} was not found in this key vault."
@@ -232,10 +239,7 @@ class VaultSecrets:
         found = secret.version(version)
         if found is None:
             raise _not_found(name, version)
-        if not found.enabled:
-            raise Forbidden(
-                "Operation get is not allowed on a disabled secret.", inner="SecretDisabled"
-            )
+        _check_enabled(found)
         return secret, found
 
     def live(self) -> list[Secret]:
@@ -261,6 +265,18 @@ class VaultSecrets:
         secret = self._deleted.get(name.lower())
         if secret is None:
             raise NotFound(f"Deleted Secret not found: {name}", code="SecretNotFound")
+        return secret
+
+    def read_deleted(self, name: str) -> Secret:
+        """A deleted secret, as ``GET /deletedsecrets/{name}`` shows it.
+
+        Refused (403 ``SecretDisabled``) when its current version is disabled, as
+        Key Vault does; the SDK's delete poller takes that 403 as done. Recover,
+        purge and the deleted list still see it. That the *current* version is
+        the one that counts is guessed (it is the one a live ``get`` reads).
+        """
+        secret = self.get_deleted(name)
+        _check_enabled(secret.latest)
         return secret
 
     def list_deleted(self) -> list[Secret]:

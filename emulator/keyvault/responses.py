@@ -382,7 +382,7 @@ class SecretsPlane:
         return Response.json(200, payload)
 
     def get_deleted(self, request: Request, vault: Vault, params: dict[str, str]) -> Response:
-        secret = self._secrets(vault).get_deleted(params["name"])
+        secret = self._secrets(vault).read_deleted(params["name"])
         payload = _item(vault, secret, secret.latest, with_version=True)
         payload.update(_deleted_fields(vault, secret))
         return Response.json(200, payload)

@@ -150,6 +150,27 @@ def test_disabled_secret_cannot_be_read(client):
     assert client.get_secret("off").value == "v"
 
 
+def test_a_deleted_disabled_secret_is_listed_but_cannot_be_read(client):
+    client.set_secret("off-deleted", "v", enabled=False)
+    poller = client.begin_delete_secret("off-deleted", **POLL)
+    poller.wait(timeout=30)
+    assert poller.done()  # the poller takes the 403 below as "deleted"
+    assert poller.result().name == "off-deleted"
+    with pytest.raises(HttpResponseError) as refused:
+        client.get_deleted_secret("off-deleted")
+    assert refused.value.status_code == 403
+    assert refused.value.error.code == "Forbidden"
+    assert refused.value.error.innererror["code"] == "SecretDisabled"
+    listed = [d for d in client.list_deleted_secrets() if d.name == "off-deleted"]
+    assert len(listed) == 1
+    assert listed[0].properties.enabled is False
+    assert listed[0].recovery_id.endswith("/deletedsecrets/off-deleted")
+    recovering = client.begin_recover_deleted_secret("off-deleted", **POLL)
+    recovering.wait(timeout=30)
+    assert recovering.done()
+    assert "off-deleted" in {p.name for p in client.list_properties_of_secrets()}
+
+
 @pytest.mark.parametrize(
     ("name", "value", "tags", "fragment"),
     [

@@ -115,6 +115,27 @@ def test_the_versions_of_a_name_that_never_existed_are_an_empty_page(raw):
     _validate("SecretListResult", payload)
 
 
+def test_a_deleted_disabled_secret_answers_azures_secret_disabled_error(raw):
+    raw("PUT", f"secrets/wire-off?{API}", {"value": "v", "attributes": {"enabled": False}})
+    status, _ = raw("DELETE", f"secrets/wire-off?{API}")
+    assert status == 200
+    status, payload = raw("GET", f"deletedsecrets/wire-off?{API}")
+    assert (status, payload) == (
+        403,
+        {
+            "error": {
+                "code": "Forbidden",
+                "message": "Operation get is not allowed on a disabled secret.",
+                "innererror": {"code": "SecretDisabled"},
+            }
+        },
+    )
+    _validate("KeyVaultError", payload)
+    status, listed = raw("GET", f"deletedsecrets?{API}")
+    assert status == 200
+    assert [item["id"].rsplit("/", 1)[-1] for item in listed["value"]] == ["wire-off"]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
     [
