@@ -47,8 +47,11 @@ def test_a_second_child_is_refused_and_no_acknowledged_version_is_lost(tmp_path)
         client = first.secret_client(vault["uri"], "sync")
         client.set_secret("shared", "v1")
         second = EmulatorProcess(tmp_path, log_path=tmp_path / "second.log")
-        with pytest.raises(EmulatorStartError) as refused:
-            second.start()
+        try:
+            with pytest.raises(EmulatorStartError) as refused:
+                second.start()
+        finally:
+            second.stop()  # never left running, should it start after all
         assert "exited with status 1" in str(refused.value)
         assert f"another emulator (pid {first.pid})" in refused.value.log_tail
         assert Discovery.read(tmp_path).pid == first.pid  # its discovery file is left alone
