@@ -471,7 +471,11 @@ class ResourceManager:
         now = time.time()
         if existing is None:
             wanted.setdefault("accessPolicies", [])
-            wanted.setdefault("enableRbacAuthorization", rbac_default)
+            if rbac_default:
+                # Guessed: where the default is RBAC, Azure answers the value it chose.
+                wanted.setdefault("enableRbacAuthorization", True)
+            # Otherwise an unset flag stays absent, as in Azure's answer (the vault
+            # then uses access policies: ``Vault.rbac_enabled`` is False).
             wanted.setdefault("softDeleteRetentionInDays", RETENTION_MAX_DAYS)
             wanted.setdefault("publicNetworkAccess", "Enabled")
             for flag in ("enabledForDeployment", "enabledForDiskEncryption"):

@@ -347,3 +347,46 @@ def test_resource_groups_create_update_list_and_refuse_a_move(emulator):
     assert error_code(moved.value) == "InvalidResourceGroupLocation"
     with pytest.raises(ResourceNotFoundError):
         resources.resource_groups.get(f"{name}-missing")
+
+
+def test_a_vault_created_without_the_rbac_flag_omits_it_and_uses_access_policies(emulator, group):
+    # Before api-version 2026-02-01 an unset flag means access policies; Azure's
+    # answer then has no enableRbacAuthorization key at all.
+    name = unique_vault_name()
+    path = (
+        f"/subscriptions/{emulator.subscription_id}/resourceGroups/{group}"
+        f"/providers/Microsoft.KeyVault/vaults/{name}"
+    )
+    body = vault_parameters(
+        emulator,
+        enableRbacAuthorization=None,
+        accessPolicies=[
+            {
+                "tenantId": emulator.tenant_id,
+                "objectId": emulator.object_id("sync"),
+                "permissions": {"secrets": ["all"]},
+            }
+        ],
+    )
+    status, created, _ = emulator.arm_request("PUT", path, body=body, api_version="2025-05-01")
+    assert status in (200, 201), created
+    assert "enableRbacAuthorization" not in created["properties"]
+    status, read, _ = emulator.arm_request("GET", path, api_version="2025-05-01")
+    assert status == 200
+    assert "enableRbacAuthorization" not in read["properties"]
+    vault = emulator.keyvault_mgmt_client().vaults.get(group, name)
+    assert vault.properties.enable_rbac_authorization is None
+    uri = vault.properties.vault_uri
+    emulator.secret_client(uri, "sync").set_secret("by-policy", "v")  # its access policy
+    emulator.assign_role("app", "Key Vault Secrets User", vault.id)  # ignored: no RBAC
+    with pytest.raises(HttpResponseError) as denied:
+        emulator.secret_client(uri, "app").get_secret("by-policy")
+    assert denied.value.status_code == 403
+    assert denied.value.error.innererror["code"] == "AccessDenied"
+
+
+def test_a_vault_created_without_the_rbac_flag_at_the_current_api_version_uses_rbac(
+    emulator, group
+):
+    vault = create_vault(emulator, group, enableRbacAuthorization=None)
+    assert vault.properties.enable_rbac_authorization is True
