@@ -112,6 +112,10 @@ class EmulatorConfig:
     # A new principal may be unknown to ARM for a while (directory replication);
     # assignments without principalType then fail with PrincipalNotFound.
     principal_replication_delay_s: float = 0.0
+    # How long a vault created through Resource Manager stays in provisioningState
+    # RegisteringDns (its PUT then answers 200, and the SDK's poller polls the
+    # vault's GET until Succeeded). 0: a new vault is Succeeded at once (201).
+    vault_dns_registration_s: float = 0.0
 
     @property
     def subscription_id(self) -> str:
@@ -143,6 +147,7 @@ def load_config(path: Path | None) -> EmulatorConfig:
         "token_lifetime_s",
         "rbac_propagation_delay_s",
         "principal_replication_delay_s",
+        "vault_dns_registration_s",
     ):
         if key in data:
             changes[key] = data[key]

@@ -376,10 +376,16 @@ class ResourceManager:
         self.groups.remove(group)
 
     # -- vaults ----------------------------------------------------------------------------
+    def _settled(self, vault: Vault) -> Vault:
+        """The vault, its DNS registration finished (and saved) once its time has come."""
+        if vault.finish_provisioning(time.time()):
+            self.world.save_vault(vault)
+        return vault
+
     def vaults_in(self, subscription_id: str, resource_group: str | None = None) -> list[Vault]:
         return sorted(
             (
-                v
+                self._settled(v)
                 for v in self.world.vaults.values()
                 if v.deleted_at is None
                 and v.subscription_id.lower() == subscription_id.lower()
@@ -403,7 +409,7 @@ class ResourceManager:
                 "https://aka.ms/ARMResourceNotFoundFix",
                 code="ResourceNotFound",
             )
-        return vault
+        return self._settled(vault)
 
     def put_vault(
         self,
@@ -444,6 +450,8 @@ class ResourceManager:
         _check_irreversible(properties)
         self._expire_deleted()
         existing = self.world.vaults.get(name.lower())
+        if existing is not None:
+            self._settled(existing)
         if create_mode == "recover":
             return self._recover(existing, subscription_id, group, name, location, caller), True
         if existing is not None and existing.deleted_at is not None:
@@ -483,7 +491,11 @@ class ResourceManager:
             wanted.setdefault("enabledForTemplateDeployment", False)
             wanted["enableSoftDelete"] = True
             wanted.setdefault("enablePurgeProtection", None)
-            wanted["provisioningState"] = "Succeeded"
+            # Azure: a new vault answers RegisteringDns and is Succeeded later. Its
+            # data plane serves at once here (guessed harmless: callers wait for
+            # Succeeded, and the emulator's host needs no DNS).
+            registering_s = self.world.config.vault_dns_registration_s
+            wanted["provisioningState"] = "RegisteringDns" if registering_s > 0 else "Succeeded"
             vault = Vault(
                 name=name,
                 subscription_id=subscription_id,
@@ -495,6 +507,7 @@ class ResourceManager:
                 created_by=caller.object_id,
                 updated_at=now,
                 updated_by=caller.object_id,
+                dns_registered_at=now + registering_s if registering_s > 0 else None,
             )
             self.world.add_vault(vault)
             self._on_live(vault)

@@ -3,8 +3,10 @@
 Handlers read parameters, call :class:`~emulator.arm.models.ResourceManager`
 and format Azure's JSON. Long-running operations answer so the SDK's pollers
 finish on the first response: the vault PUT returns 200/201 with
-``provisioningState: Succeeded`` and no ``Location`` header; the purge of a
-deleted vault and the delete of a resource group answer 200 when done.
+``provisioningState: Succeeded`` and no ``Location`` header (unless
+``vault_dns_registration_s`` is set: a new vault then answers 200
+``RegisteringDns`` and the poller polls its GET until Succeeded); the purge of
+a deleted vault and the delete of a resource group answer 200 when done.
 """
 
 from __future__ import annotations
@@ -189,8 +191,11 @@ class ArmResponses:
             rbac_default=api_version >= RBAC_DEFAULT_SINCE,
             can_write_role_assignments=self._rbac_check(caller),
         )
-        # No Location header: the SDK's poller sees a finished operation.
-        return Response.json(201 if created else 200, self.vault_body(vault))
+        # No Location header: the SDK's poller reads provisioningState from this
+        # body and, until it is Succeeded, polls the vault's GET. A new vault still
+        # registering its DNS name answers 200, as Resource Manager does.
+        finished = vault.properties.get("provisioningState") == "Succeeded"
+        return Response.json(201 if created and finished else 200, self.vault_body(vault))
 
     def patch_vault(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
         body = json_body(request)

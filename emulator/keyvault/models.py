@@ -39,6 +39,8 @@ class Vault:
     updated_at: float = field(default_factory=time.time)
     updated_by: str = ""
     deleted_at: float | None = None
+    # While provisioningState is RegisteringDns: when it becomes Succeeded.
+    dns_registered_at: float | None = None
 
     @property
     def resource_id(self) -> str:
@@ -78,6 +80,14 @@ class Vault:
             return None
         return self.deleted_at + self.retention_days * DAY_S
 
+    def finish_provisioning(self, now: float) -> bool:
+        """RegisteringDns becomes Succeeded once its time has come; True if it changed."""
+        if self.dns_registered_at is None or now < self.dns_registered_at:
+            return False
+        self.properties = {**self.properties, "provisioningState": "Succeeded"}
+        self.dns_registered_at = None
+        return True
+
     def to_record(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -92,6 +102,7 @@ class Vault:
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,
             "deleted_at": self.deleted_at,
+            "dns_registered_at": self.dns_registered_at,
         }
 
     @classmethod
