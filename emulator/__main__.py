@@ -26,7 +26,8 @@ examples:
   python -m emulator audit --vault kv-local       who did what to which secret (never values)
   python -m emulator audit --output json          the audit log as JSON lines
 
-exit codes: 0 success, 1 error (for example: no emulator running)
+exit codes: 0 success, 1 error (for example: no emulator running, or `serve` on a
+state directory another emulator already uses)
 """
 
 
