@@ -660,8 +660,9 @@ def holding_of(
     return Holding(holder, spec.on_soft_deleted, protected)
 
 
-def _turns_off(old: Any, new: Any) -> bool:
-    return new is False and old is not False
+def _turns_off(new: Any) -> bool:
+    """Whether a difference turns a switch off: it differs, so Azure has it on (or unset)."""
+    return new is False
 
 
 # What the rules compare: each difference, and the field it makes (its values
@@ -673,7 +674,7 @@ def create_differences(spec: VaultSpec, tenant_id: str, name_available: bool | N
     """A new vault: every field is set; the name counts when the name check says taken."""
     desired = desired_fields(spec, tenant_id)
     found = [
-        (Difference(f, turns_off=_turns_off(ABSENT, desired[f])), FieldDiff(f, ABSENT, desired[f]))
+        (Difference(f, turns_off=_turns_off(desired[f])), FieldDiff(f, ABSENT, desired[f]))
         for f in FIELDS
     ]
     if name_available is False:
@@ -687,7 +688,7 @@ def update_differences(spec: VaultSpec, tenant_id: str, actual: VaultState) -> l
     desired = desired_fields(spec, tenant_id)
     return [
         (
-            Difference(f, _turns_off(current[f], desired[f]), actual.soft_delete),
+            Difference(f, _turns_off(desired[f]), actual.soft_delete),
             FieldDiff(f, current[f], desired[f]),
         )
         for f in FIELDS
@@ -710,7 +711,7 @@ def recover_differences(
         )
     if deleted.purge_protection != spec.purge_protection:
         diff = FieldDiff("purge_protection", deleted.purge_protection, spec.purge_protection)
-        found.append((Difference("purge_protection", _turns_off(diff.old, diff.new)), diff))
+        found.append((Difference("purge_protection", _turns_off(diff.new)), diff))
     if dict(deleted.tags) != dict(spec.tags):
         found.append((Difference("tags"), FieldDiff("tags", dict(deleted.tags), dict(spec.tags))))
     return found
