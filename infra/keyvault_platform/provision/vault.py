@@ -922,7 +922,7 @@ def render_rules() -> str:
         holders.append(
             (rule.holder.value, rule.on_soft_deleted or "-", either(rule.purge_protected), then)
         )
-    tables = [_rst_table(("name held by", "on_soft_deleted", "purge-protected", "then"), holders)]
+    tables = [rst_table(("name held by", "on_soft_deleted", "purge-protected", "then"), holders)]
     for table in FIELD_RULES:
         rows = []
         for row in table.rows:
@@ -946,11 +946,11 @@ def render_rules() -> str:
                     f"error: {row.refusal.summary}" if row.refusal else table.planned_as,
                 )
             )
-        tables.append(_rst_table((f"{table.name}: differs", "when", "planned", "then"), rows))
+        tables.append(rst_table((f"{table.name}: differs", "when", "planned", "then"), rows))
     return "\n\n".join(tables)
 
 
-def _rst_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 99) -> str:
+def rst_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 99) -> str:
     """A reStructuredText simple table; the last column wraps within ``width``."""
     widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers) - 1)]
     last = max(20, width - sum(w + 2 for w in widths))
