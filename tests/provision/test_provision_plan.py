@@ -1,7 +1,8 @@
-"""The whole provisioning plan from observed state (pure), pinned by golden files."""
+"""The whole provisioning plan from observed state (pure): golden files, the group rules."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -9,8 +10,11 @@ from pathlib import Path
 import pytest
 from keyvault_platform import provision
 from keyvault_platform.core.messages import render_json
-from keyvault_platform.core.plan import Action, detailed_exit_code
+from keyvault_platform.core.plan import ABSENT, Action, Diagnostic, detailed_exit_code
 from keyvault_platform.core.views import render_text
+from keyvault_platform.provision import permissions as rights
+from keyvault_platform.provision import planner
+from keyvault_platform.provision.vault import DIFFERS
 
 from .provision_helpers import (
     APP,
@@ -182,3 +186,109 @@ def test_undeclared_assignment_is_shown_not_removed(env) -> None:
     pruned = provision.build_plan(env, state, prune=True)
     assert [c.action for c in pruned.plan.pending] == [Action.DELETE]
     assert "Plan: 0 to add, 0 to change, 1 to destroy." in render_text(pruned.plan)
+
+
+# --------------------------------------------------------------------------
+# The resource group's rules, row by row
+
+ELSEWHERE = provision.ResourceGroupState("rg-unit", "northeurope", {"env": "old", "by": "others"})
+
+
+def group_examples() -> dict[tuple[bool, bool], provision.ResourceGroupState | None]:
+    """For each (exists, create) the group observed; the one that exists differs in every way."""
+    return {
+        (False, True): None,
+        (False, False): None,
+        (True, True): ELSEWHERE,
+        (True, False): ELSEWHERE,
+    }
+
+
+@pytest.mark.parametrize(
+    "rule",
+    planner.GROUP_RULES,
+    ids=lambda r: f"{'exists' if r.exists else 'absent'}-{'create' if r.create else 'no-create'}",
+)
+def test_group_rule_example_is_planned_as_the_row_says(env, rule: planner.GroupRule) -> None:
+    env = replace(env, resource_group=replace(env.resource_group, create=rule.create))
+    actual = group_examples()[(rule.exists, rule.create)]
+    assert planner.group_rule(actual is not None, env.resource_group.create) is rule
+    group = planner.plan_resource_group(env, observed(resource_group=actual))
+    assert group.change.address == "resource_group.rg-unit"
+    assert group.change.action is rule.action
+    errors = [d for d in group.diagnostics if d.severity == "error"]
+    if rule.refusal is not None:
+        (error,) = errors
+        at = str(env.locate("resource_group", "name"))
+        assert at.endswith("unit.yaml:4:24")
+        assert error.summary == f"resource group 'rg-unit' does not exist (set at {at})"
+        assert error.detail == (
+            "Create it, ask for it to be created, or set resource_group.create: true "
+            "(which needs rights on the subscription)."
+        )
+    else:
+        assert errors == []
+    fields = {f.name: (f.old, f.new) for f in group.change.fields}
+    if rule.action is Action.CREATE:
+        assert fields == {"location": (ABSENT, "westeurope"), "tags": (ABSENT, {"env": "unit"})}
+    elif rule.action is Action.UPDATE:
+        # Declared tags corrected, others' kept; the location is left as is.
+        merged = {"env": "unit", "by": "others"}
+        assert fields == {"tags": ({"env": "old", "by": "others"}, merged)}
+        assert group.change.reason == DIFFERS
+    else:
+        assert fields == {}
+    if rule.exists:
+        (warning,) = [d for d in group.diagnostics if d.severity == "warning"]
+        assert warning.summary == (
+            "resource group 'rg-unit' is in northeurope, the file says westeurope; "
+            "a resource group cannot move, so this is left as is"
+        )
+
+
+def test_a_managed_group_with_the_declared_tags_is_left_as_is(env) -> None:
+    others = provision.ResourceGroupState("rg-unit", "westeurope", {"env": "unit", "by": "x"})
+    group = planner.plan_resource_group(env, observed(resource_group=others))
+    assert group.change.action is Action.NO_OP and group.diagnostics == ()
+
+
+def test_exactly_one_group_rule_applies_to_every_group() -> None:
+    for exists, create in itertools.product((False, True), repeat=2):
+        assert sum((r.exists, r.create) == (exists, create) for r in planner.GROUP_RULES) == 1
+        planner.group_rule(exists, create)  # does not raise
+    assert set(group_examples()) == {(r.exists, r.create) for r in planner.GROUP_RULES}
+
+
+def test_the_planner_docstring_shows_the_group_rules_as_they_are() -> None:
+    assert planner.__doc__ is not None
+    table = planner.render_group_rules()
+    assert table in planner.__doc__, f"paste render_group_rules() into the docstring:\n{table}"
+
+
+def test_diagnostics_come_group_vault_notes_roles_assignments_permissions(env) -> None:
+    env = replace(env, resource_group=replace(env.resource_group, create=False))
+    note = Diagnostic("warning", "could not read the deleted vaults", None, "vault.kv-unit")
+    planned = provision.build_plan(
+        env,
+        observed(
+            resource_group=ELSEWHERE,
+            vault=vault_state(location="northeurope"),
+            roles={"key vault secrets user": ROLES["key vault secrets user"]},
+            unknown_roles=("Key Vault Secrets Officer",),
+            assignments=(assignment(OUTSIDER, "reader", name="abc"),),
+            role_names={"acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader"},
+            notes=(note,),
+            permissions=rights.Permissions("resource group rg-unit", ()),
+        ),
+    )
+    assert [
+        (d.severity, d.address, d.summary.split(" ")[:3]) for d in planned.plan.diagnostics
+    ] == [
+        ("warning", "resource_group.rg-unit", ["resource", "group", "'rg-unit'"]),
+        ("error", "vault.kv-unit", ["the", "vault", "is"]),
+        ("warning", "vault.kv-unit", ["could", "not", "read"]),
+        ("error", "role_assignment.sync-writes", ["unknown", "role", "'Key"]),
+        ("warning", "role_assignment.undeclared-abc", ["drift:", "a", "role"]),
+        ("error", "vault.kv-unit", ["the", "deploying", "identity"]),
+        ("error", "role_assignment.app-reads", ["the", "deploying", "identity"]),
+    ]

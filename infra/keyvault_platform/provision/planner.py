@@ -1,4 +1,25 @@
-"""Plan provisioning: compare an environment file with what was observed."""
+"""Plan provisioning: compare an environment file with what was observed.
+
+:func:`build_plan` (pure) plans one resource kind at a time, in the plan's
+order: the resource group, the vault (its rules are tables, in
+:mod:`keyvault_platform.provision.vault`), the role assignments of the grants
+whose roles Azure knows (an unknown role is an error), and, when the deploying
+identity's permissions were read, an error for each right the plan needs and
+lacks. The resource group follows :data:`GROUP_RULES` (rendered here by
+:func:`render_group_rules`; a test keeps this text equal to it):
+
+==============  ======  =========================================================================
+resource group  create  then
+==============  ======  =========================================================================
+absent          true    create, with its location and tags
+absent          false   error: resource group {name!r} does not exist (set at {at})
+exists          true    update its tags (declared ones added or corrected, others kept), or no-op
+exists          false   left as is
+==============  ======  =========================================================================
+
+A group that exists in another location than the file says gets a warning:
+a resource group cannot move, so it is left as is.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +37,6 @@ from keyvault_platform.provision.vault import DIFFERS
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------
-# Planning (pure)
-
-
 @dataclass(frozen=True)
 class ProvisionPlan:
     """The rendered plan and what apply needs to carry it out."""
@@ -32,76 +49,121 @@ class ProvisionPlan:
     assignments: ra.AssignmentPlan | None
 
 
-def build_plan(env: Environment, observed: Observed, *, prune: bool = False) -> ProvisionPlan:
-    """Compare the environment file with what was observed; no I/O."""
-    changes: list[Change] = []
-    diagnostics: list[Diagnostic] = []
-    rg_spec = env.resource_group
-    rg_addr = f"resource_group.{rg_spec.name}"
-    rg_action = Action.NO_OP
-    if observed.resource_group is None:
-        if rg_spec.create:
-            rg_action = Action.CREATE
-            changes.append(
-                Change(
-                    rg_addr,
-                    Action.CREATE,
-                    (
-                        FieldDiff("location", ABSENT, rg_spec.location),
-                        FieldDiff("tags", ABSENT, dict(rg_spec.tags)),
-                    ),
-                )
-            )
-        else:
-            diagnostics.append(
-                Diagnostic(
-                    "error",
-                    f"resource group {rg_spec.name!r} does not exist "
-                    f"(set at {env.locate('resource_group', 'name')})",
-                    "Create it, ask for it to be created, or set resource_group.create: true "
-                    "(which needs rights on the subscription).",
-                    rg_addr,
-                )
-            )
-            changes.append(Change(rg_addr, Action.NO_OP))
-    else:
-        actual_rg = observed.resource_group
-        diffs = []
-        # The group may hold other things: declared tags are added or
-        # corrected, tags set by others are kept.
-        merged = {**actual_rg.tags, **rg_spec.tags}
-        if rg_spec.create and actual_rg.tags != merged:
-            diffs.append(FieldDiff("tags", actual_rg.tags, merged))
-        if actual_rg.location != rg_spec.location:
-            diagnostics.append(
-                Diagnostic(
-                    "warning",
-                    f"resource group {rg_spec.name!r} is in {actual_rg.location}, the file "
-                    f"says {rg_spec.location}; a resource group cannot move, so this is "
-                    "left as is",
-                    None,
-                    rg_addr,
-                )
-            )
-        if diffs:
-            rg_action = Action.UPDATE
-            changes.append(
-                Change(
-                    rg_addr,
-                    Action.UPDATE,
-                    tuple(diffs),
-                    reason=DIFFERS,
-                )
-            )
-        else:
-            changes.append(Change(rg_addr, Action.NO_OP))
+# --------------------------------------------------------------------------
+# The resource group's rules
 
+
+@dataclass(frozen=True)
+class GroupRule:
+    """One row of :data:`GROUP_RULES`: whether the group exists and may be created."""
+
+    exists: bool
+    create: bool  # resource_group.create: the tool manages the group
+    action: Action
+    refusal: vaults.Refusal | None = None
+
+
+#: Exactly one row applies to each (exists, create); a unit test goes through them.
+GROUP_RULES: tuple[GroupRule, ...] = (
+    GroupRule(False, True, Action.CREATE),
+    GroupRule(
+        False,
+        False,
+        Action.NO_OP,
+        refusal=vaults.Refusal(
+            "resource group {name!r} does not exist (set at {at})",
+            "Create it, ask for it to be created, or set resource_group.create: true "
+            "(which needs rights on the subscription).",
+        ),
+    ),
+    # The group may hold other things: declared tags are added or corrected,
+    # tags set by others are kept (no-op when nothing is added or corrected).
+    GroupRule(True, True, Action.UPDATE),
+    GroupRule(True, False, Action.NO_OP),
+)
+
+
+def group_rule(exists: bool, create: bool) -> GroupRule:
+    """The one row of :data:`GROUP_RULES` for a group that ``exists``, under ``create``."""
+    (rule,) = (r for r in GROUP_RULES if (r.exists, r.create) == (exists, create))
+    return rule
+
+
+def render_group_rules() -> str:
+    """:data:`GROUP_RULES` as a reStructuredText table (the module docstring's)."""
+    then = {
+        Action.CREATE: "create, with its location and tags",
+        Action.UPDATE: "update its tags (declared ones added or corrected, others kept), or no-op",
+        Action.NO_OP: "left as is",
+    }
+    rows = [
+        (
+            "exists" if rule.exists else "absent",
+            "true" if rule.create else "false",
+            f"error: {rule.refusal.summary}" if rule.refusal else then[rule.action],
+        )
+        for rule in GROUP_RULES
+    ]
+    return vaults.rst_table(("resource group", "create", "then"), rows)
+
+
+# --------------------------------------------------------------------------
+# Planning (pure), one resource kind at a time
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    change: Change
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+def plan_resource_group(env: Environment, observed: Observed) -> GroupPlan:
+    """The resource group's change by :data:`GROUP_RULES`; a group never moves."""
+    spec = env.resource_group
+    addr = f"resource_group.{spec.name}"
+    actual = observed.resource_group
+    rule = group_rule(actual is not None, spec.create)
+    diagnostics = []
+    if rule.refusal is not None:
+        at = str(env.locate("resource_group", "name"))
+        diagnostics.append(rule.refusal.diagnostic(addr, name=spec.name, at=at))
+    if actual is None:
+        fields: tuple[FieldDiff, ...] = ()
+        if rule.action is Action.CREATE:
+            fields = (
+                FieldDiff("location", ABSENT, spec.location),
+                FieldDiff("tags", ABSENT, dict(spec.tags)),
+            )
+        return GroupPlan(Change(addr, rule.action, fields), tuple(diagnostics))
+    if actual.location != spec.location:
+        diagnostics.append(
+            Diagnostic(
+                "warning",
+                f"resource group {spec.name!r} is in {actual.location}, the file "
+                f"says {spec.location}; a resource group cannot move, so this is "
+                "left as is",
+                None,
+                addr,
+            )
+        )
+    merged = {**actual.tags, **spec.tags}
+    if rule.action is Action.UPDATE and actual.tags != merged:
+        change = Change(
+            addr, rule.action, (FieldDiff("tags", actual.tags, merged),), reason=DIFFERS
+        )
+    else:
+        change = Change(addr, Action.NO_OP)
+    return GroupPlan(change, tuple(diagnostics))
+
+
+def plan_vault(env: Environment, observed: Observed) -> vaults.VaultPlan:
+    """The vault's changes (:func:`~keyvault_platform.provision.vault.plan_vault`)."""
     where = {
         name: str(env.locate(*path))
         for name, path in vaults.SPEC_PATHS.items()
         if env.document is not None and tuple(path) in env.document.positions
     }
-    vault_plan = vaults.plan_vault(
+    return vaults.plan_vault(
         env.vault,
         tenant_id=env.tenant_id,
         resource_group_id=env.resource_group_id,
@@ -110,49 +172,75 @@ def build_plan(env: Environment, observed: Observed, *, prune: bool = False) -> 
         name_available=observed.name_available,
         where=where,
     )
-    changes.extend(vault_plan.changes)
-    diagnostics.extend(vault_plan.diagnostics)
-    diagnostics.extend(observed.notes)
 
-    for role in observed.unknown_roles:
-        grants = [g for g in env.access if g.role.lower() == role.lower()]
-        for grant in grants:
-            diagnostics.append(
-                Diagnostic(
-                    "error",
-                    f"unknown role {role!r} in grant {grant.name!r} (at {grant.location})",
-                    "Use a role name as Azure lists it, e.g. 'Key Vault Secrets User' or "
-                    "'Key Vault Secrets Officer' (`az role definition list --query "
-                    "[].roleName`).",
-                    f"role_assignment.{grant.name}",
-                )
-            )
-    assignment_plan = None
+
+def unknown_roles(env: Environment, observed: Observed) -> tuple[Diagnostic, ...]:
+    """An error for each grant of a role Azure does not know."""
+    return tuple(
+        Diagnostic(
+            "error",
+            f"unknown role {role!r} in grant {grant.name!r} (at {grant.location})",
+            "Use a role name as Azure lists it, e.g. 'Key Vault Secrets User' or "
+            "'Key Vault Secrets Officer' (`az role definition list --query "
+            "[].roleName`).",
+            f"role_assignment.{grant.name}",
+        )
+        for role in observed.unknown_roles
+        for grant in env.access
+        if grant.role.lower() == role.lower()
+    )
+
+
+def plan_assignments(
+    env: Environment, observed: Observed, *, prune: bool = False
+) -> ra.AssignmentPlan:
+    """The role assignments for the grants whose roles are known."""
     known_grants = [g for g in env.access if g.role.lower() in observed.roles]
     vault_id = observed.vault.id if observed.vault is not None else env.vault_resource_id
     desired = ra.desired_assignments(known_grants, vault_id, observed.roles)
     # After a create or a recovery, no assignment exists at the vault's scopes.
     actual = observed.assignments if observed.vault is not None else ()
-    assignment_plan = ra.plan_assignments(
+    return ra.plan_assignments(
         desired, actual, vault_id=vault_id, role_names=observed.role_names, prune=prune
     )
-    changes.extend(assignment_plan.changes)
-    diagnostics.extend(assignment_plan.diagnostics)
-    if observed.permissions is not None:
-        needs = rights.needs_of(
-            resource_group_action=rg_action,
-            resource_group_address=rg_addr,
-            vault=vault_plan,
-            assignments=assignment_plan,
-        )
-        diagnostics.extend(rights.refusals(needs, observed.permissions))
+
+
+def permission_refusals(
+    observed: Observed, group: Change, vault: vaults.VaultPlan, assignments: ra.AssignmentPlan
+) -> list[Diagnostic]:
+    """An error for each right the plan needs and the deploying identity lacks, if read."""
+    if observed.permissions is None:
+        return []
+    needs = rights.needs_of(
+        resource_group_action=group.action,
+        resource_group_address=group.address,
+        vault=vault,
+        assignments=assignments,
+    )
+    return rights.refusals(needs, observed.permissions)
+
+
+def build_plan(env: Environment, observed: Observed, *, prune: bool = False) -> ProvisionPlan:
+    """Compare the environment file with what was observed; no I/O."""
+    group = plan_resource_group(env, observed)
+    vault = plan_vault(env, observed)
+    assignments = plan_assignments(env, observed, prune=prune)
+    changes = (group.change, *vault.changes, *assignments.changes)
+    diagnostics = (
+        *group.diagnostics,
+        *vault.diagnostics,
+        *observed.notes,
+        *unknown_roles(env, observed),
+        *assignments.diagnostics,
+        *permission_refusals(observed, group.change, vault, assignments),
+    )
     return ProvisionPlan(
-        plan=Plan(tuple(changes), tuple(diagnostics)),
+        plan=Plan(changes, diagnostics),
         env=env,
         observed=observed,
-        resource_group_action=rg_action,
-        vault=vault_plan,
-        assignments=assignment_plan,
+        resource_group_action=group.change.action,
+        vault=vault,
+        assignments=assignments,
     )
 
 

@@ -10,23 +10,112 @@ Thin I/O shell: :func:`read_vault`, :func:`read_deleted_vault`,
 :func:`name_available` and the ``apply_*`` functions call
 ``azure-mgmt-keyvault`` and map its errors to actionable ones.
 
-Refused at plan time (before any write): turning purge protection off,
-changing soft-delete retention days, turning RBAC authorization off or
-creating a vault without it, moving location or tenant, a name held by a
-soft-deleted vault under policy ``fail`` (or in another resource group).
+**Planning** follows tables, which are data (:data:`NAME_RULES` and
+:data:`FIELD_RULES`; rendered here by :func:`render_rules`, and a test keeps
+this text equal to it). First, who holds the vault's name (the vault in the
+resource group, else a soft-deleted vault, else nobody):
+
+=============================  ===============  ===============  ==================================
+name held by                   on_soft_deleted  purge-protected  then
+=============================  ===============  ===============  ==================================
+nobody                         -                -                create: the create rules
+a vault in the resource group  -                -                update: the update rules
+a soft-deleted vault           fail             yes              create, error: the name {name!r}
+                                                                 is held by a soft-deleted vault,
+                                                                 scheduled for purge {purge_date};
+                                                                 "It was deleted {deletion_date}
+                                                                 and is purge-protected, so it
+                                                                 cannot be purged early. Set
+                                                                 vault.on_soft_deleted: recover to
+                                                                 bring it back (with its secrets),
+                                                                 or choose another vault.name."
+a soft-deleted vault           fail             no               create, error: the name {name!r}
+                                                                 is held by a soft-deleted vault,
+                                                                 scheduled for purge {purge_date};
+                                                                 "It was deleted {deletion_date}.
+                                                                 Set vault.on_soft_deleted: recover
+                                                                 to bring it back (with its
+                                                                 secrets), or choose another
+                                                                 vault.name."
+a soft-deleted vault           recover          -                recover: the recover rules
+=============================  ===============  ===============  ==================================
+
+Then each difference between Azure and the file goes through the table its
+row names, one row each. For a new vault every field differs (from unset),
+and the name does when the global name check says it is taken; a soft-deleted
+vault shows only its resource group, location, tags and purge protection, and
+whatever it does not show is not a difference. *when*: a switch the file
+turns off (for a new vault: sets off) or on, or whether the vault keeps
+soft-deleted items; ``-``: either. *planned*: the difference is a field of
+the planned change (a refused one too: the plan shows what it would do, and
+refuses it); ``{old}`` is Azure's value, ``{new}`` the file's, ``{at}`` where
+the file sets it. Any error refuses the whole plan, before any write; the
+errors come in the order of the rows.
+
+==================  ==========  =======  ==========================================================
+create: differs     when        planned  then
+==================  ==========  =======  ==========================================================
+rbac_authorization  turned off  yes      error: a vault without RBAC authorization is not
+                                         supported{at}
+name                -           no       error: the vault name {name!r} is already taken
+rbac_authorization  turned on   yes      create
+any other field     -           yes      create
+==================  ==========  =======  ==========================================================
+
+==========================  ===============  =======  =============================================
+update: differs             when             planned  then
+==========================  ===============  =======  =============================================
+location                    -                yes      error: the vault is in {old}; a vault cannot
+                                                      move to {new}{at}
+tenant_id                   -                yes      error: the vault belongs to tenant {old}, not
+                                                      {new}{at}
+purge_protection            turned off       yes      error: purge protection cannot be turned
+                                                      off{at}
+soft_delete_retention_days  soft delete on   yes      error: soft-delete retention cannot change
+                                                      once set: the vault keeps {old} days, the
+                                                      file asks for {new}{at}
+rbac_authorization          turned off       yes      error: RBAC authorization cannot be turned
+                                                      off{at}
+purge_protection            turned on        yes      update in place
+soft_delete_retention_days  soft delete off  yes      update in place
+rbac_authorization          turned on        yes      update in place
+any other field             -                yes      update in place
+==========================  ===============  =======  =============================================
+
+================  ==========  =======  ============================================================
+recover: differs  when        planned  then
+================  ==========  =======  ============================================================
+resource_group    -           no       error: the soft-deleted vault {name!r} belongs to {old}, not
+                                       to {new}
+location          -           no       error: the soft-deleted vault is in {old}, the file says
+                                       {new}{at}
+purge_protection  turned off  yes      error: purge protection cannot be turned off{at}
+purge_protection  turned on   yes      update vault_settings.NAME after the recover
+tags              -           yes      update vault_settings.NAME after the recover
+================  ==========  =======  ============================================================
+
+A vault in the resource group that has access policies while the file keeps
+RBAC authorization on also gets a warning: the policies are ignored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from keyvault_platform.config.environment import NetworkAcls, VaultSpec, normalize_ip_rule
+from keyvault_platform.config.environment import (
+    NetworkAcls,
+    OnSoftDeleted,
+    VaultSpec,
+    normalize_ip_rule,
+)
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff
 
@@ -267,6 +356,403 @@ def settings_address(spec: VaultSpec) -> str:
     return f"vault_settings.{spec.name}"
 
 
+# --------------------------------------------------------------------------
+# The rules: who holds the name, then what differs
+
+
+class Holder(enum.Enum):
+    """What holds the vault's name (a vault in the resource group is looked at first)."""
+
+    NOBODY = "nobody"
+    VAULT = "a vault in the resource group"
+    SOFT_DELETED = "a soft-deleted vault"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An error that refuses the plan: templates for its summary and its hint.
+
+    The field rules' name ``{name}`` (the vault's), ``{old}`` (Azure's value),
+    ``{new}`` (the file's, as written) and ``{at}`` (" (set at FILE:LINE:COL)"
+    where the file sets the field, or nothing); the name rules' name
+    ``{name}``, ``{deletion_date}`` and ``{purge_date}``.
+    """
+
+    summary: str
+    hint: str
+
+    def diagnostic(self, address: str, **values: Any) -> Diagnostic:
+        return Diagnostic(
+            "error", self.summary.format(**values), self.hint.format(**values), address
+        )
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What the name rules look at."""
+
+    holder: Holder
+    on_soft_deleted: OnSoftDeleted
+    purge_protected: bool  # the soft-deleted vault has purge protection
+
+
+@dataclass(frozen=True)
+class Difference:
+    """What the field rules look at: one thing in which Azure differs from the file."""
+
+    subject: str  # a field of FIELDS, "resource_group" or "name"
+    turns_off: bool = False  # a switch on in Azure (or unset, for a new vault) is off in the file
+    soft_delete: bool = False  # the vault has soft delete on, which fixes its retention
+
+
+#: The subject of a field rule for every field its table does not name.
+OTHER_FIELDS = "*"
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """One row of a :class:`FieldRules` table; ``None`` matches either.
+
+    ``planned``: the difference is a field of the planned change (a refused
+    one too: the plan shows what it would do, and refuses it).
+    """
+
+    subject: str
+    planned: bool = True
+    refusal: Refusal | None = None
+    turns_off: bool | None = None
+    soft_delete: bool | None = None
+
+    def matches(self, seen: Difference) -> bool:
+        """Whether the row's conditions hold for ``seen`` (its subject aside)."""
+        return self.turns_off in (None, seen.turns_off) and self.soft_delete in (
+            None,
+            seen.soft_delete,
+        )
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """A rule table over ``subjects``: exactly one row applies to each difference.
+
+    A row whose subject is :data:`OTHER_FIELDS` stands for every subject no
+    other row names. The plan lists its errors in the order of the rows.
+    """
+
+    name: str
+    subjects: tuple[str, ...]
+    rows: tuple[FieldRule, ...]
+    planned_as: str  # what a row that is planned and not refused does
+
+    def rule_for(self, seen: Difference) -> FieldRule:
+        """The one row that applies to ``seen``."""
+        named = seen.subject in {r.subject for r in self.rows}
+        subject = seen.subject if named else OTHER_FIELDS
+        rules = [r for r in self.rows if r.subject == subject and r.matches(seen)]
+        if seen.subject not in self.subjects or len(rules) != 1:
+            # The table is wrong, not the input: a unit test goes through every case.
+            raise LookupError(f"{len(rules)} {self.name} rules apply to {seen}")
+        return rules[0]
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """One row of :data:`NAME_RULES`: who holds the name, and what the plan does.
+
+    ``fields`` is the table that goes on from there; ``refusal`` refuses the
+    plan instead. ``None`` conditions match either.
+    """
+
+    holder: Holder
+    action: Action
+    fields: FieldRules | None = None
+    refusal: Refusal | None = None
+    on_soft_deleted: OnSoftDeleted | None = None
+    purge_protected: bool | None = None
+
+    def applies(self, seen: Holding) -> bool:
+        return (
+            self.holder is seen.holder
+            and self.on_soft_deleted in (None, seen.on_soft_deleted)
+            and self.purge_protected in (None, seen.purge_protected)
+        )
+
+
+_PURGE_PROTECTION_OFF = "purge protection cannot be turned off{at}"
+
+UPDATE_RULES = FieldRules(
+    "update",
+    FIELDS,
+    (
+        FieldRule(
+            "location",
+            refusal=Refusal(
+                "the vault is in {old}; a vault cannot move to {new}{at}",
+                "Set vault.location to the vault's location, or create a new vault "
+                "under another name.",
+            ),
+        ),
+        FieldRule(
+            "tenant_id",
+            refusal=Refusal(
+                "the vault belongs to tenant {old}, not {new}{at}",
+                "Moving a vault between tenants is not done by this tool; check the "
+                "environment file's tenant_id.",
+            ),
+        ),
+        FieldRule(
+            "purge_protection",
+            turns_off=True,
+            refusal=Refusal(
+                _PURGE_PROTECTION_OFF,
+                "Azure makes purge protection irreversible once enabled. Set "
+                "vault.purge_protection: true.",
+            ),
+        ),
+        FieldRule(
+            "soft_delete_retention_days",
+            soft_delete=True,
+            refusal=Refusal(
+                "soft-delete retention cannot change once set: the vault keeps {old} days, "
+                "the file asks for {new}{at}",
+                "Set vault.soft_delete_retention_days to {old}.",
+            ),
+        ),
+        FieldRule(
+            "rbac_authorization",
+            turns_off=True,
+            refusal=Refusal(
+                "RBAC authorization cannot be turned off{at}",
+                "Turning it off would switch the vault to access policies, which this "
+                "tool does not manage, and drop every role-based grant. Set "
+                "vault.rbac_authorization: true.",
+            ),
+        ),
+        FieldRule("purge_protection", turns_off=False),
+        FieldRule("soft_delete_retention_days", soft_delete=False),
+        FieldRule("rbac_authorization", turns_off=False),
+        FieldRule(OTHER_FIELDS),
+    ),
+    planned_as="update in place",
+)
+
+CREATE_RULES = FieldRules(
+    "create",
+    (*FIELDS, "name"),
+    (
+        FieldRule(
+            "rbac_authorization",
+            turns_off=True,
+            refusal=Refusal(
+                "a vault without RBAC authorization is not supported{at}",
+                "This tool grants access with Azure role assignments only (no access "
+                "policies). Set vault.rbac_authorization: true.",
+            ),
+        ),
+        FieldRule(
+            "name",
+            planned=False,
+            refusal=Refusal(
+                "the vault name {name!r} is already taken",
+                "Vault names are globally unique across Azure. It may belong to another "
+                "subscription or resource group, or be a soft-deleted vault in another "
+                "location (`az keyvault list-deleted`). Choose another vault.name.",
+            ),
+        ),
+        FieldRule("rbac_authorization", turns_off=False),
+        FieldRule(OTHER_FIELDS),
+    ),
+    planned_as="create",
+)
+
+# DeletedVaultProperties (API 2026-05-15) carry location, tags and purge
+# protection only: these are what a recover can be planned from.
+RECOVER_RULES = FieldRules(
+    "recover",
+    ("resource_group", "location", "purge_protection", "tags"),
+    (
+        FieldRule(
+            "resource_group",
+            planned=False,
+            refusal=Refusal(
+                "the soft-deleted vault {name!r} belongs to {old}, not to {new}",
+                "Recovery restores a vault into its original resource group. Point the "
+                "environment file at that resource group, or choose another vault.name.",
+            ),
+        ),
+        FieldRule(
+            "location",
+            planned=False,
+            refusal=Refusal(
+                "the soft-deleted vault is in {old}, the file says {new}{at}",
+                "A recovered vault keeps its location; set vault.location to match.",
+            ),
+        ),
+        FieldRule(
+            "purge_protection",
+            turns_off=True,
+            refusal=Refusal(
+                _PURGE_PROTECTION_OFF,
+                "The soft-deleted vault has purge protection, which is irreversible.",
+            ),
+        ),
+        FieldRule("purge_protection", turns_off=False),
+        FieldRule("tags"),
+    ),
+    planned_as="update vault_settings.NAME after the recover",
+)
+
+_HELD = "the name {name!r} is held by a soft-deleted vault, scheduled for purge {purge_date}"
+_RECOVER_OR_RENAME = (
+    ". Set vault.on_soft_deleted: recover to bring it back (with its secrets), or "
+    "choose another vault.name."
+)
+
+#: Exactly one row applies to every holding (a unit test goes through them all).
+NAME_RULES: tuple[NameRule, ...] = (
+    NameRule(Holder.NOBODY, Action.CREATE, fields=CREATE_RULES),
+    NameRule(Holder.VAULT, Action.UPDATE, fields=UPDATE_RULES),
+    NameRule(
+        Holder.SOFT_DELETED,
+        Action.CREATE,
+        on_soft_deleted="fail",
+        purge_protected=True,
+        refusal=Refusal(
+            _HELD,
+            "It was deleted {deletion_date} and is purge-protected, so it cannot be purged "
+            "early" + _RECOVER_OR_RENAME,
+        ),
+    ),
+    NameRule(
+        Holder.SOFT_DELETED,
+        Action.CREATE,
+        on_soft_deleted="fail",
+        purge_protected=False,
+        refusal=Refusal(_HELD, "It was deleted {deletion_date}" + _RECOVER_OR_RENAME),
+    ),
+    NameRule(Holder.SOFT_DELETED, Action.RECOVER, on_soft_deleted="recover", fields=RECOVER_RULES),
+)
+
+
+#: The field rule tables, in the order the docstring shows them.
+FIELD_RULES = (CREATE_RULES, UPDATE_RULES, RECOVER_RULES)
+
+
+def name_rule(seen: Holding) -> NameRule:
+    """The one row of :data:`NAME_RULES` that applies to ``seen``."""
+    rules = [r for r in NAME_RULES if r.applies(seen)]
+    if len(rules) != 1:  # the table is wrong, not the input: a unit test goes through all
+        raise LookupError(f"{len(rules)} name rules apply to {seen}")
+    return rules[0]
+
+
+def holding_of(
+    spec: VaultSpec, actual: VaultState | None, deleted: DeletedVaultState | None
+) -> Holding:
+    """Who holds the name: a vault in the resource group first, then a soft-deleted one."""
+    if actual is not None:
+        holder = Holder.VAULT
+    elif deleted is not None:
+        holder = Holder.SOFT_DELETED
+    else:
+        holder = Holder.NOBODY
+    protected = deleted is not None and deleted.purge_protection
+    return Holding(holder, spec.on_soft_deleted, protected)
+
+
+def _turns_off(new: Any) -> bool:
+    """Whether a difference turns a switch off: it differs, so Azure has it on (or unset)."""
+    return new is False
+
+
+# What the rules compare: each difference, and the field it makes (its values
+# are the messages' ``old`` and ``new``).
+Found = tuple[Difference, FieldDiff]
+
+
+def create_differences(spec: VaultSpec, tenant_id: str, name_available: bool | None) -> list[Found]:
+    """A new vault: every field is set; the name counts when the name check says taken."""
+    desired = desired_fields(spec, tenant_id)
+    found = [
+        (Difference(f, turns_off=_turns_off(desired[f])), FieldDiff(f, ABSENT, desired[f]))
+        for f in FIELDS
+    ]
+    if name_available is False:
+        found.append((Difference("name"), FieldDiff("name", ABSENT, spec.name)))
+    return found
+
+
+def update_differences(spec: VaultSpec, tenant_id: str, actual: VaultState) -> list[Found]:
+    """The fields in which a vault in the resource group differs from the file."""
+    current = actual_fields(actual)
+    desired = desired_fields(spec, tenant_id)
+    return [
+        (
+            Difference(f, _turns_off(desired[f]), actual.soft_delete),
+            FieldDiff(f, current[f], desired[f]),
+        )
+        for f in FIELDS
+        if current[f] != desired[f]
+    ]
+
+
+def recover_differences(
+    spec: VaultSpec, resource_group_id: str, deleted: DeletedVaultState
+) -> list[Found]:
+    """What a soft-deleted vault shows to differ from the file (an unknown value does not)."""
+    found: list[Found] = []
+    original_group = deleted.vault_id.lower().split("/providers/")[0]
+    if deleted.vault_id and original_group != resource_group_id.lower():
+        diff = FieldDiff("resource_group", original_group, resource_group_id)
+        found.append((Difference("resource_group"), diff))
+    if deleted.location and deleted.location != spec.location:
+        found.append(
+            (Difference("location"), FieldDiff("location", deleted.location, spec.location))
+        )
+    if deleted.purge_protection != spec.purge_protection:
+        diff = FieldDiff("purge_protection", deleted.purge_protection, spec.purge_protection)
+        found.append((Difference("purge_protection", _turns_off(diff.new)), diff))
+    if dict(deleted.tags) != dict(spec.tags):
+        found.append((Difference("tags"), FieldDiff("tags", dict(deleted.tags), dict(spec.tags))))
+    return found
+
+
+@dataclass(frozen=True)
+class _Ruled:
+    fields: tuple[FieldDiff, ...]  # the planned ones, in the order found
+    errors: tuple[Diagnostic, ...]  # in the order of the table's rows
+
+
+def _apply_rules(
+    table: FieldRules,
+    found: list[Found],
+    spec: VaultSpec,
+    where: Mapping[str, str],
+    quoted: Mapping[str, Any] | None = None,
+) -> _Ruled:
+    """Each difference through its row; ``quoted`` overrides the file's values in messages."""
+    quoted = quoted or {}
+    ruled = [(table.rule_for(seen), seen, diff) for seen, diff in found]
+    errors = []
+    for rule, seen, diff in sorted(ruled, key=lambda r: table.rows.index(r[0])):
+        if rule.refusal is not None:
+            spot = where.get(seen.subject)
+            errors.append(
+                rule.refusal.diagnostic(
+                    address(spec),
+                    name=spec.name,
+                    old=diff.old,
+                    new=quoted.get(seen.subject, diff.new),
+                    at=f" (set at {spot})" if spot else "",
+                )
+            )
+    return _Ruled(tuple(diff for rule, _, diff in ruled if rule.planned), tuple(errors))
+
+
+# --------------------------------------------------------------------------
+# Planning
+
+
 def plan_vault(
     spec: VaultSpec,
     *,
@@ -277,7 +763,7 @@ def plan_vault(
     name_available: bool | None = None,
     where: Mapping[str, str] | None = None,
 ) -> VaultPlan:
-    """Compare the file with Azure; pure.
+    """Compare the file with Azure by :data:`NAME_RULES`, then the rule table it names; pure.
 
     A soft-deleted vault under ``on_soft_deleted: recover`` plans two
     changes: the recover, and (see :func:`settings_address`) the update of
@@ -286,211 +772,107 @@ def plan_vault(
     ``where`` maps field names to "file:line:col" strings for messages.
     ``name_available`` is the global name check (None: not checked).
     """
-    addr = address(spec)
     where = where or {}
-    desired = desired_fields(spec, tenant_id)
+    rule = name_rule(holding_of(spec, actual, deleted))
+    if rule.refusal is not None:
+        assert deleted is not None
+        return _plan_refused(spec, rule, rule.refusal, deleted)
+    assert rule.fields is not None
+    match rule.holder:
+        case Holder.NOBODY:
+            return _plan_create(spec, rule, rule.fields, tenant_id, name_available, where)
+        case Holder.VAULT:
+            assert actual is not None
+            return _plan_update(spec, rule, rule.fields, tenant_id, actual, where)
+        case Holder.SOFT_DELETED:
+            assert deleted is not None
+            return _plan_recover(spec, rule, rule.fields, resource_group_id, deleted, where)
+        case _:
+            assert_never(rule.holder)
 
-    def at(field_name: str) -> str:
-        spot = where.get(field_name)
-        return f" (set at {spot})" if spot else ""
 
-    if actual is not None:
-        current = actual_fields(actual)
-        diffs = [
-            FieldDiff(name, current[name], desired[name])
-            for name in FIELDS
-            if current[name] != desired[name]
-        ]
-        errors: list[Diagnostic] = []
-        warnings: list[Diagnostic] = []
-        changed = {d.name for d in diffs}
-        if "location" in changed:
-            errors.append(
-                Diagnostic(
-                    "error",
-                    f"the vault is in {actual.location}; a vault cannot move to "
-                    f"{spec.location}{at('location')}",
-                    "Set vault.location to the vault's location, or create a new vault "
-                    "under another name.",
-                    addr,
-                )
-            )
-        if "tenant_id" in changed:
-            errors.append(
-                Diagnostic(
-                    "error",
-                    f"the vault belongs to tenant {actual.tenant_id}, not {tenant_id}"
-                    f"{at('tenant_id')}",
-                    "Moving a vault between tenants is not done by this tool; check the "
-                    "environment file's tenant_id.",
-                    addr,
-                )
-            )
-        if actual.purge_protection and not spec.purge_protection:
-            errors.append(
-                Diagnostic(
-                    "error",
-                    f"purge protection cannot be turned off{at('purge_protection')}",
-                    "Azure makes purge protection irreversible once enabled. Set "
-                    "vault.purge_protection: true.",
-                    addr,
-                )
-            )
-        if "soft_delete_retention_days" in changed and actual.soft_delete:
-            errors.append(
-                Diagnostic(
-                    "error",
-                    "soft-delete retention cannot change once set: the vault keeps "
-                    f"{actual.soft_delete_retention_days} days, the file asks for "
-                    f"{spec.soft_delete_retention_days}{at('soft_delete_retention_days')}",
-                    f"Set vault.soft_delete_retention_days to {actual.soft_delete_retention_days}.",
-                    addr,
-                )
-            )
-        if actual.rbac_authorization and not spec.rbac_authorization:
-            errors.append(
-                Diagnostic(
-                    "error",
-                    f"RBAC authorization cannot be turned off{at('rbac_authorization')}",
-                    "Turning it off would switch the vault to access policies, which this "
-                    "tool does not manage, and drop every role-based grant. Set "
-                    "vault.rbac_authorization: true.",
-                    addr,
-                )
-            )
-        if actual.access_policy_count and spec.rbac_authorization:
-            warnings.append(
-                Diagnostic(
-                    "warning",
-                    f"the vault has {actual.access_policy_count} access policies; they are "
-                    "ignored while RBAC authorization is on",
-                    None,
-                    addr,
-                )
-            )
-        if not diffs:
-            change = Change(addr, Action.NO_OP)
-        else:
-            change = Change(
-                addr,
-                Action.UPDATE,
-                tuple(diffs),
-                reason=DIFFERS,
-            )
-        return VaultPlan(
-            change=change,
-            diagnostics=(*errors, *warnings),
-            changed_fields=tuple(d.name for d in diffs),
-            actual=actual,
-        )
-
-    if deleted is not None:
-        return _plan_deleted(spec, addr, desired, deleted, resource_group_id, at)
-
-    errors = []
-    if not spec.rbac_authorization:
-        errors.append(
-            Diagnostic(
-                "error",
-                f"a vault without RBAC authorization is not supported{at('rbac_authorization')}",
-                "This tool grants access with Azure role assignments only (no access "
-                "policies). Set vault.rbac_authorization: true.",
-                addr,
-            )
-        )
-    if name_available is False:
-        errors.append(
-            Diagnostic(
-                "error",
-                f"the vault name {spec.name!r} is already taken",
-                "Vault names are globally unique across Azure. It may belong to another "
-                "subscription or resource group, or be a soft-deleted vault in another "
-                "location (`az keyvault list-deleted`). Choose another vault.name.",
-                addr,
-            )
-        )
-    diffs = [FieldDiff(name, ABSENT, desired[name]) for name in FIELDS]
+def _plan_create(
+    spec: VaultSpec,
+    rule: NameRule,
+    table: FieldRules,
+    tenant_id: str,
+    name_available: bool | None,
+    where: Mapping[str, str],
+) -> VaultPlan:
+    ruled = _apply_rules(table, create_differences(spec, tenant_id, name_available), spec, where)
     return VaultPlan(
-        change=Change(addr, Action.CREATE, tuple(diffs)),
-        diagnostics=tuple(errors),
-        changed_fields=FIELDS,
+        change=Change(address(spec), rule.action, ruled.fields),
+        diagnostics=ruled.errors,
+        changed_fields=tuple(d.name for d in ruled.fields),
     )
 
 
-def _plan_deleted(
+def _plan_update(
     spec: VaultSpec,
-    addr: str,
-    desired: dict[str, Any],
-    deleted: DeletedVaultState,
-    resource_group_id: str,
-    at: Any,
+    rule: NameRule,
+    table: FieldRules,
+    tenant_id: str,
+    actual: VaultState,
+    where: Mapping[str, str],
 ) -> VaultPlan:
+    addr = address(spec)
+    # Messages quote the tenant as given; it is compared in lower case.
+    found = update_differences(spec, tenant_id, actual)
+    ruled = _apply_rules(table, found, spec, where, quoted={"tenant_id": tenant_id})
+    warnings = []
+    if actual.access_policy_count and spec.rbac_authorization:
+        warnings.append(
+            Diagnostic(
+                "warning",
+                f"the vault has {actual.access_policy_count} access policies; they are "
+                "ignored while RBAC authorization is on",
+                None,
+                addr,
+            )
+        )
+    if ruled.fields:
+        change = Change(addr, rule.action, ruled.fields, reason=DIFFERS)
+    else:
+        change = Change(addr, Action.NO_OP)
+    return VaultPlan(
+        change=change,
+        diagnostics=(*ruled.errors, *warnings),
+        changed_fields=tuple(d.name for d in ruled.fields),
+        actual=actual,
+    )
+
+
+def _plan_refused(
+    spec: VaultSpec, rule: NameRule, refusal: Refusal, deleted: DeletedVaultState
+) -> VaultPlan:
+    addr = address(spec)
     note = f"a soft-deleted vault holds the name ({deleted.dates()})"
-    if spec.on_soft_deleted == "fail":
-        return VaultPlan(
-            change=Change(addr, Action.CREATE, notes=(note,)),
-            diagnostics=(
-                Diagnostic(
-                    "error",
-                    f"the name {spec.name!r} is held by a soft-deleted vault, scheduled for "
-                    f"purge {_date(deleted.scheduled_purge_date)}",
-                    f"It was deleted {_date(deleted.deletion_date)}"
-                    + (
-                        " and is purge-protected, so it cannot be purged early"
-                        if deleted.purge_protection
-                        else ""
-                    )
-                    + ". Set vault.on_soft_deleted: recover to bring it back (with its "
-                    "secrets), or choose another vault.name.",
-                    addr,
-                ),
-            ),
-            deleted=deleted,
-        )
-    original_group = deleted.vault_id.lower().split("/providers/")[0]
-    errors = []
-    if deleted.vault_id and original_group != resource_group_id.lower():
-        errors.append(
-            Diagnostic(
-                "error",
-                f"the soft-deleted vault {spec.name!r} belongs to {original_group}, not to "
-                f"{resource_group_id}",
-                "Recovery restores a vault into its original resource group. Point the "
-                "environment file at that resource group, or choose another vault.name.",
-                addr,
-            )
-        )
-    if deleted.location and deleted.location != spec.location:
-        errors.append(
-            Diagnostic(
-                "error",
-                f"the soft-deleted vault is in {deleted.location}, the file says "
-                f"{spec.location}{at('location')}",
-                "A recovered vault keeps its location; set vault.location to match.",
-                addr,
-            )
-        )
-    if deleted.purge_protection and not spec.purge_protection:
-        errors.append(
-            Diagnostic(
-                "error",
-                f"purge protection cannot be turned off{at('purge_protection')}",
-                "The soft-deleted vault has purge protection, which is irreversible.",
-                addr,
-            )
-        )
+    error = refusal.diagnostic(
+        addr,
+        name=spec.name,
+        deletion_date=_date(deleted.deletion_date),
+        purge_date=_date(deleted.scheduled_purge_date),
+    )
+    return VaultPlan(
+        change=Change(addr, rule.action, notes=(note,)), diagnostics=(error,), deleted=deleted
+    )
+
+
+def _plan_recover(
+    spec: VaultSpec,
+    rule: NameRule,
+    table: FieldRules,
+    resource_group_id: str,
+    deleted: DeletedVaultState,
+    where: Mapping[str, str],
+) -> VaultPlan:
+    addr = address(spec)
     # Recovery restores the vault as it was (Azure ignores the PUT's other
     # properties), so whatever differs from the file is a second change, an
     # update after the recover, planned from what the deleted vault shows.
-    diffs = []
-    if deleted.purge_protection != spec.purge_protection:
-        diffs.append(FieldDiff("purge_protection", deleted.purge_protection, spec.purge_protection))
-    if dict(deleted.tags) != desired["tags"]:
-        diffs.append(FieldDiff("tags", dict(deleted.tags), desired["tags"]))
-    # DeletedVaultProperties (API 2026-05-15) carry location, tags and purge
-    # protection only; the other settings are known once the vault is back.
+    ruled = _apply_rules(table, recover_differences(spec, resource_group_id, deleted), spec, where)
     notes = (
-        note,
+        f"a soft-deleted vault holds the name ({deleted.dates()})",
         "recovery restores the vault and its secrets but not its role assignments; "
         "they are re-created below",
         "a soft-deleted vault shows only its location, tags and purge protection: its "
@@ -498,26 +880,94 @@ def _plan_deleted(
         "file nothing unplanned is changed: a re-run plans that update",
     )
     converge = None
-    if diffs:
+    if ruled.fields:
         converge = Change(
             settings_address(spec),
             Action.UPDATE,
-            tuple(diffs),
+            ruled.fields,
             reason=f"the soft-deleted vault differs from the environment file; "
             f"updated after the recover of {addr}",
         )
     return VaultPlan(
         change=Change(
             addr,
-            Action.RECOVER,
+            rule.action,
             reason=f"on_soft_deleted: recover; {deleted.dates()}",
             notes=notes,
         ),
-        diagnostics=tuple(errors),
-        changed_fields=tuple(d.name for d in diffs),
+        diagnostics=ruled.errors,
+        changed_fields=tuple(d.name for d in ruled.fields),
         deleted=deleted,
         converge=converge,
     )
+
+
+# --------------------------------------------------------------------------
+# The rules as the module docstring shows them
+
+
+def render_rules() -> str:
+    """:data:`NAME_RULES` and the field rule tables as reStructuredText (the docstring's)."""
+
+    def either(flag: bool | None, yes: str = "yes", no: str = "no") -> str:
+        return "-" if flag is None else (yes if flag else no)
+
+    holders = []
+    for rule in NAME_RULES:
+        then = rule.action.value
+        if rule.fields is not None:
+            then += f": the {rule.fields.name} rules"
+        if rule.refusal is not None:
+            then += f', error: {rule.refusal.summary}; "{rule.refusal.hint}"'
+        holders.append(
+            (rule.holder.value, rule.on_soft_deleted or "-", either(rule.purge_protected), then)
+        )
+    tables = [rst_table(("name held by", "on_soft_deleted", "purge-protected", "then"), holders)]
+    for table in FIELD_RULES:
+        rows = []
+        for row in table.rows:
+            when = [
+                *(
+                    [either(row.turns_off, "turned off", "turned on")]
+                    if row.turns_off is not None
+                    else []
+                ),
+                *(
+                    [either(row.soft_delete, "soft delete on", "soft delete off")]
+                    if row.soft_delete is not None
+                    else []
+                ),
+            ]
+            rows.append(
+                (
+                    "any other field" if row.subject == OTHER_FIELDS else row.subject,
+                    ", ".join(when) or "-",
+                    either(row.planned),
+                    f"error: {row.refusal.summary}" if row.refusal else table.planned_as,
+                )
+            )
+        tables.append(rst_table((f"{table.name}: differs", "when", "planned", "then"), rows))
+    return "\n\n".join(tables)
+
+
+def rst_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 99) -> str:
+    """A reStructuredText simple table; the last column wraps within ``width``."""
+    widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers) - 1)]
+    last = max(20, width - sum(w + 2 for w in widths))
+    widths.append(min(last, max(len(r[-1]) for r in (headers, *rows))))
+    rule = "  ".join("=" * w for w in widths)
+    lead = " " * (sum(w + 2 for w in widths[:-1]))
+
+    def line(cells: Sequence[str]) -> list[str]:
+        wrapped = textwrap.wrap(cells[-1], widths[-1]) or [""]
+        first = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False))
+        return [f"{first}  {wrapped[0]}".rstrip()] + [f"{lead}{more}" for more in wrapped[1:]]
+
+    body = [rule, *line(headers), rule]
+    for row in rows:
+        body.extend(line(row))
+    body.append(rule)
+    return "\n".join(body)
 
 
 def unplanned_fields(
