@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 from keyvault_platform.config.environment import Environment
 from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff, Plan
+from keyvault_platform.core.tables import rst_table
 from keyvault_platform.provision import permissions as rights
 from keyvault_platform.provision import role_assignments as ra
 from keyvault_platform.provision import vault as vaults
@@ -104,7 +105,7 @@ def render_group_rules() -> str:
         )
         for rule in GROUP_RULES
     ]
-    return vaults.rst_table(("resource group", "create", "then"), rows)
+    return rst_table(("resource group", "create", "then"), rows)
 
 
 # --------------------------------------------------------------------------

@@ -103,8 +103,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -118,6 +117,7 @@ from keyvault_platform.config.environment import (
 )
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff
+from keyvault_platform.core.tables import rst_table
 
 if TYPE_CHECKING:
     from azure.mgmt.keyvault import KeyVaultManagementClient
@@ -948,26 +948,6 @@ def render_rules() -> str:
             )
         tables.append(rst_table((f"{table.name}: differs", "when", "planned", "then"), rows))
     return "\n\n".join(tables)
-
-
-def rst_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 99) -> str:
-    """A reStructuredText simple table; the last column wraps within ``width``."""
-    widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers) - 1)]
-    last = max(20, width - sum(w + 2 for w in widths))
-    widths.append(min(last, max(len(r[-1]) for r in (headers, *rows))))
-    rule = "  ".join("=" * w for w in widths)
-    lead = " " * (sum(w + 2 for w in widths[:-1]))
-
-    def line(cells: Sequence[str]) -> list[str]:
-        wrapped = textwrap.wrap(cells[-1], widths[-1]) or [""]
-        first = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False))
-        return [f"{first}  {wrapped[0]}".rstrip()] + [f"{lead}{more}" for more in wrapped[1:]]
-
-    body = [rule, *line(headers), rule]
-    for row in rows:
-        body.extend(line(row))
-    body.append(rule)
-    return "\n".join(body)
 
 
 def unplanned_fields(

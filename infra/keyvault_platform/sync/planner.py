@@ -74,8 +74,7 @@ from __future__ import annotations
 
 import enum
 import logging
-import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import assert_never
@@ -92,6 +91,7 @@ from keyvault_platform.core.plan import (
     FieldDiff,
     Plan,
 )
+from keyvault_platform.core.tables import rst_table
 from keyvault_platform.core.yaml_source import Location, Problem
 from keyvault_platform.sync import fingerprint as fp
 from keyvault_platform.sync.manifests import (
@@ -620,30 +620,10 @@ def render_rules() -> str:
             )
         )
     return (
-        _rst_table(("name held by", "then"), names)
+        rst_table(("name held by", "then"), names)
         + "\n\n"
-        + _rst_table(("current version", "value", "differs", "clears", "change"), values)
+        + rst_table(("current version", "value", "differs", "clears", "change"), values)
     )
-
-
-def _rst_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 99) -> str:
-    """A reStructuredText simple table; the last column wraps within ``width``."""
-    widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers) - 1)]
-    last = max(20, width - sum(w + 2 for w in widths))
-    widths.append(min(last, max(len(r[-1]) for r in (headers, *rows))))
-    rule = "  ".join("=" * w for w in widths)
-    lead = " " * (sum(w + 2 for w in widths[:-1]))
-
-    def line(cells: Sequence[str]) -> list[str]:
-        wrapped = textwrap.wrap(cells[-1], widths[-1]) or [""]
-        first = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False))
-        return [f"{first}  {wrapped[0]}".rstrip()] + [f"{lead}{more}" for more in wrapped[1:]]
-
-    body = [rule, *line(headers), rule]
-    for row in rows:
-        body.extend(line(row))
-    body.append(rule)
-    return "\n".join(body)
 
 
 def _refusal(
