@@ -47,6 +47,7 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.policies import RetryPolicy as AzureRetryPolicy
 
+from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.executor import (
     ApplyInterrupted,
     ApplyResult,
@@ -90,6 +91,7 @@ __all__ = [
     "ApplyInterrupted",
     "ApplyResult",
     "TaskResult",
+    "VaultGone",
     "apply_sync",
     "describe_error",
 ]
@@ -116,19 +118,62 @@ NOT_PRUNED_CHANGED = (
 _RETRY_AFTER = AzureRetryPolicy()
 
 
+#: Changes in a row whose requests all failed to connect, with no answer from
+#: the vault in between, after which the vault counts as gone (a deleted vault
+#: drops every connection; a flaky network answers some requests meanwhile).
+VAULT_GONE_AFTER = 3
+
+
+class VaultGone(ActionableError):
+    """The vault stopped answering during the apply: most likely it was deleted.
+
+    ``result`` says what was applied before (the changes not sent fail with
+    :data:`NOT_SENT_VAULT_GONE`).
+    """
+
+    def __init__(self, vault_url: str, result: ApplyResult) -> None:
+        total = len(result.results)
+        super().__init__(
+            f"the vault {vault_url} stopped answering during the sync: every request failed "
+            "to connect, as they do once a vault is deleted; the sync stopped "
+            f"({len(result.succeeded)} of {total} change{'s' if total != 1 else ''} applied)",
+            hint="if the vault was deleted, recover it with provisioning "
+            "(keyvault-platform provision --env <env> recovers a soft-deleted vault), "
+            "then re-run the sync; otherwise check the network path to the vault",
+        )
+        self.result = result
+
+
+#: The error of a change not sent because the vault is gone.
+NOT_SENT_VAULT_GONE = "not sent: the vault stopped answering (deleted?)"
+
+
 class _ResponseWatch:
-    """Counts 429s and holds the pacer for their ``Retry-After``; a raw_response_hook."""
+    """Counts 429s and holds the pacer for their ``Retry-After``; a raw_response_hook.
+
+    Also tells a vault that is gone: :meth:`connection_failed` counts changes
+    that failed to connect, any answer from the vault resets the count.
+    """
 
     def __init__(self, pacer: VaultPacer | None) -> None:
         self.pacer = pacer
         self.throttled = 0
+        self._unanswered = 0
+        self.vault_gone = threading.Event()
         self._lock = threading.Lock()
+
+    def connection_failed(self) -> None:
+        with self._lock:
+            self._unanswered += 1
+            if self._unanswered >= VAULT_GONE_AFTER:
+                self.vault_gone.set()
 
     def __call__(self, response: Any) -> None:
         http = response.http_response
-        if http.status_code != 429:
-            return
         with self._lock:
+            self._unanswered = 0
+            if http.status_code != 429:
+                return
             self.throttled += 1
         if self.pacer is not None:
             # azure-core's own reading of Retry-After (and its -ms variants).
@@ -354,9 +399,12 @@ class _SecretChange:
     def __call__(self, ctx: TaskContext) -> Done:
         step = self.step
         value = self._secret_value()
+        watch = self.applier.watch
         for operation in step.operations:
             if operation in self.done:
                 continue
+            if watch.vault_gone.is_set():
+                raise TaskFailed(NOT_SENT_VAULT_GONE)
             try:
                 self.note = self.applier.operation(ctx, step, operation, value) or self.note
             except NotSent:
@@ -370,6 +418,12 @@ class _SecretChange:
             except TaskFailed:
                 raise
             except Exception as exc:
+                if isinstance(exc, ServiceRequestError | ServiceResponseError):
+                    watch.connection_failed()
+                    if watch.vault_gone.is_set():
+                        raise TaskFailed(
+                            describe_error(exc) + " (the vault stopped answering)"
+                        ) from None
                 if (
                     self.recovered_at is not None
                     and _recovering(exc)
@@ -416,6 +470,8 @@ def apply_sync(
         connection errors), on top of the SDK's own retries.
     :keyword progress: called with (done, total, failed) after each change.
     :raises ValueError: the plan has errors (it must not be applied).
+    :raises VaultGone: the vault stopped answering (every request failed to
+        connect, as once it is deleted): the changes not yet sent are not sent.
     :raises ApplyInterrupted: on Ctrl-C (``KeyboardInterrupt``) in the calling
         thread: queued changes are cancelled, nothing more is sent, requests in
         flight finish; its ``result`` names what was applied and what was not.
@@ -428,7 +484,7 @@ def apply_sync(
         applier.task(sync_plan.steps[change.address], change.action)
         for change in sync_plan.plan.pending
     ]
-    return execute(
+    result = execute(
         tasks,
         concurrency=concurrency,
         retry=RetryPolicy(
@@ -439,3 +495,6 @@ def apply_sync(
         progress=progress,
         throttled=lambda: watch.throttled,
     )
+    if watch.vault_gone.is_set():
+        raise VaultGone(str(getattr(client, "vault_url", "(unknown)")), result)
+    return result
