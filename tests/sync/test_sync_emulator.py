@@ -435,9 +435,11 @@ def test_apply_rechecks_a_prune_that_raced_with_a_hand_edit(sync: Sync) -> None:
     sync.client.set_secret("acme--old", "taken over by hand")  # after the plan
     start = time.time()
     result = apply_sync(planned, sync.client, request.keyring)
-    (failure,) = result.failed
-    assert "no longer the sync's" in (failure.error or "")
+    assert not result.failed  # left alone, with a warning: not pruned
+    (kept,) = result.succeeded
+    assert kept.outcome == "not deleted" and "no longer the sync's" in (kept.note or "")
     assert "SecretDelete" not in ops(sync.audit(start))
+    assert sync.value("acme--old") == "taken over by hand"
 
 
 def test_create_that_meets_a_name_deleted_since_the_plan_fails_clearly(sync: Sync) -> None:

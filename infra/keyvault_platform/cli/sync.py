@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +37,7 @@ from keyvault_platform.core.yaml_source import InputError, Problem
 from keyvault_platform.sync import fingerprint as fp
 from keyvault_platform.sync.apply import (
     DEFAULT_CONCURRENCY,
+    NOT_PRUNED,
     ApplyInterrupted,
     ApplyResult,
     apply_sync,
@@ -282,9 +283,21 @@ RERUN = "re-run the sync to converge"
 def report_apply(out: cli.Output, sync_plan: SyncPlan, result: ApplyResult) -> bool:
     """Print what an apply did (:mod:`keyvault_platform.cli.apply_report`).
 
-    Returns whether anything failed or was left undone.
+    A prune left alone because its secret changed since the plan (outcome
+    ``not deleted``) is reported as such, with its warning, and is not
+    counted as destroyed. Returns whether anything failed or was left undone.
     """
-    return apply_report.report_apply(out, sync_plan.plan, result, rerun=RERUN)
+    kept = {r.address for r in result.succeeded if r.outcome == NOT_PRUNED}
+    plan = sync_plan.plan
+    if kept:
+        plan = replace(
+            plan,
+            changes=tuple(
+                replace(c, action=plans.Action.NO_OP) if c.address in kept else c
+                for c in plan.changes
+            ),
+        )
+    return apply_report.report_apply(out, plan, result, rerun=RERUN)
 
 
 @dataclass(frozen=True)

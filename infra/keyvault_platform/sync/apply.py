@@ -9,9 +9,15 @@ up to ``concurrency``; each request is paced under Key Vault's limits
 and a 429's ``Retry-After`` holds every worker. Transient failures (429,
 5xx, dropped connections) are retried by the executor on top of the SDK's
 own retries, so that every attempt is paced. What can race is re-checked:
-right before pruning, the vault is listed again (metadata) and a secret
-whose current version is no longer ours is left alone, and one already
-deleted counts as done (with a warning); a create that meets a
+right before its request goes out (after its pacing wait), a metadata
+update or a prune lists the secret's versions (metadata only) and compares
+the latest with the version it was planned against. An update of a secret
+changed since fails ("changed since the plan"), and otherwise is sent to
+that exact version, so a version set by hand is never tagged as the
+sync's; a prune of a secret changed since is left alone (a warning; not
+counted as destroyed), and one already deleted counts as done (with a
+warning). A value write (``set_secret``) is not re-checked: it makes a new
+version with the manifest's value, which is what its plan said. A create that meets a
 soft-deleted name fails with a clear message; follow-ups of a recover wait
 for it (retried without counting as failures while it completes).
 
@@ -29,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +47,7 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.policies import RetryPolicy as AzureRetryPolicy
 
+from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.executor import (
     ApplyInterrupted,
     ApplyResult,
@@ -53,7 +60,6 @@ from keyvault_platform.core.executor import (
     TaskFailed,
     TaskResult,
     execute,
-    interrupted_before_start,
 )
 from keyvault_platform.core.plan import Action
 from keyvault_platform.sync import fingerprint as fp
@@ -65,7 +71,7 @@ from keyvault_platform.sync.manifests import (
 )
 from keyvault_platform.sync.pacing import Budget, VaultPacer
 from keyvault_platform.sync.planner import Operation, Step, SyncPlan
-from keyvault_platform.sync.vault_state import ActualSecret, list_secrets
+from keyvault_platform.sync.vault_state import ActualSecret, newest_versions
 from keyvault_platform.target.azure_errors import inner_code
 
 log = logging.getLogger(__name__)
@@ -78,11 +84,14 @@ RECOVERY_WAIT_S = 60.0
 
 __all__ = [
     "ALREADY_DELETED",
+    "CHANGED_SINCE_PLAN",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_ATTEMPTS",
+    "NOT_PRUNED",
     "ApplyInterrupted",
     "ApplyResult",
     "TaskResult",
+    "VaultGone",
     "apply_sync",
     "describe_error",
 ]
@@ -91,23 +100,80 @@ __all__ = [
 #: A prune whose secret someone else deleted: the desired state, reached.
 ALREADY_DELETED = "already deleted since the plan was made; counted as destroyed"
 
+#: An update refused because the secret's latest version is no longer the planned one.
+CHANGED_SINCE_PLAN = "changed since the plan: re-run to plan against the current value"
+
+#: The outcome of a prune left alone (the secret changed since the plan): not deleted.
+NOT_PRUNED = "not deleted"
+NOT_PRUNED_FOREIGN = (
+    "not deleted: its latest version is no longer the sync's (set outside the manifests "
+    "since the plan); left alone, counted as not pruned"
+)
+NOT_PRUNED_CHANGED = (
+    "not deleted: changed since the plan; left alone, counted as not pruned "
+    "(re-run to plan against the current value)"
+)
+
 
 _RETRY_AFTER = AzureRetryPolicy()
 
 
+#: Changes in a row whose requests all failed to connect, with no answer from
+#: the vault in between, after which the vault counts as gone (a deleted vault
+#: drops every connection; a flaky network answers some requests meanwhile).
+VAULT_GONE_AFTER = 3
+
+
+class VaultGone(ActionableError):
+    """The vault stopped answering during the apply: most likely it was deleted.
+
+    ``result`` says what was applied before (the changes not sent fail with
+    :data:`NOT_SENT_VAULT_GONE`).
+    """
+
+    def __init__(self, vault_url: str, result: ApplyResult) -> None:
+        total = len(result.results)
+        super().__init__(
+            f"the vault {vault_url} stopped answering during the sync: every request failed "
+            "to connect, as they do once a vault is deleted; the sync stopped "
+            f"({len(result.succeeded)} of {total} change{'s' if total != 1 else ''} applied)",
+            hint="if the vault was deleted, recover it with provisioning "
+            "(keyvault-platform provision --env <env> recovers a soft-deleted vault), "
+            "then re-run the sync; otherwise check the network path to the vault",
+        )
+        self.result = result
+
+
+#: The error of a change not sent because the vault is gone.
+NOT_SENT_VAULT_GONE = "not sent: the vault stopped answering (deleted?)"
+
+
 class _ResponseWatch:
-    """Counts 429s and holds the pacer for their ``Retry-After``; a raw_response_hook."""
+    """Counts 429s and holds the pacer for their ``Retry-After``; a raw_response_hook.
+
+    Also tells a vault that is gone: :meth:`connection_failed` counts changes
+    that failed to connect, any answer from the vault resets the count.
+    """
 
     def __init__(self, pacer: VaultPacer | None) -> None:
         self.pacer = pacer
         self.throttled = 0
+        self._unanswered = 0
+        self.vault_gone = threading.Event()
         self._lock = threading.Lock()
+
+    def connection_failed(self) -> None:
+        with self._lock:
+            self._unanswered += 1
+            if self._unanswered >= VAULT_GONE_AFTER:
+                self.vault_gone.set()
 
     def __call__(self, response: Any) -> None:
         http = response.http_response
-        if http.status_code != 429:
-            return
         with self._lock:
+            self._unanswered = 0
+            if http.status_code != 429:
+                return
             self.throttled += 1
         if self.pacer is not None:
             # azure-core's own reading of Retry-After (and its -ms variants).
@@ -141,9 +207,13 @@ def _transient(exc: BaseException) -> bool:
     return False
 
 
+class _NoVersion(Exception):
+    """The secret to update has no version: not recovered yet, or deleted since the plan."""
+
+
 def _recovering(exc: BaseException) -> bool:
     """A follow-up met a recover still in progress (Azure completes it asynchronously)."""
-    if isinstance(exc, ResourceNotFoundError):
+    if isinstance(exc, ResourceNotFoundError | _NoVersion):
         return True
     return isinstance(exc, HttpResponseError) and exc.status_code == 409
 
@@ -166,7 +236,7 @@ ProgressCallback = Callable[[int, int, int], None]
 
 
 class _Applier:
-    """What every secret's task shares: the client, the keyring, the re-listing."""
+    """What every secret's task shares: the client, the keyring, the response watch."""
 
     def __init__(
         self,
@@ -182,8 +252,6 @@ class _Applier:
         self.watch = watch
         self.retry_base_s = retry_base_s
         self.clock = clock
-        # A fresh listing taken just before prunes, to re-check ownership.
-        self.relisted: Mapping[str, ActualSecret] | None = None
 
     def task(self, step: Step, action: Action) -> Task:
         return Task(step.address, action, _SecretChange(self, step))
@@ -211,12 +279,18 @@ class _Applier:
                 # see the recover finish. Follow-ups retry 404/409 instead.
                 self.call(ctx, Budget.WRITE, client.begin_recover_deleted_secret, step.name)
             case Operation.DELETE:
-                if not self._recheck_owned(step):
+                # The pacing wait comes first, so the re-check is the last read
+                # before the delete (it has no version to pin).
+                ctx.before_request(Budget.WRITE)
+                newest = self._newest(ctx, step)
+                if not newest:
                     return ALREADY_DELETED
+                if not _unchanged(newest, step):
+                    return _kept(newest)
                 try:
-                    self.call(ctx, Budget.WRITE, client.begin_delete_secret, step.name)
+                    client.begin_delete_secret(step.name, raw_response_hook=self.watch)
                 except ResourceNotFoundError:
-                    # Deleted since the re-listing (or by an attempt whose answer was lost).
+                    # Deleted since the re-check (or by an attempt whose answer was lost).
                     return ALREADY_DELETED
             case Operation.SET:
                 desired = step.desired
@@ -251,35 +325,51 @@ class _Applier:
                         desired.vault_name, desired.value.reveal()
                     )
                 base = step.value_set_at or self.clock()
-                self.call(
-                    ctx,
-                    Budget.WRITE,
-                    client.update_secret_properties,
+                # Paced first, then re-checked, then sent to the exact version
+                # planned: a version set since is never tagged as the sync's.
+                ctx.before_request(Budget.WRITE)
+                newest = self._newest(ctx, step)
+                if not newest:
+                    raise _NoVersion  # a recover still completing, or deleted since the plan
+                if not _unchanged(newest, step):
+                    raise TaskFailed(CHANGED_SINCE_PLAN)
+                client.update_secret_properties(
                     desired.vault_name,
+                    newest[0].version,
                     enabled=desired.enabled,
                     tags={**desired.tags, OWNER_TAG: OWNER_VALUE, FINGERPRINT_TAG: fingerprint},
                     content_type=desired.content_type,
                     expires_on=desired.expires.resolve(base) if desired.expires else None,
                     not_before=desired.not_before.resolve(base) if desired.not_before else None,
+                    raw_response_hook=self.watch,
                 )
         return None
 
-    def _recheck_owned(self, step: Step) -> bool:
-        """Before a prune: does the secret still exist, and is it still ours?
+    def _newest(self, ctx: TaskContext, step: Step) -> tuple[ActualSecret, ...]:
+        """The secret's latest version(s), listed now (paced; no value read)."""
+        return newest_versions(
+            self.client,
+            step.name,
+            before_page=lambda: ctx.before_request(Budget.OTHER),
+            hook=self.watch,
+        )
 
-        From a fresh listing. ``False``: it no longer exists (deleted since
-        planning), which is what the prune wanted. Raises :class:`TaskFailed`
-        when its current version is no longer the sync's.
-        """
-        current = (self.relisted or {}).get(step.name.lower())
-        if current is None:
-            return False
-        if not current.owned:
-            raise TaskFailed(
-                "not deleted: its current version is no longer the sync's "
-                "(set outside the manifests since planning)"
-            )
-        return True
+
+def _unchanged(newest: tuple[ActualSecret, ...], step: Step) -> bool:
+    """Whether the latest version is still the one the change was planned against.
+
+    Several newest versions (created within the same second) cannot be told
+    apart: that counts as changed.
+    """
+    planned = step.planned_version
+    return planned is not None and len(newest) == 1 and planned.is_same_version(newest[0])
+
+
+def _kept(newest: tuple[ActualSecret, ...]) -> str:
+    """The note of a prune left alone: its secret changed since the plan."""
+    if any(not version.owned for version in newest):
+        return NOT_PRUNED_FOREIGN
+    return NOT_PRUNED_CHANGED
 
 
 class _SecretChange:
@@ -309,9 +399,12 @@ class _SecretChange:
     def __call__(self, ctx: TaskContext) -> Done:
         step = self.step
         value = self._secret_value()
+        watch = self.applier.watch
         for operation in step.operations:
             if operation in self.done:
                 continue
+            if watch.vault_gone.is_set():
+                raise TaskFailed(NOT_SENT_VAULT_GONE)
             try:
                 self.note = self.applier.operation(ctx, step, operation, value) or self.note
             except NotSent:
@@ -325,12 +418,23 @@ class _SecretChange:
             except TaskFailed:
                 raise
             except Exception as exc:
+                if isinstance(exc, ServiceRequestError | ServiceResponseError):
+                    watch.connection_failed()
+                    if watch.vault_gone.is_set():
+                        raise TaskFailed(
+                            describe_error(exc) + " (the vault stopped answering)"
+                        ) from None
                 if (
                     self.recovered_at is not None
                     and _recovering(exc)
                     and time.monotonic() - self.recovered_at < RECOVERY_WAIT_S
                 ):
                     raise NotYet(exc, min(2.0, self.applier.retry_base_s * 4)) from None
+                if isinstance(exc, _NoVersion):
+                    raise TaskFailed(
+                        "not updated: the secret no longer exists (deleted since the plan); "
+                        "re-run to plan against the current vault"
+                    ) from None
                 if Operation.SET in step.operations and _is_deleted_conflict(exc):
                     raise TaskFailed(
                         describe_error(exc)
@@ -340,7 +444,8 @@ class _SecretChange:
             self.done.add(operation)
             if operation is Operation.RECOVER:
                 self.recovered_at = time.monotonic()
-        return Done(note=self.note)
+        kept = self.note in (NOT_PRUNED_FOREIGN, NOT_PRUNED_CHANGED)
+        return Done(outcome=NOT_PRUNED if kept else None, note=self.note)
 
 
 def apply_sync(
@@ -365,6 +470,8 @@ def apply_sync(
         connection errors), on top of the SDK's own retries.
     :keyword progress: called with (done, total, failed) after each change.
     :raises ValueError: the plan has errors (it must not be applied).
+    :raises VaultGone: the vault stopped answering (every request failed to
+        connect, as once it is deleted): the changes not yet sent are not sent.
     :raises ApplyInterrupted: on Ctrl-C (``KeyboardInterrupt``) in the calling
         thread: queued changes are cancelled, nothing more is sent, requests in
         flight finish; its ``result`` names what was applied and what was not.
@@ -377,17 +484,7 @@ def apply_sync(
         applier.task(sync_plan.steps[change.address], change.action)
         for change in sync_plan.plan.pending
     ]
-    started = time.monotonic()
-    if any(Operation.DELETE in sync_plan.steps[t.address].operations for t in tasks):
-        # Prunes race with people: re-list (metadata only) right before deleting,
-        # and leave alone any secret whose current version is no longer ours.
-        try:
-            applier.relisted = list_secrets(client, pacer=pacer, hook=watch)[0]
-        except KeyboardInterrupt:
-            raise ApplyInterrupted(
-                interrupted_before_start(tasks, time.monotonic() - started)
-            ) from None
-    return execute(
+    result = execute(
         tasks,
         concurrency=concurrency,
         retry=RetryPolicy(
@@ -398,3 +495,6 @@ def apply_sync(
         progress=progress,
         throttled=lambda: watch.throttled,
     )
+    if watch.vault_gone.is_set():
+        raise VaultGone(str(getattr(client, "vault_url", "(unknown)")), result)
+    return result

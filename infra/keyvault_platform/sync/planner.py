@@ -128,6 +128,13 @@ class Step:
     ``value_set_at`` anchors relative expiry/not-before for a metadata-only
     update (the current version's creation); ``None`` means "the new value's
     own time", resolved when the value is set.
+
+    ``planned_version`` is the version the change was planned against, as
+    the listing showed it (``None``: the name was free). The listing of a
+    vault's secrets names no version id, so the apply finds the id by
+    listing the secret's versions right before writing: a metadata-only
+    update is sent to that exact version, and an update or a prune is
+    refused when the latest version is no longer the planned one.
     """
 
     address: str
@@ -137,6 +144,7 @@ class Step:
     regenerate: bool = False
     keep_fingerprint: str | None = None  # a generated secret's current tag, kept as is
     value_set_at: datetime | None = None
+    planned_version: ActualSecret | None = None
 
     def __repr__(self) -> str:
         ops = ", ".join(o.value for o in self.operations)
@@ -749,6 +757,7 @@ def _plan_declared(
         regenerate=regenerate,
         keep_fingerprint=tag if seen.version is Version.GENERATED else None,
         value_set_at=base,
+        planned_version=actual,
     )
     return change, step, diagnostics
 
@@ -823,5 +832,5 @@ def plan_sync(
                     notes=("soft delete: recoverable until purged; the sync never purges",),
                 )
             )
-            steps[address] = Step(address, actual.name, (Operation.DELETE,))
+            steps[address] = Step(address, actual.name, (Operation.DELETE,), planned_version=actual)
     return SyncPlan(Plan(tuple(changes), tuple(diagnostics)), steps, scopes)

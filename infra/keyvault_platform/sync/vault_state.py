@@ -2,7 +2,12 @@
 
 **Reading the vault** (:func:`read_vault_state`): one paged
 ``list_properties_of_secrets`` and one paged ``list_deleted_secrets``. Both
-return tags, never values.
+return tags, never values, and each secret's current version id, which a
+plan names so that its apply can refuse a secret changed since.
+
+**Re-reading one secret** (:func:`newest_versions`): right before a write
+that must not race with a hand edit, the secret's versions are listed
+(``list_properties_of_secret_versions``: tags and dates, never a value).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from keyvault_platform.sync.manifests import (
+    FINGERPRINT_TAG,
     OWNER_TAG,
     OWNER_VALUE,
 )
@@ -38,10 +44,27 @@ class ActualSecret:
     not_before: datetime | None
     created_on: datetime | None
     managed: bool = False  # backs a certificate: never ours to touch
+    #: The version id; ``list_properties_of_secrets`` names none (its ids have
+    #: no version), ``list_properties_of_secret_versions`` does.
+    version: str | None = None
 
     @property
     def owned(self) -> bool:
         return self.tags.get(OWNER_TAG) == OWNER_VALUE
+
+    def is_same_version(self, other: ActualSecret) -> bool:
+        """Whether ``other`` is this version (seen again), as far as metadata tells.
+
+        By id when both have one; else by creation second and the sync's
+        tags (ownership and value fingerprint), which every write changes.
+        """
+        if self.version is not None and other.version is not None:
+            return self.version == other.version
+        return (
+            _created_s(self) == _created_s(other)
+            and self.tags.get(OWNER_TAG) == other.tags.get(OWNER_TAG)
+            and self.tags.get(FINGERPRINT_TAG) == other.tags.get(FINGERPRINT_TAG)
+        )
 
 
 @dataclass(frozen=True)
@@ -78,16 +101,21 @@ def _actual(properties: Any) -> ActualSecret:
         not_before=properties.not_before,
         created_on=properties.created_on,
         managed=bool(getattr(properties, "managed", False)),
+        version=properties.version,
     )
 
 
-def _paged(pager: Any, pacer: VaultPacer | None) -> Iterator[tuple[int, Any]]:
+def _paged(
+    pager: Any, pacer: VaultPacer | None, before_page: Callable[[], None] | None = None
+) -> Iterator[tuple[int, Any]]:
     """Items of an ``ItemPaged``, pacing each page request; yields (page number, item)."""
     pages = pager.by_page()
     number = 0
     while True:
         if pacer is not None:
             pacer.acquire(Budget.OTHER)
+        if before_page is not None:
+            before_page()
         page = next(pages, None)
         if page is None:
             return
@@ -130,3 +158,39 @@ def read_vault_state(
         )
     list_requests += max(pages, 1)
     return VaultState(secrets, deleted, list_requests)
+
+
+def newest_versions(
+    client: Any,
+    name: str,
+    *,
+    before_page: Callable[[], None] | None = None,
+    hook: Callable[[Any], None] | None = None,
+) -> tuple[ActualSecret, ...]:
+    """The secret's latest version, from a listing of its versions; no value is read.
+
+    Key Vault's "latest" is the version created last, and ``created`` has a
+    one-second resolution: more than one version is returned when several
+    were created in the same second as the newest (which of them is latest
+    cannot be told). Empty when the secret does not exist (any more).
+    ``before_page`` runs before each page request (pacing).
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    extra = {"raw_response_hook": hook} if hook else {}
+    versions: list[ActualSecret] = []
+    try:
+        for _, properties in _paged(
+            client.list_properties_of_secret_versions(name, **extra), None, before_page
+        ):
+            versions.append(_actual(properties))
+    except ResourceNotFoundError:
+        return ()
+    if not versions:
+        return ()
+    newest = max(_created_s(v) for v in versions)
+    return tuple(v for v in versions if _created_s(v) == newest)
+
+
+def _created_s(version: ActualSecret) -> int:
+    return int(version.created_on.timestamp()) if version.created_on is not None else 0
