@@ -25,6 +25,12 @@ if it is still the registered one (checked under the lock, threads; in the
 same step, tasks). A superseded flight still answers the callers that joined
 it (they asked before the invalidation), with an entry that is not cached.
 
+After a fork, the child's :class:`SecretCache` keeps its entries but starts
+with a new lock, no load in flight and no background threads (see
+:mod:`orgsecrets._after_fork`): a child never waits on a load that a parent's
+thread was running. The asyncio cache is not reset: an event loop does not
+survive a fork.
+
 After ``close()`` both caches keep working, without background work: fresh
 reads are served, a read in the refresh-ahead window is served as is (no
 background refresh is started; the read after expiry loads), and a miss or an
@@ -42,6 +48,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from . import _after_fork
 from ._cache_core import CacheCore, CacheEntry, Clock, EntryKind, Loaded, ReadState
 from .config import CacheConfig
 from .errors import PermissionDeniedError, VaultError
@@ -121,6 +128,14 @@ class SecretCache:
         self._flights: dict[str, Future[CacheEntry]] = {}
         self._background: ThreadPoolExecutor | None = None
         self._closed = False
+        _after_fork.register(self)
+
+    def _reset_after_fork(self) -> None:
+        # In a forked child: the threads running these flights, holding the
+        # lock or serving the executor were not copied. Cached entries stay.
+        self._lock = threading.Lock()
+        self._flights = {}
+        self._background = None
 
     @property
     def config(self) -> CacheConfig:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, final
 
+from . import _after_fork
 from ._cache_core import CacheCore, Loaded, ReadState
 from .cache import AsyncSecretCache, CacheEntry, SecretCache
 from .config import LocalFallback, StoreConfig
@@ -139,6 +140,7 @@ class _StoreCore:
         self.generation = 0
         """Bumped by :meth:`forget`; a resolution started in an older one is not memoised."""
         self._memo_writes = threading.Lock()  # misses and invalidate only; hits read lock-free
+        _after_fork.register(self)
         self.local: LocalSources | None = None
         if config.vault_url is None or config.local_fallback is LocalFallback.WHEN_UNREACHABLE:
             self.local = LocalSources.default(
@@ -149,6 +151,9 @@ class _StoreCore:
         self.fallback_when_unreachable = (
             config.vault_url is not None and config.local_fallback is LocalFallback.WHEN_UNREACHABLE
         )
+
+    def _reset_after_fork(self) -> None:
+        self._memo_writes = threading.Lock()  # a parent's thread may have held it
 
     def remember(
         self, key: tuple[str, str | None], value: str, fresh_until: float, generation: int
