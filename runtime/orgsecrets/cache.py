@@ -155,6 +155,7 @@ class SecretCache:
         self._flights: dict[str, _Flight] = {}
         self._background: ThreadPoolExecutor | None = None
         self._closed = False
+        self._generation = 0
         _after_fork.register(self)
 
     def _reset_after_fork(self) -> None:
@@ -200,10 +201,23 @@ class SecretCache:
         """Load ``name`` now (joining a load already in flight) and return the entry."""
         return self._load(CacheCore.key(name), name, force=True)
 
-    def prime(self, name: SecretName, loaded: Loaded) -> CacheEntry:
-        """Record ``loaded`` for ``name`` as if a load had returned it (used by prefetch)."""
+    @property
+    def generation(self) -> int:
+        """Bumped by every :meth:`invalidate`; see :meth:`prime`."""
+        return self._generation
+
+    def prime(
+        self, name: SecretName, loaded: Loaded, *, if_generation: int | None = None
+    ) -> CacheEntry | None:
+        """Record ``loaded`` for ``name`` as if a load had returned it (used by prefetch).
+
+        With ``if_generation``, only if no :meth:`invalidate` ran since that
+        :attr:`generation` was read (else None: the answer may predate it).
+        """
         key = CacheCore.key(name)
         with self._lock:
+            if if_generation is not None and if_generation != self._generation:
+                return None
             return _record_outcome(self._core, key, name, loaded)
 
     def invalidate(self, name: SecretName | None = None) -> None:
@@ -213,6 +227,7 @@ class SecretCache:
         outcome; the next read starts a new load.
         """
         with self._lock:
+            self._generation += 1
             if name is None:
                 self._flights.clear()
                 self._core.invalidate()
@@ -361,6 +376,7 @@ class AsyncSecretCache:
         self._flights: dict[str, _AsyncFlight] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._generation = 0
 
     @property
     def config(self) -> CacheConfig:
@@ -399,8 +415,17 @@ class AsyncSecretCache:
         """Load ``name`` now (joining a load already in flight) and return the entry."""
         return await self._load(CacheCore.key(name), name, force=True)
 
-    def prime(self, name: SecretName, loaded: Loaded) -> CacheEntry:
-        """Record ``loaded`` for ``name`` as if a load had returned it (used by prefetch)."""
+    @property
+    def generation(self) -> int:
+        """See :attr:`SecretCache.generation`."""
+        return self._generation
+
+    def prime(
+        self, name: SecretName, loaded: Loaded, *, if_generation: int | None = None
+    ) -> CacheEntry | None:
+        """See :meth:`SecretCache.prime`."""
+        if if_generation is not None and if_generation != self._generation:
+            return None
         return _record_outcome(self._core, CacheCore.key(name), name, loaded)
 
     def invalidate(self, name: SecretName | None = None) -> None:
@@ -409,6 +434,7 @@ class AsyncSecretCache:
         A load already in flight does not publish its (possibly pre-rotation)
         outcome; the next read starts a new load.
         """
+        self._generation += 1
         if name is None:
             self._flights.clear()
             self._core.invalidate()

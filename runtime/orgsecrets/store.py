@@ -355,6 +355,7 @@ class SecretStore:
         """
         scopes = self._core.prefetch_scopes(org)
         started = time.perf_counter()
+        generation = self._cache.generation  # an invalidate() after this voids "not found"
         names: Iterable[SecretName] = (
             self._vault.iter_names() if self._vault else self._local_names()
         )
@@ -379,7 +380,7 @@ class SecretStore:
         source = self._vault.description if self._vault else "local sources"
         for n in absent:
             if self._cache.peek(n) is None:
-                self._cache.prime(n, Loaded(None, source))
+                self._cache.prime(n, Loaded(None, source), if_generation=generation)
         return PrefetchResult(
             org=org,
             loaded=tuple(n.vault_name for n in todo if n.vault_name not in failed),
@@ -535,6 +536,7 @@ class AsyncSecretStore:
         """See :meth:`SecretStore.prefetch`."""
         scopes = self._core.prefetch_scopes(org)
         started = time.perf_counter()
+        generation = self._cache.generation  # an invalidate() after this voids "not found"
         limit = asyncio.Semaphore(self.config.cache.prefetch_concurrency)
 
         async def one(name: SecretName) -> bool:
@@ -574,7 +576,7 @@ class AsyncSecretStore:
         source = self._vault.description if self._vault else "local sources"
         for n in absent:
             if self._cache.peek(n) is None:
-                self._cache.prime(n, Loaded(None, source))
+                self._cache.prime(n, Loaded(None, source), if_generation=generation)
         return PrefetchResult(
             org=org,
             loaded=tuple(n.vault_name for n in todo if n.vault_name not in failed),
