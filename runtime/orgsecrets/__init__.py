@@ -19,6 +19,7 @@ configuration or credential.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 
@@ -73,6 +74,15 @@ __all__ = [
 
 _lock = threading.Lock()
 _default: SecretStore | None = None
+
+
+def _new_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # a parent's thread may have held it at fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 _default_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSecretStore] = (
     weakref.WeakKeyDictionary()
 )

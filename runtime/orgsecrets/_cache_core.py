@@ -169,6 +169,28 @@ class CacheCore:
             return ReadState.REFRESH_AHEAD
         return ReadState.EXPIRED
 
+    @staticmethod
+    def servable_stale(entry: CacheEntry | None, now: float) -> bool:
+        """True if ``entry`` is expired but its result may still be served while refreshing."""
+        return (
+            entry is not None
+            and entry.kind is not EntryKind.FAILED
+            and now >= entry.expires_at
+            and now < entry.stale_until
+        )
+
+    @staticmethod
+    def slow_refresh_warning(entry: CacheEntry, now: float, waited_s: float) -> str:
+        """The warning logged when a stale result is served because its refresh is slow."""
+        past = max(0.0, now - entry.expires_at)
+        left = max(0.0, entry.stale_until - now)
+        what = "value" if entry.found else "'not found' answer"
+        return (
+            f"serving the cached {what} of secret {entry.name!r} "
+            f"({past:.0f} s past its expiry, at most {left:.0f} s more) because refreshing it "
+            f"has not answered within stale_wait_s={waited_s:g}; the refresh goes on"
+        )
+
     def _ttl(self) -> float:
         cfg = self.config
         if cfg.ttl_jitter_ratio:

@@ -25,6 +25,12 @@ if it is still the registered one (checked under the lock, threads; in the
 same step, tasks). A superseded flight still answers the callers that joined
 it (they asked before the invalidation), with an entry that is not cached.
 
+After a fork, the child's :class:`SecretCache` keeps its entries but starts
+with a new lock, no load in flight and no background threads (see
+:mod:`orgsecrets._after_fork`): a child never waits on a load that a parent's
+thread was running. The asyncio cache is not reset: an event loop does not
+survive a fork.
+
 After ``close()`` both caches keep working, without background work: fresh
 reads are served, a read in the refresh-ahead window is served as is (no
 background refresh is started; the read after expiry loads), and a miss or an
@@ -42,6 +48,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from . import _after_fork
 from ._cache_core import CacheCore, CacheEntry, Clock, EntryKind, Loaded, ReadState
 from .config import CacheConfig
 from .errors import PermissionDeniedError, VaultError
@@ -60,6 +67,33 @@ class _FlightAbandoned(Exception):
 
     Never reaches a caller of the caches: whoever joined the flight loads again.
     """
+
+
+class _Flight(Future[CacheEntry]):
+    """A load in flight (threads), with when it started, in real monotonic seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started_at = time.monotonic()
+
+
+class _AsyncFlight(asyncio.Future[CacheEntry]):
+    """A load in flight (tasks), with when it started, in real monotonic seconds."""
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
+        self.started_at = time.monotonic()
+
+
+def _stale_wait_left(flight: _Flight | _AsyncFlight, stale_wait_s: float) -> float:
+    # Measured from the flight's start, so while one refresh hangs only the
+    # first readers wait; later ones get the stale value at once.
+    return max(0.0, flight.started_at + stale_wait_s - time.monotonic())
+
+
+def _serve_stale_while_slow(core: CacheCore, entry: CacheEntry) -> CacheEntry:
+    logger.warning("%s", core.slow_refresh_warning(entry, core.clock(), core.config.stale_wait_s))
+    return entry
 
 
 def _may_serve_stale(error: VaultError) -> bool:
@@ -118,9 +152,18 @@ class SecretCache:
         self._loader = loader
         self._core = CacheCore(config or CacheConfig(), clock=clock, rng=rng)
         self._lock = threading.Lock()
-        self._flights: dict[str, Future[CacheEntry]] = {}
+        self._flights: dict[str, _Flight] = {}
         self._background: ThreadPoolExecutor | None = None
         self._closed = False
+        self._generation = 0
+        _after_fork.register(self)
+
+    def _reset_after_fork(self) -> None:
+        # In a forked child: the threads running these flights, holding the
+        # lock or serving the executor were not copied. Cached entries stay.
+        self._lock = threading.Lock()
+        self._flights = {}
+        self._background = None
 
     @property
     def config(self) -> CacheConfig:
@@ -158,10 +201,23 @@ class SecretCache:
         """Load ``name`` now (joining a load already in flight) and return the entry."""
         return self._load(CacheCore.key(name), name, force=True)
 
-    def prime(self, name: SecretName, loaded: Loaded) -> CacheEntry:
-        """Record ``loaded`` for ``name`` as if a load had returned it (used by prefetch)."""
+    @property
+    def generation(self) -> int:
+        """Bumped by every :meth:`invalidate`; see :meth:`prime`."""
+        return self._generation
+
+    def prime(
+        self, name: SecretName, loaded: Loaded, *, if_generation: int | None = None
+    ) -> CacheEntry | None:
+        """Record ``loaded`` for ``name`` as if a load had returned it (used by prefetch).
+
+        With ``if_generation``, only if no :meth:`invalidate` ran since that
+        :attr:`generation` was read (else None: the answer may predate it).
+        """
         key = CacheCore.key(name)
         with self._lock:
+            if if_generation is not None and if_generation != self._generation:
+                return None
             return _record_outcome(self._core, key, name, loaded)
 
     def invalidate(self, name: SecretName | None = None) -> None:
@@ -171,6 +227,7 @@ class SecretCache:
         outcome; the next read starts a new load.
         """
         with self._lock:
+            self._generation += 1
             if name is None:
                 self._flights.clear()
                 self._core.invalidate()
@@ -195,25 +252,48 @@ class SecretCache:
     def _load(self, key: str, name: SecretName, *, force: bool) -> CacheEntry:
         core = self._core
         while True:
+            stale: CacheEntry | None = None
+            work: Future[None] | None = None
             with self._lock:
                 if not force:
                     entry = core.entries.get(key)
-                    state = core.state(entry, core.clock())
+                    now = core.clock()
+                    state = core.state(entry, now)
                     if state in (ReadState.FRESH, ReadState.REFRESH_AHEAD):
                         assert entry is not None
                         return core.served(entry)
+                    if not self._closed and core.servable_stale(entry, now):
+                        stale = entry  # wait for the refresh only so long, then serve this
                 flight = self._flights.get(key)
                 leader = flight is None
                 if flight is None:
-                    flight = self._flights[key] = Future()
-            if leader:
+                    flight = self._flights[key] = _Flight()
+                    if stale is not None:  # the refresh runs in the background, not here
+                        work = self._submit_locked(key, name, flight)
+            if work is not None:
+                self._abandon_if_cancelled(key, flight, work)
+            elif leader:
                 return core.served(self._fly(key, name, flight))
+            try:
+                if stale is None:
+                    return core.served(flight.result())
+                left = _stale_wait_left(flight, core.config.stale_wait_s)
+                return core.served(flight.result(left))
+            except _FlightAbandoned:
+                continue  # its load never ran: load (or join a newer flight) now
+            except TimeoutError:
+                if stale is None:
+                    raise  # not our bound: the loader's own
+                if not flight.done():
+                    return _serve_stale_while_slow(core, stale)
+            # Done just as the wait ran out (or the loader raised TimeoutError):
+            # its own outcome, read once more.
             try:
                 return core.served(flight.result())
             except _FlightAbandoned:
-                continue  # its load never ran: load (or join a newer flight) now
+                continue
 
-    def _abandon(self, key: str, flight: Future[CacheEntry]) -> None:
+    def _abandon(self, key: str, flight: _Flight) -> None:
         """Remove ``flight`` (if still registered) and resolve it for those who joined it."""
         with self._lock:
             if self._flights.get(key) is flight:
@@ -221,7 +301,7 @@ class SecretCache:
         if not flight.done():
             flight.set_exception(_FlightAbandoned(key))
 
-    def _fly(self, key: str, name: SecretName, flight: Future[CacheEntry]) -> CacheEntry:
+    def _fly(self, key: str, name: SecretName, flight: _Flight) -> CacheEntry:
         try:
             try:
                 outcome: Loaded | VaultError = self._loader(name)
@@ -246,23 +326,30 @@ class SecretCache:
         with self._lock:
             if self._closed or key in self._flights:
                 return
-            flight: Future[CacheEntry] = Future()
-            self._flights[key] = flight
-            if self._background is None:
-                self._background = ThreadPoolExecutor(
-                    max_workers=2, thread_name_prefix="orgsecrets-refresh"
-                )
-            # Submitted under the lock, so close() (which takes the executor
-            # under the lock) cannot shut it down between the check and here.
-            work = self._background.submit(self._fly_quietly, key, name, flight)
+            flight = self._flights[key] = _Flight()
+            work = self._submit_locked(key, name, flight)
+        self._abandon_if_cancelled(key, flight, work)
 
+    def _submit_locked(self, key: str, name: SecretName, flight: _Flight) -> Future[None]:
+        """Run ``flight``'s load on the background threads. Call with the lock held.
+
+        Under the lock, so close() (which takes the executor under the lock)
+        cannot shut it down between the caller's check of ``_closed`` and here.
+        """
+        if self._background is None:
+            self._background = ThreadPoolExecutor(
+                max_workers=2, thread_name_prefix="orgsecrets-refresh"
+            )
+        return self._background.submit(self._fly_quietly, key, name, flight)
+
+    def _abandon_if_cancelled(self, key: str, flight: _Flight, work: Future[None]) -> None:
         def on_done(work: Future[None]) -> None:
             if work.cancelled():  # close() dropped it from the queue: _fly never runs
                 self._abandon(key, flight)
 
         work.add_done_callback(on_done)
 
-    def _fly_quietly(self, key: str, name: SecretName, flight: Future[CacheEntry]) -> None:
+    def _fly_quietly(self, key: str, name: SecretName, flight: _Flight) -> None:
         try:
             self._fly(key, name, flight)
         except Exception:  # pragma: no cover - the loader contract is VaultError only
@@ -286,9 +373,10 @@ class AsyncSecretCache:
     ) -> None:
         self._loader = loader
         self._core = CacheCore(config or CacheConfig(), clock=clock, rng=rng)
-        self._flights: dict[str, asyncio.Future[CacheEntry]] = {}
+        self._flights: dict[str, _AsyncFlight] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._generation = 0
 
     @property
     def config(self) -> CacheConfig:
@@ -327,8 +415,17 @@ class AsyncSecretCache:
         """Load ``name`` now (joining a load already in flight) and return the entry."""
         return await self._load(CacheCore.key(name), name, force=True)
 
-    def prime(self, name: SecretName, loaded: Loaded) -> CacheEntry:
-        """Record ``loaded`` for ``name`` as if a load had returned it (used by prefetch)."""
+    @property
+    def generation(self) -> int:
+        """See :attr:`SecretCache.generation`."""
+        return self._generation
+
+    def prime(
+        self, name: SecretName, loaded: Loaded, *, if_generation: int | None = None
+    ) -> CacheEntry | None:
+        """See :meth:`SecretCache.prime`."""
+        if if_generation is not None and if_generation != self._generation:
+            return None
         return _record_outcome(self._core, CacheCore.key(name), name, loaded)
 
     def invalidate(self, name: SecretName | None = None) -> None:
@@ -337,6 +434,7 @@ class AsyncSecretCache:
         A load already in flight does not publish its (possibly pre-rotation)
         outcome; the next read starts a new load.
         """
+        self._generation += 1
         if name is None:
             self._flights.clear()
             self._core.invalidate()
@@ -361,21 +459,40 @@ class AsyncSecretCache:
     async def _load(self, key: str, name: SecretName, *, force: bool) -> CacheEntry:
         core = self._core
         while True:
+            stale: CacheEntry | None = None
             if not force:
                 entry = core.entries.get(key)
-                if core.state(entry, core.clock()) in (ReadState.FRESH, ReadState.REFRESH_AHEAD):
+                now = core.clock()
+                if core.state(entry, now) in (ReadState.FRESH, ReadState.REFRESH_AHEAD):
                     assert entry is not None
                     return core.served(entry)
+                if not self._closed and core.servable_stale(entry, now):
+                    stale = entry  # wait for the refresh only so long, then serve this
+            flight = self._start_flight(key, name)
             try:
-                return core.served(await asyncio.shield(self._start_flight(key, name)))
+                if stale is None:
+                    return core.served(await asyncio.shield(flight))
+                left = _stale_wait_left(flight, core.config.stale_wait_s)
+                return core.served(await asyncio.wait_for(asyncio.shield(flight), left))
             except _FlightAbandoned:
                 continue  # its load task was cancelled: load (or join a newer flight) now
+            except TimeoutError:
+                if stale is None:
+                    raise  # not our bound: the loader's own
+                if not flight.done():
+                    return _serve_stale_while_slow(core, stale)
+            # Done just as the wait ran out (or the loader raised TimeoutError):
+            # its own outcome, read once more.
+            try:
+                return core.served(flight.result())
+            except _FlightAbandoned:
+                continue
 
-    def _start_flight(self, key: str, name: SecretName) -> asyncio.Future[CacheEntry]:
+    def _start_flight(self, key: str, name: SecretName) -> _AsyncFlight:
         flight = self._flights.get(key)
         if flight is None:
             loop = asyncio.get_running_loop()
-            flight = self._flights[key] = loop.create_future()
+            flight = self._flights[key] = _AsyncFlight(loop=loop)
             task = loop.create_task(self._fly(key, name, flight))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -383,7 +500,7 @@ class AsyncSecretCache:
             task.add_done_callback(lambda _: self._abandon(key, flight))
         return flight
 
-    def _abandon(self, key: str, flight: asyncio.Future[CacheEntry]) -> None:
+    def _abandon(self, key: str, flight: _AsyncFlight) -> None:
         """If ``flight`` is unresolved, remove it (if still registered) and resolve it."""
         if flight.done():
             return
@@ -392,7 +509,7 @@ class AsyncSecretCache:
         flight.set_exception(_FlightAbandoned(key))
         flight.exception()  # nobody may be waiting: no "never retrieved" warning
 
-    async def _fly(self, key: str, name: SecretName, flight: asyncio.Future[CacheEntry]) -> None:
+    async def _fly(self, key: str, name: SecretName, flight: _AsyncFlight) -> None:
         try:
             try:
                 outcome: Loaded | VaultError = await self._loader(name)

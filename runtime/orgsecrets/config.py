@@ -14,6 +14,8 @@ Build it directly, or from the environment with :meth:`StoreConfig.from_env`:
 ``ORGSECRETS_MAX_STALE_S``     stale-if-error limit past expiry (default 21600)
 ``ORGSECRETS_NEGATIVE_TTL_S``  how long "not found" is remembered (default 30)
 ``ORGSECRETS_REFRESH_AHEAD_S`` refresh this long before expiry (default 0: off)
+``ORGSECRETS_STALE_WAIT_S``    longest wait for a refresh when a stale value may
+                               be served instead (default 2)
 ``KEYVAULT_EMULATOR_CA``       CA bundle of the local emulator (only used when the
                                vault host is ``127.0.0.1`` or ``localhost``;
                                ``REQUESTS_CA_BUNDLE`` is the second choice)
@@ -96,6 +98,11 @@ class CacheConfig:
     max_stale_s: float = 21600.0
     """While the vault fails, a value is still served up to this long past its
     expiry (with a warning naming the secret); after that the error is raised."""
+    stale_wait_s: float = 2.0
+    """A read of an expired entry that may still be served stale waits at most
+    this long for its refresh; then it serves the stale value (with a
+    warning) and the refresh goes on in the background. Bounds reads while a
+    vault or identity endpoint hangs instead of failing. 0: never wait."""
     refresh_ahead_s: float = 0.0
     """If > 0, a read this close to expiry returns the cached value and
     refreshes it in the background, so hot secrets never block. 0 disables."""
@@ -114,6 +121,7 @@ class CacheConfig:
             "ttl_s",
             "negative_ttl_s",
             "max_stale_s",
+            "stale_wait_s",
             "refresh_ahead_s",
             "error_backoff_initial_s",
             "error_backoff_max_s",
@@ -264,6 +272,7 @@ class StoreConfig:
             ("ORGSECRETS_MAX_STALE_S", "max_stale_s"),
             ("ORGSECRETS_NEGATIVE_TTL_S", "negative_ttl_s"),
             ("ORGSECRETS_REFRESH_AHEAD_S", "refresh_ahead_s"),
+            ("ORGSECRETS_STALE_WAIT_S", "stale_wait_s"),
         ):
             raw = env.get(var)
             if raw:

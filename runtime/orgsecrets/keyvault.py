@@ -2,7 +2,8 @@
 
 :func:`client_options` is the target seam for the runtime: retry policy,
 timeouts, user agent and, only for the local emulator, the CA bundle and
-``verify_challenge_resource=False``. :class:`KeyVaultSource` and
+``verify_challenge_resource=False``; :func:`credential_options` gives the
+credentials the store builds the same timeouts. :class:`KeyVaultSource` and
 :class:`AsyncKeyVaultSource` wrap the sync and ``aio`` clients, translate
 their exceptions at the boundary and never log, keep or show a value
 beyond returning it.
@@ -34,6 +35,7 @@ __all__ = [
     "AsyncKeyVaultSource",
     "KeyVaultSource",
     "client_options",
+    "credential_options",
     "default_async_credential",
     "default_credential",
     "resolve_emulator",
@@ -96,23 +98,35 @@ def client_options(config: StoreConfig, environ: Mapping[str, str] | None = None
     return options
 
 
-def _credential_options(config: StoreConfig) -> dict[str, Any]:
+def credential_options(config: StoreConfig) -> dict[str, Any]:
+    """Keyword arguments for the credentials the store builds.
+
+    The same connect and read timeouts as the vault client: azure-identity
+    passes them to its pipeline's transport, which otherwise waits up to
+    300 s for a silent identity endpoint.
+    """
+    options: dict[str, Any] = {
+        "connection_timeout": config.connect_timeout_s,
+        "read_timeout": config.read_timeout_s,
+    }
     emulator = resolve_emulator(config)
-    return {"connection_verify": emulator.ca_path} if emulator is not None else {}
+    if emulator is not None:
+        options["connection_verify"] = emulator.ca_path
+    return options
 
 
 def default_credential(config: StoreConfig) -> TokenCredential:
     """``DefaultAzureCredential`` (trusting the emulator's CA when pointed at it)."""
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential(**_credential_options(config))
+    return DefaultAzureCredential(**credential_options(config))
 
 
 def default_async_credential(config: StoreConfig) -> AsyncTokenCredential:
     """The ``aio`` ``DefaultAzureCredential`` (trusting the emulator's CA when pointed at it)."""
     from azure.identity.aio import DefaultAzureCredential
 
-    return DefaultAzureCredential(**_credential_options(config))
+    return DefaultAzureCredential(**credential_options(config))
 
 
 def _vault_url(config: StoreConfig) -> str:

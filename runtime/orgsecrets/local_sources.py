@@ -14,10 +14,19 @@ first holding the key wins:
 A missing file is skipped; a malformed one is a
 :class:`~orgsecrets.errors.ConfigurationError` naming the file and line (never
 the line's content, which may be a secret). Files are read once, on first use.
+
+Files are decoded strictly: UTF-8 (with or without a BOM), or UTF-16 with a
+BOM (what Windows PowerShell 5's ``>`` writes). Anything else (Latin-1,
+UTF-16 without a BOM) is refused with the file and line of the first bad
+byte. Decoding and parsing errors are raised outside the ``except`` block
+that caught the codec's or JSON's own error: those keep the file's bytes
+(``UnicodeDecodeError.object``, ``JSONDecodeError.doc``), so they must not
+become the ``__context__`` of ours.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -80,7 +89,7 @@ class _FileSource(LocalSource):
     def _values(self) -> Mapping[str, str]:
         if self._loaded is None:
             try:
-                text = self.path.read_text(encoding="utf-8-sig")
+                data = self.path.read_bytes()
             except FileNotFoundError:
                 self._loaded = {}
                 self.description = f"{self.kind} {self.path} (missing)"
@@ -89,12 +98,62 @@ class _FileSource(LocalSource):
                     f"cannot read {self.path}: {exc.strerror or type(exc).__name__}"
                 ) from None
             else:
-                self._loaded = self._parse(text)
+                self._loaded = self._parse(decode_local_file(self.path, data))
         return self._loaded
 
     def _parse(self, text: str) -> dict[str, str]:
         raise NotImplementedError
 
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+)
+_SAVE_AS = "save it as UTF-8 (or UTF-16 with a byte order mark)"
+
+
+def decode_local_file(path: Path, data: bytes) -> str:
+    """The text of a local file: UTF-8 (BOM optional) or UTF-16 with a BOM, strictly.
+
+    :raises ConfigurationError: naming ``path`` and the line of the first
+        bad byte; it holds no byte of ``data`` and has no cause or context.
+    """
+    encoding, label = "utf-8", "UTF-8"
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            data, encoding, label = data[len(bom) :], codec, name
+            break
+    bad_at: int | None = None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        bad_at = exc.start  # only the offset leaves this block: exc holds the bytes
+    if bad_at is not None:
+        # The bytes before the first bad one decode: count the lines in them.
+        line = data[:bad_at].decode(encoding).count("\n") + 1
+        raise ConfigurationError(f"{path}:{line}: not valid {label}; {_SAVE_AS}")
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise ConfigurationError(
+            f"{path}:{line}: contains a NUL character (UTF-16 without a byte order mark?); "
+            f"{_SAVE_AS}"
+        )
+    return text
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split on ``\\n`` and ``\\r\\n`` only.
+
+    Not ``str.splitlines()``: it also splits on form feed, U+0085, U+2028 and
+    others, which may be part of a value, and then numbers lines wrongly.
+    """
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+_BLANKS = " \t"
+"""What is trimmed around lines, keys and unquoted values (not every Unicode space)."""
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
@@ -112,23 +171,23 @@ class DotenvSource(_FileSource):
 
     def _parse(self, text: str) -> dict[str, str]:
         values: dict[str, str] = {}
-        lines = text.splitlines()
+        lines = _lines(text)
         index = 0
         while index < len(lines):
             lineno = index + 1
-            line = lines[index].strip()
+            line = lines[index].strip(_BLANKS)
             index += 1
             if not line or line.startswith("#"):
                 continue
             if line.startswith("export ") or line.startswith("export\t"):
-                line = line[len("export") :].lstrip()
+                line = line[len("export") :].lstrip(_BLANKS)
             key, eq, rest = line.partition("=")
-            key = key.strip()
+            key = key.strip(_BLANKS)
             if not eq or not key or not all(ch.isalnum() or ch in "_." for ch in key):
                 raise ConfigurationError(
                     f"{self.path}:{lineno}: expected KEY=value (KEY made of letters, digits, '_')"
                 )
-            rest = rest.lstrip()
+            rest = rest.lstrip(_BLANKS)
             if rest[:1] in ("'", '"'):
                 quote = rest[0]
                 body = rest[1:]
@@ -145,7 +204,7 @@ class DotenvSource(_FileSource):
                 values[key] = _unescape(raw) if quote == '"' else raw
             else:
                 comment = rest.find(" #")
-                values[key] = (rest if comment < 0 else rest[:comment]).strip()
+                values[key] = (rest if comment < 0 else rest[:comment]).strip(_BLANKS)
         return values
 
 
@@ -183,13 +242,14 @@ class LocalSettingsSource(_FileSource):
     kind = "local.settings.json"
 
     def _parse(self, text: str) -> dict[str, str]:
+        problem: str | None = None
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             # exc.msg and position only: the message never quotes the document.
-            raise ConfigurationError(
-                f"{self.path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})"
-            ) from None
+            problem = f"{self.path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})"
+        if problem is not None:  # raised here: exc.doc (the document) must not be the context
+            raise ConfigurationError(problem)
         if not isinstance(document, dict):
             raise ConfigurationError(f"{self.path}: expected a JSON object at the top")
         if document.get("IsEncrypted") is True:

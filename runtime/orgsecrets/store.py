@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, final
 
+from . import _after_fork
 from ._cache_core import CacheCore, Loaded, ReadState
 from .cache import AsyncSecretCache, CacheEntry, SecretCache
 from .config import LocalFallback, StoreConfig
@@ -139,6 +140,7 @@ class _StoreCore:
         self.generation = 0
         """Bumped by :meth:`forget`; a resolution started in an older one is not memoised."""
         self._memo_writes = threading.Lock()  # misses and invalidate only; hits read lock-free
+        _after_fork.register(self)
         self.local: LocalSources | None = None
         if config.vault_url is None or config.local_fallback is LocalFallback.WHEN_UNREACHABLE:
             self.local = LocalSources.default(
@@ -149,6 +151,9 @@ class _StoreCore:
         self.fallback_when_unreachable = (
             config.vault_url is not None and config.local_fallback is LocalFallback.WHEN_UNREACHABLE
         )
+
+    def _reset_after_fork(self) -> None:
+        self._memo_writes = threading.Lock()  # a parent's thread may have held it
 
     def remember(
         self, key: tuple[str, str | None], value: str, fresh_until: float, generation: int
@@ -350,6 +355,7 @@ class SecretStore:
         """
         scopes = self._core.prefetch_scopes(org)
         started = time.perf_counter()
+        generation = self._cache.generation  # an invalidate() after this voids "not found"
         names: Iterable[SecretName] = (
             self._vault.iter_names() if self._vault else self._local_names()
         )
@@ -374,7 +380,7 @@ class SecretStore:
         source = self._vault.description if self._vault else "local sources"
         for n in absent:
             if self._cache.peek(n) is None:
-                self._cache.prime(n, Loaded(None, source))
+                self._cache.prime(n, Loaded(None, source), if_generation=generation)
         return PrefetchResult(
             org=org,
             loaded=tuple(n.vault_name for n in todo if n.vault_name not in failed),
@@ -530,6 +536,7 @@ class AsyncSecretStore:
         """See :meth:`SecretStore.prefetch`."""
         scopes = self._core.prefetch_scopes(org)
         started = time.perf_counter()
+        generation = self._cache.generation  # an invalidate() after this voids "not found"
         limit = asyncio.Semaphore(self.config.cache.prefetch_concurrency)
 
         async def one(name: SecretName) -> bool:
@@ -569,7 +576,7 @@ class AsyncSecretStore:
         source = self._vault.description if self._vault else "local sources"
         for n in absent:
             if self._cache.peek(n) is None:
-                self._cache.prime(n, Loaded(None, source))
+                self._cache.prime(n, Loaded(None, source), if_generation=generation)
         return PrefetchResult(
             org=org,
             loaded=tuple(n.vault_name for n in todo if n.vault_name not in failed),
