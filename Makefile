@@ -7,18 +7,43 @@ KVP     = $(VENV)/bin/keyvault-platform
 ENV    ?= local
 STATE  ?= .state/emulator
 
-.PHONY: help venv test test-unit lint validate emulator emulator-env plan provision sync-plan sync demo bench soak clean
+.PHONY: help venv lock audit test-runtime test test-unit lint validate emulator emulator-env plan provision sync-plan sync demo bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
-$(VENV)/.installed: pyproject.toml runtime/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ./runtime -e '.[test]'
+# Installs are the lock's, hash for hash (docs/installs.md): everything from
+# requirements/dev.txt with --require-hashes (pip and the build backend too),
+# then the two local packages with --no-deps and that backend. --clear: a
+# rebuilt venv holds exactly the lock, nothing left from an older one.
+LOCK         ?= requirements/dev.txt
+RUNTIME_LOCK ?= requirements/runtime-tests.txt
+RUNTIME_VENV ?= .state/venv-runtime
+PIP_LOCKED    = -m pip install --quiet --require-hashes --only-binary :all: -r
+PIP_LOCAL     = -m pip install --quiet --no-deps --no-build-isolation
+
+$(VENV)/.installed: $(LOCK) pyproject.toml runtime/pyproject.toml
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PY) $(PIP_LOCKED) $(LOCK)
+	$(PY) $(PIP_LOCAL) -e ./runtime -e .
 	touch $@
 
-venv: $(VENV)/.installed  ## create the virtual environment
+venv: $(VENV)/.installed  ## create the virtual environment (exactly requirements/dev.txt)
+
+lock: venv  ## refresh the locks from pyproject.toml (newest allowed versions) and print what changed
+	$(PY) -m tools.locks $(ARGS)
+
+audit: venv  ## check the locked versions against known vulnerabilities (accepted ones: requirements/audit-accepted.toml)
+	$(PY) -m tools.audit $(ARGS)
+
+$(RUNTIME_VENV)/.installed: $(RUNTIME_LOCK) runtime/pyproject.toml
+	$(PYTHON) -m venv --clear $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python $(PIP_LOCKED) $(RUNTIME_LOCK)
+	$(RUNTIME_VENV)/bin/python $(PIP_LOCAL) -e ./runtime
+	touch $@
+
+test-runtime: $(RUNTIME_VENV)/.installed  ## the runtime's tests alone, at the lowest versions its bounds allow
+	PYTHONPATH=. $(RUNTIME_VENV)/bin/python -m pytest -n 2 -q -m "not slow" -p no:cacheprovider tests/runtime
 
 test: venv  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n 2 -q -m "not slow"
@@ -29,7 +54,7 @@ test-unit: venv  ## the fast tier: pure logic, no emulator, no child process (se
 lint: venv  ## ruff; mypy --strict on the runtime package, the tooling, the emulator and the demo
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict runtime/orgsecrets
-	$(VENV)/bin/mypy --strict infra/keyvault_platform emulator scripts
+	$(VENV)/bin/mypy --strict infra/keyvault_platform emulator scripts tools
 
 emulator: venv  ## run the local Azure emulator in the foreground
 	$(KVP) emulator --state-dir $(STATE) serve

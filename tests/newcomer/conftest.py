@@ -3,7 +3,7 @@
 Why share the virtualenv: creating one and installing the Azure SDK takes a
 minute or two and needs the network; CI has just built it for `make test`.
 The clone gets ``.venv`` as a symlink to it, and its ``pyproject.toml`` files
-are dated before the venv's ``.installed`` stamp (a fresh clone's files are
+and the lock are dated before the venv's ``.installed`` stamp (a fresh clone's files are
 all "new", which would make `make` reinstall, into the shared venv, from the
 clone). Everything else is the clone's own: its Makefile, scripts, emulator
 state under its own ``.state/``; ``PYTHONPATH`` makes its code win over the
@@ -46,7 +46,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (target / ".venv").symlink_to(venv, target_is_directory=True)
     stamp = (venv / ".installed").stat().st_mtime
-    for name in ("pyproject.toml", "runtime/pyproject.toml"):
+    for name in ("pyproject.toml", "runtime/pyproject.toml", "requirements/dev.txt"):
         os.utime(target / name, (stamp - 60, stamp - 60))
     # Guard: `make` must consider the venv up to date, or it would reinstall
     # into the shared venv. `make -q` answers without running anything.

@@ -16,6 +16,7 @@ file                                      what for
 ``tool-requirements.txt``                 the tool release pipelines install
 ``.github/workflows/keyvault.yml``        GitHub Actions
 ``azure-pipelines.yml``                   Azure DevOps
+``.github/dependabot.yml``                update pull requests: the tool, the actions
 ``.gitignore``, ``README.md``
 ========================================  ==============================================
 
@@ -44,6 +45,7 @@ FILES = {
     "tool-requirements.txt": "tool-requirements.txt",
     "github-workflow.yml": ".github/workflows/keyvault.yml",
     "azure-pipelines.yml": "azure-pipelines.yml",
+    "dependabot.yml": ".github/dependabot.yml",
     "gitignore": ".gitignore",
     "README.md": "README.md",
 }
