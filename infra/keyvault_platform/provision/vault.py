@@ -1063,6 +1063,13 @@ def name_available(client: KeyVaultManagementClient, name: str) -> bool:
     return bool(result.name_available)
 
 
+#: Seconds between polls of a vault still being created (``RegisteringDns``)
+#: when Resource Manager sends no ``Retry-After``. The SDK's default, 30 s,
+#: suits long operations; a vault's DNS registration takes seconds, and the
+#: role assignments wait on it.
+VAULT_POLL_INTERVAL_S = 2.0
+
+
 def apply_create(
     client: KeyVaultManagementClient,
     resource_group: str,
@@ -1070,13 +1077,22 @@ def apply_create(
     tenant_id: str,
     *,
     recover: bool = False,
+    polling_interval_s: float = VAULT_POLL_INTERVAL_S,
 ) -> VaultState:
-    """PUT the vault (create, or recover a soft-deleted one) and wait for it."""
+    """PUT the vault (create, or recover a soft-deleted one) and wait until it is Succeeded.
+
+    A new vault may first answer ``provisioningState: RegisteringDns``; the
+    SDK's poller then reads the vault until it is ``Succeeded``, every
+    ``polling_interval_s`` (or as ``Retry-After`` says).
+    """
     verb = "recover" if recover else "create"
     log.info("%s vault %s", verb, spec.name)
     try:
         poller = client.vaults.begin_create_or_update(
-            resource_group, spec.name, create_parameters(spec, tenant_id, recover=recover)
+            resource_group,
+            spec.name,
+            create_parameters(spec, tenant_id, recover=recover),
+            polling_interval=polling_interval_s,
         )
         return VaultState.from_sdk(poller.result())
     except HttpResponseError as exc:
