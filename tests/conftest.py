@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +128,34 @@ def restore_logging() -> Iterator[None]:
         for name, logger in logging.Logger.manager.loggerDict.items():
             if isinstance(logger, logging.Logger):
                 logger.setLevel(levels.get(name, logging.NOTSET))
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A loopback listener that accepts connections and never sends a byte."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(connection)  # kept open, never read from or written to
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/msi/token"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()

@@ -41,6 +41,7 @@ from typing import IO, Any, TextIO
 from keyvault_platform.core import messages, views
 from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ToolError
+from keyvault_platform.target.azure_errors import SIGN_IN_HINT
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +297,7 @@ def _describe_azure_error(exc: BaseException) -> tuple[str, str | None, str | No
     if isinstance(exc, ClientAuthenticationError):
         return (
             "authentication failed: " + _first_line(exc),
-            "hint: run `az login` (or configure workload identity) for real Azure, or start "
-            "the emulator (`make emulator`) for the local target",
+            f"hint: {SIGN_IN_HINT}",
             None,
         )
     if isinstance(exc, HttpResponseError):

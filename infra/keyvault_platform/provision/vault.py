@@ -118,6 +118,7 @@ from keyvault_platform.config.environment import (
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff
 from keyvault_platform.core.tables import rst_table
+from keyvault_platform.target.azure_errors import SIGN_IN_HINT, sign_in_failure
 
 if TYPE_CHECKING:
     from azure.mgmt.keyvault import KeyVaultManagementClient
@@ -1158,6 +1159,13 @@ class AccessDenied(ActionableError):
 
 def arm_error(exc: HttpResponseError, *, doing: str, address: str | None = None) -> ActionableError:
     """Turn an ARM failure into a message that says what to do."""
+    signing_in = sign_in_failure(exc)
+    if signing_in is not None:
+        return ActionableError(
+            f"could not {doing}: could not sign in: {signing_in}",
+            hint=SIGN_IN_HINT,
+            address=address,
+        )
     code = error_code(exc)
     message = getattr(getattr(exc, "error", None), "message", None) or str(exc).splitlines()[0]
     status = exc.status_code

@@ -21,3 +21,27 @@ def inner_code(exc: BaseException) -> str:
     if isinstance(inner, Mapping):
         return str(inner.get("code") or "")
     return str(getattr(inner, "code", "") or "")  # an object, should a version model it so
+
+
+#: What to do when no token could be had (not signed in, or a token endpoint
+#: that does not answer).
+SIGN_IN_HINT = (
+    "run `az login` (or configure workload identity) for real Azure, or start "
+    "the emulator (`make emulator`) for the local target"
+)
+
+
+def sign_in_failure(exc: BaseException) -> str | None:
+    """Why no token could be had, when ``exc`` is a credential's failure; else None.
+
+    A credential raises ``ClientAuthenticationError`` with no HTTP response,
+    before any request reaches the service; it is an ``HttpResponseError``
+    too, so an ARM error mapper must ask this first (its status and code are
+    ``None``).
+    """
+    from azure.core.exceptions import ClientAuthenticationError
+
+    if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
+        text = str(getattr(exc, "message", None) or exc).strip()
+        return text.splitlines()[0] if text else type(exc).__name__
+    return None

@@ -68,9 +68,11 @@ class EmulatorIdentityCredential:
     endpoint, header and CA are passed in rather than read from the process
     environment, so one process can act as several identities.
 
-    Its requests get the same retries and connection/read timeouts as every
-    other client, so an endpoint that accepts and never answers fails the
-    call (``ServiceResponseError``) instead of hanging it.
+    Its requests get short connection/read timeouts and one retry
+    (:class:`~keyvault_platform.target.settings.RetrySettings`' ``token_*``),
+    so an endpoint that accepts and never answers fails the call in seconds
+    (a ``ClientAuthenticationError``, which no retry policy repeats) instead
+    of hanging it.
     """
 
     def __init__(
@@ -88,15 +90,17 @@ class EmulatorIdentityCredential:
             base_url=endpoint,
             policies=[
                 RetryPolicy(
-                    retry_total=retry.total,
-                    retry_status=retry.status,
+                    retry_total=retry.token_retries,
+                    retry_connect=retry.token_retries,
+                    retry_read=retry.token_retries,
+                    retry_status=retry.token_retries,
                     retry_backoff_factor=retry.backoff_factor,
                     retry_backoff_max=retry.backoff_max_s,
                 )
             ],
             connection_verify=ca_path,
-            connection_timeout=retry.connection_timeout_s,
-            read_timeout=retry.read_timeout_s,
+            connection_timeout=retry.token_connection_timeout_s,
+            read_timeout=retry.token_read_timeout_s,
         )
 
     def __repr__(self) -> str:
@@ -123,10 +127,12 @@ class EmulatorIdentityCredential:
             try:
                 response = self._client.send_request(request)
             except (ServiceRequestError, ServiceResponseError) as exc:
-                # Same type (callers treat it as a network failure), clearer words.
-                raise type(exc)(
-                    f"the emulator identity endpoint {self._endpoint} did not answer for "
-                    f"identity {self.name!r}: {_first_line(exc)}"
+                # An authentication error, not a network one: the clients'
+                # retry policies would retry a network error around every
+                # request, multiplying the token timeouts into minutes.
+                raise ClientAuthenticationError(
+                    message=f"the emulator identity endpoint {self._endpoint} did not answer "
+                    f"for identity {self.name!r}: {_first_line(exc)}"
                 ) from exc
             info = _parse_token_response(response.status_code, response.text(), self.name)
             self._tokens[resource] = info

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-USER_AGENT = "keyvault-platform/0.1.0"
+from keyvault_platform import __version__
+
+USER_AGENT = f"keyvault-platform/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,12 @@ class RetrySettings:
     backoff_max_s: float = 120.0
     connection_timeout_s: float = 15.0
     read_timeout_s: float = 120.0
+    # A token endpoint answers in milliseconds: one that accepts and stays
+    # silent should fail the command in seconds, not after the minutes the
+    # data-plane and ARM timeouts allow (and retried once, not five times).
+    token_connection_timeout_s: float = 3.0
+    token_read_timeout_s: float = 3.0
+    token_retries: int = 1
 
     def client_kwargs(self) -> dict[str, Any]:
         """The keyword options of an Azure SDK client."""
