@@ -49,6 +49,7 @@ _INTEGRATION_PLACES = (
     "runtime/test_integration_emulator.py",
     "runtime/test_no_leaks.py",
     "provision/test_provision_emulator.py",
+    "provision/test_provision_dns_registration.py",
     "installs/test_audit.py::test_the_audit_fails_on_a_known_vulnerability_and_passes_once_it_is_accepted",
     "installs/test_locks.py::test_pip_refuses_a_lock_whose_hash_was_changed",
     "tool/test_installed_wheel.py",
