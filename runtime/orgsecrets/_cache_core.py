@@ -182,13 +182,9 @@ class CacheCore:
     @staticmethod
     def slow_refresh_warning(entry: CacheEntry, now: float, waited_s: float) -> str:
         """The warning logged when a stale result is served because its refresh is slow."""
-        past = max(0.0, now - entry.expires_at)
-        left = max(0.0, entry.stale_until - now)
-        what = "value" if entry.found else "'not found' answer"
         return (
-            f"serving the cached {what} of secret {entry.name!r} "
-            f"({past:.0f} s past its expiry, at most {left:.0f} s more) because refreshing it "
-            f"has not answered within stale_wait_s={waited_s:g}; the refresh goes on"
+            f"{_serving_stale(entry, now)} because refreshing it has not answered within "
+            f"stale_wait_s={waited_s:g}; the refresh goes on"
         )
 
     def _ttl(self) -> float:
@@ -319,14 +315,9 @@ class CacheCore:
     @staticmethod
     def stale_warning(entry: CacheEntry, now: float) -> str:
         """The warning logged when a stale result is served. Names the secret, never the value."""
-        past = max(0.0, now - entry.expires_at)
-        left = max(0.0, entry.stale_until - now)
-        what = "value" if entry.found else "'not found' answer"
         return (
-            f"serving the cached {what} of secret {entry.name!r} "
-            f"({past:.0f} s past its expiry, at most {left:.0f} s more) because refreshing it "
-            f"failed ({type(entry.error).__name__}: {entry.error}); "
-            f"{entry.failures} failure(s) in a row"
+            f"{_serving_stale(entry, now)} because refreshing it failed "
+            f"({type(entry.error).__name__}: {entry.error}); {entry.failures} failure(s) in a row"
         )
 
     @staticmethod
@@ -337,3 +328,14 @@ class CacheCore:
             assert error is not None
             raise error.with_traceback(None)
         return entry
+
+
+def _serving_stale(entry: CacheEntry, now: float) -> str:
+    """How a stale-result warning begins: what is served, of which secret, how stale."""
+    past = max(0.0, now - entry.expires_at)
+    left = max(0.0, entry.stale_until - now)
+    what = "value" if entry.found else "'not found' answer"
+    return (
+        f"serving the cached {what} of secret {entry.name!r} "
+        f"({past:.0f} s past its expiry, at most {left:.0f} s more)"
+    )
