@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Parsed by the emulator's own command line; listed here for --help.
     commands.add_parser(
         "emulator",
-        help="run the local Azure emulator: serve, env, audit (see `emulator --help`)",
+        help="Run the local Azure emulator: serve, env, audit "
+        "(`keyvault-platform emulator --help`).",
         add_help=False,
     )
     return parser
