@@ -1,4 +1,4 @@
-"""Every mutating request is paced in the write budget (a decision; see infra/pacing.py).
+"""Every mutating request is paced in the write budget (a decision; see sync/pacing.py).
 
 Azure's documentation does not clearly place updates, deletes and recovers;
 the emulator counts every mutation against its write window, and so does the
