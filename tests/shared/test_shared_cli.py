@@ -165,3 +165,23 @@ def test_a_run_leaves_logging_as_it_found_it() -> None:
     assert run(noisy, "-vv")[0] == 0
     assert run(lambda args, output: 1 // 0, "-vv")[0] == 1
     assert (root.level, azure.level, list(root.handlers)) == before
+
+
+def test_the_credential_chains_warnings_show_only_when_asked() -> None:
+    """Not signed in, DefaultAzureCredential warns once per credential it tried; the
+    command's own error says what failed, so those lines wait for -v."""
+    import logging
+
+    identity = logging.getLogger("azure.identity._credentials.default")
+    before = logging.getLogger("azure.identity").level
+
+    def signs_in(args, output) -> int:
+        identity.warning("DefaultAzureCredential failed to retrieve a token (chain line)")
+        logging.getLogger("keyvault_platform.test").warning("our own warning")
+        return 0
+
+    _, _, err = run(signs_in)
+    assert "chain line" not in err and "our own warning" in err
+    _, _, err = run(signs_in, "-v")
+    assert "chain line" in err
+    assert logging.getLogger("azure.identity").level == before

@@ -149,7 +149,10 @@ def configured_logging(args: argparse.Namespace, *, stream: TextIO | None = None
 
     Azure SDK loggers stay at WARNING unless -vv; even then request and
     response bodies are not logged because no client enables
-    ``logging_enable``. Levels and handlers are put back on exit, so a
+    ``logging_enable``. azure-identity's own warnings (the credential
+    chain's every failed attempt, a dozen lines when nobody is signed in)
+    show only from -v: the command's error already says what failed, with
+    the sign-in hint. Levels and handlers are put back on exit, so a
     command run in-process (tests, the demo) leaves logging as it found it.
     """
     if getattr(args, "quiet", False):
@@ -164,16 +167,19 @@ def configured_logging(args: argparse.Namespace, *, stream: TextIO | None = None
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     azure = logging.getLogger("azure")
-    saved_levels = (root.level, azure.level)
+    identity = logging.getLogger("azure.identity")
+    saved_levels = (root.level, azure.level, identity.level)
     root.addHandler(handler)
     root.setLevel(level)
     azure.setLevel(logging.DEBUG if level == logging.DEBUG else logging.WARNING)
+    identity.setLevel(logging.NOTSET if level <= logging.INFO else logging.ERROR)
     try:
         yield
     finally:
         root.removeHandler(handler)
         root.setLevel(saved_levels[0])
         azure.setLevel(saved_levels[1])
+        identity.setLevel(saved_levels[2])
 
 
 @dataclass
