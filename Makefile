@@ -7,7 +7,7 @@ KVP     = $(VENV)/bin/keyvault-platform
 ENV    ?= local
 STATE  ?= .state/emulator
 
-.PHONY: help venv lock audit test-runtime test test-unit lint validate emulator emulator-env plan provision sync-plan sync demo bench soak clean
+.PHONY: help venv lock audit test-runtime test test-network test-unit lint validate emulator emulator-env plan provision sync-plan sync demo bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -46,7 +46,10 @@ test-runtime: $(RUNTIME_VENV)/.installed  ## the runtime's tests alone, at the l
 	PYTHONPATH=. $(RUNTIME_VENV)/bin/python -m pytest -n 2 -q -m "not slow" -p no:cacheprovider tests/runtime
 
 test: venv  ## run the whole test suite (what CI runs)
-	$(PY) -m pytest -n 2 -q -m "not slow"
+	$(PY) -m pytest -n 2 -q -m "not slow and not network"
+
+test-network: venv  ## the tests that need more than the package index (PyPI's advisory data)
+	$(PY) -m pytest -q -m network -p no:cacheprovider
 
 test-unit: venv  ## the fast tier: pure logic, no emulator, no child process (seconds)
 	KVP_TEST_TIER=unit $(PY) -m pytest -q -m "not integration and not slow" -p no:cacheprovider

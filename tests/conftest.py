@@ -51,6 +51,7 @@ _INTEGRATION_PLACES = (
     "provision/test_provision_emulator.py",
     "provision/test_provision_dns_registration.py",
     "installs/test_audit.py::test_the_audit_fails_on_a_known_vulnerability_and_passes_once_it_is_accepted",
+    "installs/test_audit.py::test_the_audit_fails_on_a_fabricated_advisory_and_passes_once_it_is_accepted",
     "installs/test_locks.py::test_pip_refuses_a_lock_whose_hash_was_changed",
     "tool/test_installed_wheel.py",
     "unit/target/test_emulator_credential.py::test_a_silent_identity_endpoint_times_out_with_a_clear_error",

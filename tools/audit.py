@@ -6,7 +6,8 @@ fails the audit, where plain pip-audit would skip it and still say "No known
 vulnerabilities found". Accepted vulnerabilities come from
 ``requirements/audit-accepted.toml``: an id, the package, a reason and an
 expiry date; an expired or malformed entry fails the audit before anything
-is asked.
+is asked. ``--osv-url URL`` asks an OSV-compatible service instead (a
+mirror inside a closed network, or a test's fabricated advisories).
 """
 
 from __future__ import annotations
@@ -80,8 +81,13 @@ def read_accepted(path: Path, *, today: dt.date) -> list[Accepted]:
     return accepted
 
 
-def audit_command(lock: Path, accepted: list[Accepted]) -> list[str]:
-    """The pip-audit command that checks one lock, ignoring the accepted ids."""
+def audit_command(
+    lock: Path, accepted: list[Accepted], *, osv_url: str | None = None
+) -> list[str]:
+    """The pip-audit command that checks one lock, ignoring the accepted ids.
+
+    ``osv_url``: ask this OSV-compatible service, not PyPI's advisory data.
+    """
     command = [
         str(Path(sys.executable).parent / "pip-audit"),
         "--requirement",
@@ -94,6 +100,8 @@ def audit_command(lock: Path, accepted: list[Accepted]) -> list[str]:
         "--timeout",
         str(SERVICE_TIMEOUT),
     ]
+    if osv_url is not None:
+        command += ["--vulnerability-service", "osv", "--osv-url", osv_url]
     for entry in accepted:
         command += ["--ignore-vuln", entry.id]
     return command
@@ -110,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a lock file to audit (repeatable; default: every lock of the repository)",
     )
     parser.add_argument("--accepted", type=Path, default=ACCEPTED_FILE)
+    parser.add_argument(
+        "--osv-url", metavar="URL", help="ask this OSV-compatible service (default: PyPI's data)"
+    )
     options = parser.parse_args(argv)
     try:
         accepted = read_accepted(options.accepted, today=dt.date.today())
@@ -122,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for lock in locks:
         print(f"== {lock}", flush=True)
-        failed |= subprocess.run(audit_command(lock, accepted), check=False).returncode != 0
+        command = audit_command(lock, accepted, osv_url=options.osv_url)
+        failed |= subprocess.run(command, check=False).returncode != 0
     return 1 if failed else 0
 
 

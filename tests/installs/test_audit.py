@@ -1,23 +1,30 @@
 """`make audit`: the accepted-vulnerabilities file, and pip-audit failing on a known one.
 
-The file's rules are offline unit tests. The end-to-end check audits a scratch
-lock pinning requests 2.19.1 (CVE-2018-18074, PYSEC-2018-28, and later ones):
-it must fail, and pass once every reported id is accepted. It needs PyPI's
-per-version advisory data (pip-audit's default ``pypi`` service); where that
-answers 404 or not at all (a mirror that serves only the package index) it
-is skipped, unless ``KVP_AUDIT_NETWORK=required`` (the shipped pipelines set
-it), where it fails.
+The file's rules are offline unit tests. The audit itself runs end to end
+twice:
+
+- against a fabricated advisory record, served by an OSV-compatible service
+  on loopback (``--osv-url``): the audit must fail naming it, and pass once
+  it is accepted. No network; it runs in ``make test``.
+- against the real advisory data (PyPI's, pip-audit's default), on a scratch
+  lock pinning requests 2.19.1 (CVE-2018-18074, PYSEC-2018-28, ...). That
+  needs PyPI's per-version JSON, which some networks do not serve (a mirror
+  of the package index only), so it carries the ``network`` marker: ``make
+  test`` leaves it out, ``make test-network`` (run by the shipped
+  pipelines) runs it, and there it fails if the data does not answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -111,9 +118,13 @@ def _advisory_service_answers() -> bool:
         return False
 
 
-def _make_audit(tmp_path: Path, lock: Path, accepted: Path) -> subprocess.CompletedProcess[str]:
+def _make_audit(
+    tmp_path: Path, lock: Path, accepted: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tools.audit", "--lock", str(lock)]
+    command += ["--accepted", str(accepted)]
     return subprocess.run(
-        [sys.executable, "-m", "tools.audit", "--lock", str(lock), "--accepted", str(accepted)],
+        [*command, *extra],
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
@@ -122,13 +133,79 @@ def _make_audit(tmp_path: Path, lock: Path, accepted: Path) -> subprocess.Comple
     )
 
 
+FABRICATED_ID = "KVP-TEST-2026-0001"
+
+
+@pytest.fixture
+def fabricated_advisories() -> Iterator[str]:
+    """An OSV-compatible query endpoint on loopback: one made-up advisory for requests 2.19.1."""
+    queries: list[dict[str, object]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            queries.append(query)
+            package = query["package"]["name"]
+            found = package == "requests" and query["version"] == "2.19.1"
+            body = json.dumps(
+                {"vulns": [{
+                    "id": FABRICATED_ID,
+                    "summary": "a fabricated advisory for the audit's own test",
+                    "affected": [{
+                        "package": {"name": "requests", "ecosystem": "PyPI"},
+                        "ranges": [{"type": "ECOSYSTEM",
+                                    "events": [{"introduced": "0"}, {"fixed": "2.20.0"}]}],
+                    }],
+                }]} if found else {}
+            ).encode()  # fmt: skip
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/query"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert queries, "the audit never asked the fabricated service"
+
+
+def test_the_audit_fails_on_a_fabricated_advisory_and_passes_once_it_is_accepted(
+    tmp_path: Path, fabricated_advisories: str
+) -> None:
+    lock = tmp_path / "vulnerable.txt"
+    lock.write_text(VULNERABLE_LOCK, encoding="utf-8")
+    accepted = tmp_path / "accepted.toml"
+    accepted.write_text("# nothing accepted yet\n", encoding="utf-8")
+    service = ("--osv-url", fabricated_advisories)
+
+    failing = _make_audit(tmp_path, lock, accepted, *service)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert FABRICATED_ID in failing.stdout
+
+    expires = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    accepted.write_text(
+        _entry(expires=expires, id=FABRICATED_ID, reason="test: accepted"), encoding="utf-8"
+    )
+    passing = _make_audit(tmp_path, lock, accepted, *service)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert f"accepted until {expires}: {FABRICATED_ID} in requests" in passing.stdout
+
+
+@pytest.mark.network
 def test_the_audit_fails_on_a_known_vulnerability_and_passes_once_it_is_accepted(
     tmp_path: Path,
 ) -> None:
-    if not _advisory_service_answers():
-        if os.environ.get("KVP_AUDIT_NETWORK") == "required":
-            pytest.fail(f"PyPI's advisory data ({ADVISORY_URL}) does not answer")
-        pytest.skip(f"PyPI's per-version advisory data ({ADVISORY_URL}) does not answer here")
+    assert _advisory_service_answers(), f"PyPI's advisory data ({ADVISORY_URL}) does not answer"
     lock = tmp_path / "vulnerable.txt"
     lock.write_text(VULNERABLE_LOCK, encoding="utf-8")
     accepted = tmp_path / "accepted.toml"
