@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -19,10 +18,10 @@ import pytest
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.cli.sync import prepare, run_sync
 from keyvault_platform.sync.apply import apply_sync
-from keyvault_platform.sync.pacing import Budget, VaultPacer
 from keyvault_platform.sync.planner import SyncOptions, plan_sync
 from keyvault_platform.sync.vault_state import read_vault_state
 
+from .conftest import BeforeFirstWrite
 from .test_sync_emulator import MANIFEST, Sync
 
 OLD = MANIFEST + "  - name: old\n    value: {env: DB_PASSWORD}\n"
@@ -54,25 +53,10 @@ def test_deleted_after_the_plan_is_done_with_a_note(sync: Sync) -> None:
     assert "SecretDelete" not in [r.operation for r in sync.audit(start)]
 
 
-class DeleteByHandFirst(VaultPacer):
-    """The real pacer, which lets someone delete ``name`` just before the first write goes."""
-
-    def __init__(self, client, name: str) -> None:
-        limits = VaultPacer.azure_limits(writes_per_window=10**6, others_per_window=10**6)
-        super().__init__(limits.writes, limits.others)
-        self.client, self.name = client, name
-        self.done = threading.Event()
-
-    def acquire(self, budget: Budget) -> None:
-        if budget is Budget.WRITE and not self.done.is_set():
-            self.done.set()
-            self.client.begin_delete_secret(self.name).wait()
-        super().acquire(budget)
-
 
 @pytest.mark.parametrize("output", ["text", "json"])
 def test_deleted_between_the_relisting_and_the_delete_is_done(sync: Sync, output: str) -> None:
-    pacer = DeleteByHandFirst(sync.client, "acme--old")
+    pacer = BeforeFirstWrite(lambda: sync.client.begin_delete_secret("acme--old").wait())
     start = time.time()
     code, plan, result = sync.run(prune=True, pacer=pacer, output=output)
     assert pacer.done.is_set()
@@ -98,7 +82,7 @@ def test_deleted_between_the_relisting_and_the_delete_is_done(sync: Sync, output
 
 def test_command_exit_code_is_0(sync: Sync) -> None:
     request = prepare([sync.dir], environ=sync.environ, root=sync.dir, prune=True)
-    pacer = DeleteByHandFirst(sync.client, "acme--old")
+    pacer = BeforeFirstWrite(lambda: sync.client.begin_delete_secret("acme--old").wait())
     out = cli.Output(out=io.StringIO(), err=io.StringIO())
     code, _, _ = run_sync(request, sync.client, out, plan_only=False, pacer=pacer)
     assert code == 0

@@ -8,7 +8,6 @@ see is tagged, deleted or hidden from the next plan.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -17,11 +16,10 @@ from keyvault_platform.cli.sync import prepare
 from keyvault_platform.core.plan import Action
 from keyvault_platform.sync.apply import apply_sync
 from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG
-from keyvault_platform.sync.pacing import Budget, VaultPacer
 from keyvault_platform.sync.planner import SyncOptions, SyncPlan, plan_sync
 from keyvault_platform.sync.vault_state import read_vault_state
 
-from .conftest import CANARY
+from .conftest import CANARY, BeforeFirstWrite
 from .test_sync_emulator import MANIFEST, Sync
 
 DB = "acme--db-password"
@@ -153,25 +151,10 @@ def test_a_metadata_update_lands_on_the_planned_version_even_past_the_recheck(
     assert change.drift
 
 
-class SetByHandWhileWaiting(VaultPacer):
-    """The real pacer; someone sets ``name`` by hand while the first write waits its turn."""
-
-    def __init__(self, client, name: str) -> None:
-        limits = VaultPacer.azure_limits(writes_per_window=10**6, others_per_window=10**6)
-        super().__init__(limits.writes, limits.others)
-        self.client, self.name = client, name
-        self.done = threading.Event()
-
-    def acquire(self, budget: Budget) -> None:
-        if budget is Budget.WRITE and not self.done.is_set():
-            self.done.set()
-            self.client.set_secret(self.name, HAND_VALUE)
-        super().acquire(budget)
-
 
 def test_a_value_set_by_hand_while_the_update_is_paced_is_refused(sync: Sync) -> None:
     planned = metadata_change(sync)
-    pacer = SetByHandWhileWaiting(sync.client, DB)
+    pacer = BeforeFirstWrite(lambda: sync.client.set_secret(DB, HAND_VALUE))
     result = apply_sync(planned, sync.client, keyring(sync), pacer=pacer)
     assert pacer.done.is_set()
     (failure,) = result.failed
@@ -202,7 +185,7 @@ def test_a_prune_of_a_secret_set_by_hand_while_the_apply_paces_is_left_alone(
     sync.write(OLD)
     assert sync.run()[0] == 0
     sync.write(MANIFEST)  # acme--old is no longer declared: --prune deletes it
-    pacer = SetByHandWhileWaiting(sync.client, "acme--old")
+    pacer = BeforeFirstWrite(lambda: sync.client.set_secret("acme--old", HAND_VALUE))
     start = time.time()
     code, plan, result = sync.run(prune=True, pacer=pacer, output=output)
     assert pacer.done.is_set()

@@ -12,15 +12,12 @@ from keyvault_platform.scaffold import FILES
 
 from emulator.testing import RunningEmulator
 
-from .tool_helpers import kvp
+from .tool_helpers import kvp, scaffolded
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    directory = tmp_path / "team-config"
-    ran = kvp("init", str(directory), "--org", "acme")
-    assert ran.code == 0, ran.describe()
-    return directory
+    return scaffolded(tmp_path / "team-config", org="acme")
 
 
 def test_init_writes_a_complete_repository(config: Path) -> None:

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .tool_helpers import kvp
+from .tool_helpers import kvp, scaffolded
 
 BAD_ENVIRONMENT = """\
 target: {kind: emulator}
@@ -29,22 +29,15 @@ secrets:
 """
 
 
-def scaffolded(tmp_path: Path) -> Path:
-    directory = tmp_path / "cfg"
-    ran = kvp("init", str(directory), "--org", "contoso")
-    assert ran.code == 0, ran.describe()
-    return directory
-
-
 def test_a_scaffolded_repository_is_valid_without_any_secret_value(tmp_path: Path) -> None:
-    directory = scaffolded(tmp_path)
+    directory = scaffolded(tmp_path / "cfg")
     ran = kvp("--chdir", str(directory), "validate")
     assert ran.code == 0, ran.describe()
     assert ran.stdout == "Valid: 2 environment files, 2 manifests (3 secrets).\n"
 
 
 def test_env_sources_are_not_read_offline_but_are_with_values(tmp_path: Path) -> None:
-    directory = scaffolded(tmp_path)
+    directory = scaffolded(tmp_path / "cfg")
     (directory / "secrets/extra.yaml").write_text(
         "scope: contoso-extra\nsecrets:\n  - name: db\n    value: {env: KVP_TEST_UNSET_VAR}\n"
     )
@@ -56,7 +49,7 @@ def test_env_sources_are_not_read_offline_but_are_with_values(tmp_path: Path) ->
 
 
 def test_every_problem_of_every_file_is_reported_with_its_location(tmp_path: Path) -> None:
-    directory = scaffolded(tmp_path)
+    directory = scaffolded(tmp_path / "cfg")
     (directory / "environments/broken.yaml").write_text(BAD_ENVIRONMENT)
     (directory / "secrets/contoso.yaml").write_text(BAD_MANIFEST)
     (directory / "secrets/GLOBAL.yaml").write_text("scope: GLOBAL\nsecrets: {}\n")
@@ -80,7 +73,7 @@ def test_every_problem_of_every_file_is_reported_with_its_location(tmp_path: Pat
 
 
 def test_json_output_lists_diagnostics_then_the_verdict(tmp_path: Path) -> None:
-    directory = scaffolded(tmp_path)
+    directory = scaffolded(tmp_path / "cfg")
     (directory / "environments/broken.yaml").write_text(BAD_ENVIRONMENT)
     ran = kvp("--chdir", str(directory), "validate", "--output", "json")
     lines = [json.loads(line) for line in ran.stdout.splitlines()]
@@ -112,7 +105,7 @@ GUARD = textwrap.dedent(
 
 def test_validate_opens_no_socket(tmp_path: Path) -> None:
     """Run as a pipeline would, in a process where creating any socket raises."""
-    directory = scaffolded(tmp_path)
+    directory = scaffolded(tmp_path / "cfg")
     guard = tmp_path / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(GUARD)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from keyvault_platform.cli.main import run
 
@@ -26,3 +27,10 @@ def kvp(*argv: str) -> Ran:
     except SystemExit as exc:  # --help, --version and usage errors
         code = int(exc.code or 0)
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+def scaffolded(directory: Path, org: str = "contoso") -> Path:
+    """``keyvault-platform init DIR --org ORG``, which must succeed; returns ``directory``."""
+    ran = kvp("init", str(directory), "--org", org)
+    assert ran.code == 0, ran.describe()
+    return directory
