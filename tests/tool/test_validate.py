@@ -132,3 +132,20 @@ def test_validate_opens_no_socket(tmp_path: Path) -> None:
         check=False,
     )
     assert probe.returncode != 0 and "opened a socket" in probe.stderr
+
+
+def test_files_saved_by_other_editors_read_the_same(tmp_path: Path) -> None:
+    """A BOM and CRLF (Windows editors), UTF-16 with a BOM (PowerShell 5's ``>``)."""
+    directory = scaffolded(tmp_path / "cfg")
+    for name in ("environments/local.yaml", "secrets/GLOBAL.yaml"):
+        path = directory / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_text().replace("\n", "\r\n").encode())
+    org = directory / "secrets" / "contoso.yaml"
+    org.write_bytes(b"\xff\xfe" + org.read_text().encode("utf-16-le"))
+    ran = kvp("--chdir", str(directory), "validate")
+    assert ran.code == 0, ran.describe()
+    assert ran.stdout == "Valid: 2 environment files, 2 manifests (3 secrets).\n"
+    org.write_bytes(b"scope: contoso\nsecrets: []\n# caf\xe9\n")  # Latin-1
+    ran = kvp("--chdir", str(directory), "validate")
+    assert ran.code == 1
+    assert "secrets/contoso.yaml:3:1: not valid UTF-8 (byte offset 32)" in ran.stderr

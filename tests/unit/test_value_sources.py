@@ -154,3 +154,14 @@ def test_literal_only_where_not_sensitive(tmp_path: Path) -> None:
         "take secret values from env, file or generate"
     )
     assert source.resolve(context(tmp_path, sensitive=False)).reveal() == CANARY
+
+
+def test_a_value_file_in_another_encoding_leaves_no_byte_of_it_in_the_error(
+    tmp_path: Path,
+) -> None:
+    """The codec's own error holds the file's bytes; it must not be the problem's context."""
+    (tmp_path / "v.txt").write_bytes(CANARY.encode() + b"\xe9")
+    with pytest.raises(vs.SourceProblem) as caught:
+        vs.ValueFile("v.txt").resolve(context(tmp_path))
+    assert caught.value.__context__ is None and caught.value.__cause__ is None
+    assert CANARY not in repr(caught.value.args)

@@ -10,6 +10,7 @@ quickly with bounded memory.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,36 @@ def _check_depth(text: str, file: str) -> None:
             starts.pop()
 
 
+#: Byte order marks of the encodings besides UTF-8 that editors save YAML in
+#: (Windows PowerShell 5's ``>`` writes UTF-16 LE with a BOM).
+_UTF16_BOMS = (
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+)
+
+
+def _decoded(data: bytes, file: str) -> str:
+    """UTF-8 (a BOM is YAML's to skip), or UTF-16 with a BOM; anything else a located problem.
+
+    The problem is raised outside the ``except`` block: a ``UnicodeDecodeError``
+    holds the file's bytes, and must not become its context.
+    """
+    encoding, label = "utf-8", "UTF-8"
+    for bom, codec, name in _UTF16_BOMS:
+        if data.startswith(bom):
+            data, encoding, label = data[len(bom) :], codec, name
+            break
+    bad_at: int | None = None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        bad_at = exc.start
+    line = data[:bad_at].decode(encoding, errors="replace").count("\n") + 1
+    raise InputError(
+        [Problem(Location(file, line, 1), f"not valid {label} (byte offset {bad_at})")]
+    )
+
+
 def parse_yaml(text: bytes | str, file: str) -> SourceDocument:
     """Parse one YAML document, raising :class:`InputError` with positions."""
     if isinstance(text, bytes):
@@ -160,13 +191,7 @@ def parse_yaml(text: bytes | str, file: str) -> SourceDocument:
             raise InputError(
                 [Problem(Location(file), f"file is larger than {MAX_FILE_BYTES:,} bytes")]
             )
-        try:
-            decoded = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = text[: exc.start].count(b"\n") + 1
-            raise InputError(
-                [Problem(Location(file, line, 1), f"not valid UTF-8 (byte offset {exc.start})")]
-            ) from None
+        decoded = _decoded(text, file)
     else:
         decoded = text
     if len(decoded) > MAX_FILE_BYTES:

@@ -282,13 +282,12 @@ class ValueFile(ValueSource, key="file"):
             raise SourceProblem(f"file {shown}: permission denied") from None
         except OSError as exc:
             raise SourceProblem(f"file {shown}: {exc.strerror or type(exc).__name__}") from None
+        bad_at: int | None = None
         try:
-            text = raw.decode("utf-8")
+            return checked_value(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            raise SourceProblem(
-                f"file {shown} is not UTF-8 text (byte offset {exc.start})"
-            ) from None
-        return checked_value(text)
+            bad_at = exc.start  # only the offset leaves: exc holds the value's bytes
+        raise SourceProblem(f"file {shown} is not UTF-8 text (byte offset {bad_at})")
 
     def __str__(self) -> str:
         return f"file {self.path}"
