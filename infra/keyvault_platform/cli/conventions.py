@@ -41,7 +41,7 @@ from typing import IO, Any, TextIO
 from keyvault_platform.core import messages, views
 from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ToolError
-from keyvault_platform.target.azure_errors import SIGN_IN_HINT
+from keyvault_platform.target.azure_errors import SIGN_IN_HINT, first_line
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,21 @@ def parser(
         "-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)"
     )
     return result
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum`` (argparse names the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {value}")
+        return value
+
+    return parse
 
 
 def add_environment_option(parser: argparse.ArgumentParser) -> None:
@@ -302,28 +317,24 @@ def _describe_azure_error(exc: BaseException) -> tuple[str, str | None, str | No
         return None
     if isinstance(exc, ClientAuthenticationError):
         return (
-            "authentication failed: " + _first_line(exc),
+            "authentication failed: " + first_line(exc),
             f"hint: {SIGN_IN_HINT}",
             None,
         )
     if isinstance(exc, HttpResponseError):
         code = getattr(getattr(exc, "error", None), "code", None)
         status = getattr(exc, "status_code", None)
-        message = getattr(getattr(exc, "error", None), "message", None) or _first_line(exc)
+        message = getattr(getattr(exc, "error", None), "message", None) or first_line(exc)
         head = f"Azure returned {status}" + (f" {code}" if code else "")
         return (f"{head}: {message}", None, None)
     if isinstance(exc, ServiceRequestError):
         return (
-            "could not reach Azure: " + _first_line(exc),
+            "could not reach Azure: " + first_line(exc),
             "hint: check the network, or that the emulator is running for the local target",
             None,
         )
     return None
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def report_error(

@@ -47,17 +47,6 @@ EXAMPLES = [
 RERUN = "run the command again to converge"
 
 
-def _at_least_one(text: str) -> int:
-    """An argparse type: a whole number >= 1 (argparse names the option)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
 def build_parser(
     subcommands: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
 ) -> argparse.ArgumentParser:
@@ -90,7 +79,7 @@ def build_parser(
     )
     parser.add_argument(
         "--concurrency",
-        type=_at_least_one,
+        type=cli.at_least(1),
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"changes applied at once, such as role assignments (default {DEFAULT_CONCURRENCY})",

@@ -68,21 +68,6 @@ EXAMPLES = [
 ]
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``minimum`` (argparse names the option)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {value}")
-        return value
-
-    return parse
-
-
 def build_parser(
     subcommands: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
 ) -> argparse.ArgumentParser:
@@ -108,7 +93,7 @@ def build_parser(
     )
     parser.add_argument(
         "--prune-max",
-        type=_at_least(0),
+        type=cli.at_least(0),
         metavar="N",
         help=f"refuse to prune more than N secrets (default: the environment's, else "
         f"{DEFAULT_PRUNE_MAX})",
@@ -122,7 +107,7 @@ def build_parser(
     )
     parser.add_argument(
         "--concurrency",
-        type=_at_least(1),
+        type=cli.at_least(1),
         metavar="N",
         help=f"parallel requests while applying (default {DEFAULT_CONCURRENCY})",
     )

@@ -31,6 +31,12 @@ SIGN_IN_HINT = (
 )
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (SDK errors add lines of detail), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def sign_in_failure(exc: BaseException) -> str | None:
     """Why no token could be had, when ``exc`` is a credential's failure; else None.
 
@@ -42,6 +48,5 @@ def sign_in_failure(exc: BaseException) -> str | None:
     from azure.core.exceptions import ClientAuthenticationError
 
     if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
-        text = str(getattr(exc, "message", None) or exc).strip()
-        return text.splitlines()[0] if text else type(exc).__name__
+        return first_line(exc)
     return None

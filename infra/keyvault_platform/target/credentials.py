@@ -19,6 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
+from keyvault_platform.target.azure_errors import first_line
 from keyvault_platform.target.settings import RetrySettings
 
 # Refresh a cached token this long before it expires.
@@ -132,7 +133,7 @@ class EmulatorIdentityCredential:
                 # request, multiplying the token timeouts into minutes.
                 raise ClientAuthenticationError(
                     message=f"the emulator identity endpoint {self._endpoint} did not answer "
-                    f"for identity {self.name!r}: {_first_line(exc)}"
+                    f"for identity {self.name!r}: {first_line(exc)}"
                 ) from exc
             info = _parse_token_response(response.status_code, response.text(), self.name)
             self._tokens[resource] = info
@@ -168,8 +169,3 @@ def _parse_token_response(status: int, body: str, name: str) -> AccessTokenInfo:
         raise ClientAuthenticationError(
             message=f"the emulator identity endpoint sent an unreadable token for {name!r}"
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
