@@ -377,20 +377,6 @@ def check_graph(tasks: Sequence[Task]) -> dict[str, Task]:
     return by_address
 
 
-def interrupted_before_start(tasks: Iterable[Task], elapsed_s: float) -> ApplyResult:
-    """The result of an apply interrupted before its first task (nothing was run)."""
-    return ApplyResult(
-        tuple(
-            sorted(
-                (TaskResult(t.address, t.action, Status.NOT_RUN, error=NOT_RUN) for t in tasks),
-                key=lambda r: r.address,
-            )
-        ),
-        elapsed_s,
-        interrupted=True,
-    )
-
-
 def execute(
     tasks: Sequence[Task],
     *,
