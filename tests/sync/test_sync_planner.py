@@ -14,6 +14,7 @@ from keyvault_platform.core.views import render_text
 from keyvault_platform.core.yaml_source import InputError
 from keyvault_platform.sync import fingerprint as fp
 from keyvault_platform.sync import planner
+from keyvault_platform.sync.adoption import Adoption
 from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE, load_manifests
 from keyvault_platform.sync.planner import (
     NAME_RULES,
@@ -163,9 +164,81 @@ def test_version_set_by_hand_is_drift(manifests, keyring) -> None:
     result = plan_sync(manifests, state(secrets), keyring)
     changes = {c.address: c for c in result.plan.pending}
     assert changes["secret.acme--db-password"].drift
-    assert changes["secret.acme--api-key"].drift
-    assert result.steps["secret.acme--api-key"].regenerate  # planned back: a new value
     assert "(drift: changed outside this tool)" in render_text(result.plan)
+    # A generated secret set by hand is never regenerated silently: its value
+    # may be in use. The plan refuses it, naming both ways out.
+    assert "secret.acme--api-key" not in changes
+    (refusal,) = result.plan.errors
+    assert refusal.address == "secret.acme--api-key"
+    detail = refusal.detail or ""
+    assert "--adopt" in detail and "--rotate acme--api-key" in detail
+    assert "manifests/acme.yaml" in (refusal.detail or "")
+
+
+def test_generated_secret_not_ours_is_replaced_only_when_rotated(manifests, keyring) -> None:
+    secrets = converged(keyring)
+    secrets["acme--api-key"] = ActualSecret("acme--api-key", {}, None, True, None, None, CREATED)
+    rotate = check_rotation(manifests, ["acme--api-key"])
+    result = plan_sync(manifests, state(secrets), keyring, SyncOptions(rotate=rotate))
+    assert not result.plan.errors
+    assert result.steps["secret.acme--api-key"].regenerate
+
+
+def untagged(name: str) -> ActualSecret:
+    return ActualSecret(name, {}, None, True, None, None, CREATED)
+
+
+def _adopting(keyring, secrets, **found):
+    return {
+        name: Adoption(equal, keyring.fingerprint(name, "whatever the vault holds"))
+        for name, equal in found.items()
+    }
+
+
+def test_adopting_an_equal_value_tags_the_current_version(manifests, keyring) -> None:
+    secrets = converged(keyring)
+    secrets["acme--db-password"] = untagged("acme--db-password")
+    adoptions = _adopting(keyring, secrets, **{"acme--db-password": True})
+    result = plan_sync(manifests, state(secrets), keyring, SyncOptions(adopt=True), adoptions)
+    (change,) = result.plan.pending
+    assert change.action is Action.ADOPT and not change.drift
+    step = result.steps[change.address]
+    assert step.operations == (Operation.UPDATE_PROPERTIES,)  # no new version
+    assert step.keep_fingerprint == adoptions["acme--db-password"].fingerprint
+    assert result.plan.summary.adopt == 1
+    assert "1 to adopt" in render_text(result.plan)
+
+
+def test_adopting_a_different_value_writes_it_as_drift(manifests, keyring) -> None:
+    secrets = converged(keyring)
+    secrets["acme--db-password"] = untagged("acme--db-password")
+    adoptions = _adopting(keyring, secrets, **{"acme--db-password": False})
+    result = plan_sync(manifests, state(secrets), keyring, SyncOptions(adopt=True), adoptions)
+    (change,) = result.plan.pending
+    assert change.action is Action.UPDATE and change.drift
+    assert "found its value differs" in (change.reason or "")
+    assert result.steps[change.address].operations == (Operation.SET,)
+
+
+def test_adopting_a_generated_secret_keeps_its_value(manifests, keyring) -> None:
+    secrets = converged(keyring)
+    secrets["acme--api-key"] = ActualSecret("acme--api-key", {}, None, True, None, None, CREATED)
+    adoptions = _adopting(keyring, secrets, **{"acme--api-key": None})
+    result = plan_sync(manifests, state(secrets), keyring, SyncOptions(adopt=True), adoptions)
+    (change,) = result.plan.pending
+    step = result.steps[change.address]
+    assert change.action is Action.ADOPT and not step.regenerate
+    assert step.operations == (Operation.UPDATE_PROPERTIES,)
+    assert step.keep_fingerprint == adoptions["acme--api-key"].fingerprint
+
+
+def test_a_secret_changed_while_read_for_adoption_is_refused(manifests, keyring) -> None:
+    secrets = converged(keyring)
+    secrets["acme--db-password"] = untagged("acme--db-password")
+    adoptions = {"acme--db-password": Adoption(True, "v1:x:y", changed=True)}
+    result = plan_sync(manifests, state(secrets), keyring, SyncOptions(adopt=True), adoptions)
+    (error,) = result.plan.errors
+    assert "changed while it was read" in error.summary
 
 
 def test_generated_values_are_not_regenerated_unless_rotated(manifests, keyring) -> None:
@@ -323,6 +396,7 @@ class Example:
     options: SyncOptions = field(default_factory=SyncOptions)
     previous_key: bool = False  # the keyring also holds PREVIOUS
     cleared: str = "content_type"  # the field to clear, where there is one
+    adoption: Adoption | None = None  # what --adopt read of acme--s
 
 
 def version(
@@ -377,7 +451,18 @@ def value_examples() -> dict[tuple[Version, bool | None, bool | None, bool | Non
         (Version.GENERATED, None, True, True): Example(
             GENERATED, version(current, enabled=False, **CLEARS)
         ),
+        (Version.ADOPT_EQUAL, None, None, False): adopted(DECLARED, True),
+        (Version.ADOPT_EQUAL, None, None, True): adopted(DECLARED, True, **CLEARS),
+        (Version.ADOPT_DIFFERS, None, None, None): adopted(DECLARED, False),
+        (Version.ADOPT_KEPT, None, None, False): adopted(GENERATED, None),
+        (Version.ADOPT_KEPT, None, None, True): adopted(GENERATED, None, **CLEARS),
     }
+
+
+def adopted(entry: str, equal: bool | None, **listed) -> Example:
+    """acme--s held without the sync's tags, and what --adopt's read of it found."""
+    found = Adoption(equal, "v1:0000:read-by-adopt")
+    return Example(entry, version(None, **listed), options=SyncOptions(adopt=True), adoption=found)
 
 
 def situation(rule: ValueRule) -> tuple[Version, bool | None, bool | None, bool | None]:
@@ -406,7 +491,12 @@ def plan_example(example: Example, write_manifest, tmp_path: Path, keyring: fp.K
     actual = {"acme--s": example.actual} if example.actual else {}
     gone = {"acme--s": example.deleted} if example.deleted else {}
     (desired,) = manifests.secrets
-    return desired, keyring, plan_sync(manifests, state(actual, gone), keyring, example.options)
+    adoptions = {"acme--s": example.adoption} if example.adoption else None
+    return (
+        desired,
+        keyring,
+        plan_sync(manifests, state(actual, gone), keyring, example.options, adoptions),
+    )
 
 
 def test_every_value_rule_has_an_example() -> None:
@@ -419,8 +509,14 @@ def test_value_rule_example_is_planned_as_the_row_says(
 ) -> None:
     example = value_examples()[situation(rule)]
     desired, ring, result = plan_example(example, write_manifest, tmp_path, keyring)
-    assert value_rule(observe(desired, example.actual, ring, example.options)) is rule
+    seen = observe(desired, example.actual, ring, example.options, example.adoption)
+    assert value_rule(seen) is rule
     outcome = rule.outcome
+    if outcome.refusal is not None:
+        assert result.plan.changes == () and result.steps == {}
+        (error,) = result.plan.errors
+        assert error.summary == outcome.refusal.format(name="acme--s")
+        return
     (change,) = result.plan.changes
     assert change.action is outcome.action
     warnings = [d.summary for d in result.plan.warnings]
@@ -433,6 +529,8 @@ def test_value_rule_example_is_planned_as_the_row_says(
     step = result.steps[change.address]
     assert step.operations == outcome.write.operations
     assert step.regenerate is (outcome.write is Write.NEW_VALUE)
+    adopting = outcome.action is Action.ADOPT and outcome.write is Write.PROPERTIES
+    assert (step.keep_fingerprint == "v1:0000:read-by-adopt") is adopting
     assert change.drift is outcome.drift
     filled = {"key_id": OTHER.key_id, "cleared": example.cleared}
     assert change.reason == (outcome.reason.format(**filled) if outcome.reason else None)

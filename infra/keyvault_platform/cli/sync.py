@@ -9,7 +9,9 @@ calls it. The order is the promise:
    fingerprint key: **any problem stops here, before a client exists**, with
    every problem listed;
 2. list the vault (one paged listing of secrets, one of deleted secrets;
-   no value read) and plan;
+   no value read) and plan; with ``--adopt``, first read once each declared
+   secret that exists without the sync's ownership
+   (:mod:`keyvault_platform.sync.adoption`), the only value reads a sync makes;
 3. render the plan (text, or JSON lines with ``--output json``); with
    ``--plan`` stop, exit 2 if changes are pending;
 4. apply the plan's changes, paced and retried; print what failed; exit 1
@@ -34,6 +36,7 @@ from keyvault_platform.config.environment import Environment, load_environment
 from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError, Problem
+from keyvault_platform.sync import adoption
 from keyvault_platform.sync import fingerprint as fp
 from keyvault_platform.sync.apply import (
     DEFAULT_CONCURRENCY,
@@ -43,7 +46,7 @@ from keyvault_platform.sync.apply import (
     apply_sync,
 )
 from keyvault_platform.sync.manifests import ManifestSet, load_manifests
-from keyvault_platform.sync.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
+from keyvault_platform.sync.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, Budget, VaultPacer
 from keyvault_platform.sync.planner import (
     DEFAULT_PRUNE_MAX,
     SyncOptions,
@@ -64,6 +67,10 @@ EXAMPLES = [
     (
         "keyvault-platform sync --env prod --rotate GLOBAL--session-signing-key",
         "generate a new value for a generated secret",
+    ),
+    (
+        "keyvault-platform sync --env prod --adopt --plan",
+        "take over secrets made by hand: compare once, keep equal and generated values",
     ),
 ]
 
@@ -106,6 +113,12 @@ def build_parser(
         help="generate a new value for this generated secret (full name; repeatable)",
     )
     parser.add_argument(
+        "--adopt",
+        action="store_true",
+        help="take ownership of declared secrets that exist without the sync's tags: read each "
+        "once to compare (equal values and generated ones are kept, no new version)",
+    )
+    parser.add_argument(
         "--concurrency",
         type=cli.at_least(1),
         metavar="N",
@@ -132,6 +145,7 @@ def prepare(
     rotate: Sequence[str] = (),
     prune: bool = False,
     prune_max: int = DEFAULT_PRUNE_MAX,
+    adopt: bool = False,
     allow_development_key: bool = False,
     root: Path | None = None,
 ) -> SyncRequest:
@@ -148,7 +162,7 @@ def prepare(
             hint="pipelines: map the secret into the job's environment; locally, the "
             "emulator target needs no key",
         ) from None
-    options = SyncOptions(prune=prune, prune_max=prune_max, rotate=rotation)
+    options = SyncOptions(prune=prune, prune_max=prune_max, rotate=rotation, adopt=adopt)
     return SyncRequest(manifests, keyring, options, development)
 
 
@@ -226,7 +240,10 @@ def run_sync(
         f"Listed {len(state.secrets):,} secrets and {len(state.deleted):,} deleted secrets "
         f"({state.list_requests} list requests; no value read)"
     )
-    sync_plan = plan_sync(manifests, state, request.keyring, request.options)
+    adoptions = None
+    if request.options.adopt:
+        adoptions = read_for_adoption(request, state, client, out, pacer, describe_target)
+    sync_plan = plan_sync(manifests, state, request.keyring, request.options, adoptions)
     out.plan(sync_plan.plan)
     if sync_plan.plan.errors or plan_only or not sync_plan.plan.has_changes:
         return plans.detailed_exit_code(sync_plan.plan, applied=False), sync_plan, None
@@ -259,6 +276,33 @@ def run_sync(
     failed = report_apply(out, sync_plan, result)
     code = plans.detailed_exit_code(sync_plan.plan, applied=True, failed=failed)
     return code, sync_plan, result
+
+
+def read_for_adoption(
+    request: SyncRequest,
+    state: Any,
+    client: Any,
+    out: cli.Output,
+    pacer: VaultPacer,
+    describe_target: str,
+) -> dict[str, adoption.Adoption]:
+    """``--adopt``: read each unowned declared secret once, saying whose rights it uses."""
+    found = adoption.candidates(request.manifests, state, rotate=request.options.rotate)
+    if not found:
+        out.info("Adoption: every declared secret that exists is already the sync's")
+        return {}
+    out.info(
+        f"Adoption: reading {len(found):,} declared secret(s) that exist without the sync's "
+        f"ownership, once each, from {describe_target}, to compare them in memory (the sync "
+        "identity's Key Vault Secrets Officer role includes secrets/getSecret); no value is "
+        "kept or shown"
+    )
+    result = adoption.read_for_adoption(
+        client, found, request.keyring, before_read=lambda: pacer.acquire(Budget.OTHER)
+    )
+    same, different = adoption.counts(result)
+    out.info(f"Adoption: {same:,} to adopt as they are, {different:,} whose value differs")
+    return result
 
 
 #: How to converge after a failed or interrupted apply.
@@ -354,6 +398,7 @@ def main(
             rotate=args.rotate,
             prune=args.prune,
             prune_max=numbers.prune_max,
+            adopt=args.adopt,
             allow_development_key=target.allows_development_fingerprint_key,
             root=env.root,
         )

@@ -112,6 +112,7 @@ def change_summary(summary: Summary, *, operation: Operation) -> str:
             "change": summary.change,
             "remove": summary.destroy,
             "recover": summary.recover,
+            "adopt": summary.adopt,
             "operation": operation,
         },
     )

@@ -30,6 +30,7 @@ class Action(enum.Enum):
     CREATE = "create"
     UPDATE = "update"
     RECOVER = "recover"
+    ADOPT = "adopt"  # take ownership of what exists, keeping its value
     DELETE = "delete"
     NO_OP = "no-op"
 
@@ -159,16 +160,17 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class Summary:
-    """Counts in Terraform's terms: recover is counted apart, like import."""
+    """Counts in Terraform's terms: recover and adopt are counted apart, like import."""
 
     add: int = 0
     change: int = 0
     destroy: int = 0
     recover: int = 0
+    adopt: int = 0
 
     @property
     def total(self) -> int:
-        return self.add + self.change + self.destroy + self.recover
+        return self.add + self.change + self.destroy + self.recover + self.adopt
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,7 @@ class Plan:
             change=counts[Action.UPDATE],
             destroy=counts[Action.DELETE],
             recover=counts[Action.RECOVER],
+            adopt=counts[Action.ADOPT],
         )
 
     def change(self, address: str) -> Change | None:

@@ -35,7 +35,7 @@ NO_CHANGES = "No changes. Everything matches the desired state."
 
 
 def symbol(action: Action) -> str:
-    """The one-column symbol for ``action`` (Terraform's, plus ``^`` for recover).
+    """The one-column symbol for ``action`` (Terraform's, plus ``^`` recover, ``=`` adopt).
 
     Exhaustive: a new action without a symbol is a type error and a test
     failure, never a silent ``?``.
@@ -47,6 +47,8 @@ def symbol(action: Action) -> str:
             return "~"
         case Action.RECOVER:
             return "^"
+        case Action.ADOPT:
+            return "="
         case Action.DELETE:
             return "-"
         case Action.NO_OP:
@@ -64,6 +66,8 @@ def describe(action: Action) -> str:
             return "update in place"
         case Action.RECOVER:
             return "recover (restore from soft delete)"
+        case Action.ADOPT:
+            return "adopt (take ownership, keep the value)"
         case Action.DELETE:
             return "destroy"
         case Action.NO_OP:
@@ -86,6 +90,8 @@ def _future(action: Action) -> str:
             return "updated in place"
         case Action.RECOVER:
             return "recovered from soft delete"
+        case Action.ADOPT:
+            return "adopted (its value kept)"
         case Action.DELETE:
             return "destroyed"
         case Action.NO_OP:
@@ -103,6 +109,8 @@ def _color(action: Action) -> str:
             return "33"  # yellow
         case Action.RECOVER:
             return "36"  # cyan
+        case Action.ADOPT:
+            return "34"  # blue
         case Action.DELETE:
             return "31"  # red
         case Action.NO_OP:
@@ -114,18 +122,23 @@ def _color(action: Action) -> str:
 def summary_line(summary: Summary, *, operation: Operation = "plan") -> str:
     """The summary sentence. Treated as API: pipelines grep it.
 
-    A recover is listed first, only when there is one, the way Terraform
-    lists imports: "Plan: 1 to recover, 0 to add, 0 to change, 0 to destroy."
+    Recovers and adoptions are listed first, only when there are some, the
+    way Terraform lists imports: "Plan: 1 to recover, 2 to adopt, 0 to add,
+    0 to change, 0 to destroy."
     """
     if operation == "apply":
         text = (
             f"Apply complete! Resources: {summary.add} added, {summary.change} changed, "
             f"{summary.destroy} destroyed."
         )
+        if summary.adopt:
+            text = text.replace("Resources: ", f"Resources: {summary.adopt} adopted, ")
         if summary.recover:
             text = text.replace("Resources: ", f"Resources: {summary.recover} recovered, ")
         return text
     text = SUMMARY_FORMAT.format(add=summary.add, change=summary.change, destroy=summary.destroy)
+    if summary.adopt:
+        text = text.replace("Plan: ", f"Plan: {summary.adopt} to adopt, ")
     if summary.recover:
         text = text.replace("Plan: ", f"Plan: {summary.recover} to recover, ")
     return text

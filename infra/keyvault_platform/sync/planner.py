@@ -26,46 +26,70 @@ differs; *clears*: a field must be cleared, which only a new version does;
 ``-``: either. The quoted text is the change's reason in the plan; a
 recovery comes first and makes the action ``recover``.
 
-====================  =========  =======  ======  =================================================
-current version       value      differs  clears  change
-====================  =========  =======  ======  =================================================
-absent                declared   -        -       create: set_secret
-absent                generated  -        -       create: set_secret (generated)
-no sync fingerprint   declared   -        -       update: set_secret, drift; "the current version
-                                                  carries no sync fingerprint: it was set outside
-                                                  the manifests"
-no sync fingerprint   generated  -        -       update: set_secret (generated), drift; "the
-                                                  current version carries no sync fingerprint: it
-                                                  was set outside the manifests; a new value will
-                                                  be generated"
-fingerprint differs   -          -        -       update: set_secret; "the value at the source
-                                                  differs from the vault's (fingerprint mismatch)"
-unknown key           -          -        -       update: set_secret; "the fingerprint was made
-                                                  with another key (id {key_id}); without it the
-                                                  value cannot be compared, so it is set again"
-fingerprint matches   -          -        yes     update: set_secret; "clearing {cleared} needs a
-                                                  new version (same value)"
-fingerprint matches   -          no       no      no-op
-fingerprint matches   -          yes      no      update: update_secret_properties; "metadata
-                                                  differs (no new version)"
-previous key matches  -          -        yes     update: set_secret; "clearing {cleared} needs a
-                                                  new version (same value)"
-previous key matches  -          -        no      update: update_secret_properties, re-tag;
-                                                  "fingerprint key rotated"
-ours, --rotate        -          -        -       update: set_secret (generated); "rotation
-                                                  requested (--rotate): a new value will be
-                                                  generated"
-ours, generated       -          no       no      no-op
-ours, generated       -          yes      no      update: update_secret_properties; "metadata
-                                                  differs (no new version)"
-ours, generated       -          no       yes     no-op, warns: cannot clear
-ours, generated       -          yes      yes     update: update_secret_properties, warns: cannot
-                                                  clear; "metadata differs (no new version)"
-====================  =========  =======  ======  =================================================
+==========================  =========  =======  ======  ===========================================
+current version             value      differs  clears  change
+==========================  =========  =======  ======  ===========================================
+absent                      declared   -        -       create: set_secret
+absent                      generated  -        -       create: set_secret (generated)
+no sync fingerprint         declared   -        -       update: set_secret, drift; "the current
+                                                        version carries no sync fingerprint: it was
+                                                        set outside the manifests"
+no sync fingerprint         generated  -        -       error: {name} exists but the sync did not
+                                                        make it; generating a new value would
+                                                        replace one that may be in use; nothing is
+                                                        written
+not ours, --adopt: equal    -          -        no      adopt: update_secret_properties; "not made
+                                                        by the sync; --adopt found it holds the
+                                                        manifest's value (no new version)"
+not ours, --adopt: equal    -          -        yes     adopt: set_secret; "not made by the sync;
+                                                        --adopt found it holds the manifest's
+                                                        value; clearing {cleared} needs a new
+                                                        version (same value)"
+not ours, --adopt: differs  -          -        -       update: set_secret, drift; "not made by the
+                                                        sync; --adopt found its value differs from
+                                                        the manifest's"
+not ours, --adopt           -          -        no      adopt: update_secret_properties; "not made
+                                                        by the sync; --adopt keeps its generated
+                                                        value (no new version)"
+not ours, --adopt           -          -        yes     adopt: update_secret_properties, warns:
+                                                        cannot clear; "not made by the sync;
+                                                        --adopt keeps its generated value (no new
+                                                        version)"
+fingerprint differs         -          -        -       update: set_secret; "the value at the
+                                                        source differs from the vault's
+                                                        (fingerprint mismatch)"
+unknown key                 -          -        -       update: set_secret; "the fingerprint was
+                                                        made with another key (id {key_id});
+                                                        without it the value cannot be compared, so
+                                                        it is set again"
+fingerprint matches         -          -        yes     update: set_secret; "clearing {cleared}
+                                                        needs a new version (same value)"
+fingerprint matches         -          no       no      no-op
+fingerprint matches         -          yes      no      update: update_secret_properties; "metadata
+                                                        differs (no new version)"
+previous key matches        -          -        yes     update: set_secret; "clearing {cleared}
+                                                        needs a new version (same value)"
+previous key matches        -          -        no      update: update_secret_properties, re-tag;
+                                                        "fingerprint key rotated"
+--rotate                    -          -        -       update: set_secret (generated); "rotation
+                                                        requested (--rotate): a new value will be
+                                                        generated"
+ours, generated             -          no       no      no-op
+ours, generated             -          yes      no      update: update_secret_properties; "metadata
+                                                        differs (no new version)"
+ours, generated             -          no       yes     no-op, warns: cannot clear
+ours, generated             -          yes      yes     update: update_secret_properties, warns:
+                                                        cannot clear; "metadata differs (no new
+                                                        version)"
+==========================  =========  =======  ======  ===========================================
 
 Generated values are never read, so for them "fingerprint matches" means
-"carries our fingerprint"; they are regenerated only when created, drifted,
-or named with ``--rotate``. Secrets the sync owns in the scopes being synced
+"carries our fingerprint"; they are generated only when created or named
+with ``--rotate``. One that exists without the sync's ownership is refused
+(its value may be in use), unless ``--adopt`` keeps it or ``--rotate``
+replaces it. ``--adopt`` reads each declared secret held without the sync's
+ownership once, before planning (:mod:`keyvault_platform.sync.adoption`),
+and the rows marked ``--adopt`` use what it found. Secrets the sync owns in the scopes being synced
 that no manifest declares are deleted only with ``prune=True``, at most
 ``prune_max`` of them (more is an error), and never purged.
 """
@@ -94,6 +118,7 @@ from keyvault_platform.core.plan import (
 from keyvault_platform.core.tables import rst_table
 from keyvault_platform.core.yaml_source import Location, Problem
 from keyvault_platform.sync import fingerprint as fp
+from keyvault_platform.sync.adoption import Adoption
 from keyvault_platform.sync.manifests import (
     FINGERPRINT_TAG,
     OWNER_TAG,
@@ -171,6 +196,7 @@ class SyncOptions:
     prune: bool = False
     prune_max: int = DEFAULT_PRUNE_MAX
     rotate: frozenset[str] = frozenset()  # lower-cased vault names of generated secrets
+    adopt: bool = False  # take ownership of unowned declared secrets (read once to compare)
 
 
 def check_rotation(manifests: ManifestSet, names: Iterable[str]) -> frozenset[str]:
@@ -345,7 +371,10 @@ class Version(enum.Enum):
     MISMATCH = "fingerprint differs"
     UNKNOWN_KEY = "unknown key"  # made with a key we do not hold
     GENERATED = "ours, generated"  # a generated value: never read, so never compared
-    ROTATE = "ours, --rotate"  # a generated value named for rotation
+    ROTATE = "--rotate"  # a generated value named for rotation (ours or not)
+    ADOPT_EQUAL = "not ours, --adopt: equal"  # read once: it holds the manifest's value
+    ADOPT_DIFFERS = "not ours, --adopt: differs"  # read once: it holds another value
+    ADOPT_KEPT = "not ours, --adopt"  # a generated secret: its value is kept
 
 
 class Write(enum.Enum):
@@ -393,6 +422,7 @@ class Outcome:
     drift: bool = False
     retag: bool = False  # re-tag with the current key's fingerprint
     warn_uncleared: bool = False  # warn: the fields to clear stay (no new value without rotation)
+    refusal: str | None = None  # planning refuses this secret (formatted with ``name``)
 
 
 @dataclass(frozen=True)
@@ -419,6 +449,8 @@ _NO_FINGERPRINT = (
 )
 _CLEARING = "clearing {cleared} needs a new version (same value)"
 _METADATA = "metadata differs (no new version)"
+_ADOPTED = "not made by the sync; --adopt found it holds the manifest's value"
+_ADOPTED_KEPT = "not made by the sync; --adopt keeps its generated value"
 
 #: Exactly one row applies to every observation (a unit test goes through them all).
 VALUE_RULES: tuple[ValueRule, ...] = (
@@ -429,15 +461,48 @@ VALUE_RULES: tuple[ValueRule, ...] = (
         Outcome(Action.UPDATE, Write.VALUE, _NO_FINGERPRINT, drift=True),
         generated=False,
     ),
+    # Never regenerated silently: the value may be in use (issue: adopting a
+    # vault made by hand must not rotate its signing keys).
     ValueRule(
         Version.UNTAGGED,
         Outcome(
-            Action.UPDATE,
-            Write.NEW_VALUE,
-            _NO_FINGERPRINT + "; a new value will be generated",
-            drift=True,
+            Action.NO_OP,
+            Write.NOTHING,
+            refusal="{name} exists but the sync did not make it; generating a new value "
+            "would replace one that may be in use",
         ),
         generated=True,
+    ),
+    ValueRule(
+        Version.ADOPT_EQUAL,
+        Outcome(Action.ADOPT, Write.PROPERTIES, _ADOPTED + " (no new version)"),
+        must_clear=False,
+    ),
+    ValueRule(
+        Version.ADOPT_EQUAL,
+        Outcome(Action.ADOPT, Write.VALUE, _ADOPTED + "; " + _CLEARING),
+        must_clear=True,
+    ),
+    ValueRule(
+        Version.ADOPT_DIFFERS,
+        Outcome(
+            Action.UPDATE,
+            Write.VALUE,
+            "not made by the sync; --adopt found its value differs from the manifest's",
+            drift=True,
+        ),
+    ),
+    ValueRule(
+        Version.ADOPT_KEPT,
+        Outcome(Action.ADOPT, Write.PROPERTIES, _ADOPTED_KEPT + " (no new version)"),
+        must_clear=False,
+    ),
+    ValueRule(
+        Version.ADOPT_KEPT,
+        Outcome(
+            Action.ADOPT, Write.PROPERTIES, _ADOPTED_KEPT + " (no new version)", warn_uncleared=True
+        ),
+        must_clear=True,
     ),
     ValueRule(
         Version.MISMATCH,
@@ -538,14 +603,24 @@ def holder_of(actual: ActualSecret | None, deleted: DeletedState | None) -> Hold
 
 
 def version_of(
-    desired: DesiredSecret, actual: ActualSecret | None, keyring: fp.Keyring, options: SyncOptions
+    desired: DesiredSecret,
+    actual: ActualSecret | None,
+    keyring: fp.Keyring,
+    options: SyncOptions,
+    adoption: Adoption | None = None,
 ) -> Version:
-    """What ``actual``'s fingerprint says about the declared value (no value is read)."""
+    """What ``actual``'s fingerprint (or what --adopt read of it) says of the declared value."""
     if actual is None:
         return Version.ABSENT
     tag = actual.tags.get(FINGERPRINT_TAG)
     if not actual.owned or fp.parse(tag) is None:
-        return Version.UNTAGGED
+        if desired.generated and desired.vault_name.lower() in options.rotate:
+            return Version.ROTATE
+        if adoption is None:
+            return Version.UNTAGGED
+        if desired.generated:
+            return Version.ADOPT_KEPT
+        return Version.ADOPT_EQUAL if adoption.equal else Version.ADOPT_DIFFERS
     if desired.generated:
         return Version.ROTATE if desired.vault_name.lower() in options.rotate else Version.GENERATED
     assert desired.value is not None
@@ -566,20 +641,28 @@ def version_of(
 
 
 def observe(
-    desired: DesiredSecret, actual: ActualSecret | None, keyring: fp.Keyring, options: SyncOptions
+    desired: DesiredSecret,
+    actual: ActualSecret | None,
+    keyring: fp.Keyring,
+    options: SyncOptions,
+    adoption: Adoption | None = None,
 ) -> Observation:
     """What the value rules look at, for ``desired`` and the version that holds its name."""
-    return _observe(desired, actual, keyring, options)[0]
+    return _observe(desired, actual, keyring, options, adoption)[0]
 
 
 def _observe(
-    desired: DesiredSecret, actual: ActualSecret | None, keyring: fp.Keyring, options: SyncOptions
+    desired: DesiredSecret,
+    actual: ActualSecret | None,
+    keyring: fp.Keyring,
+    options: SyncOptions,
+    adoption: Adoption | None = None,
 ) -> tuple[Observation, _Comparison]:
     # The metadata as it stands: what the rules that keep the current value compare.
     comparison = _compare_metadata(desired, actual, actual.created_on if actual else None)
     cleared = comparison.needs_new_version
     seen = Observation(
-        version=version_of(desired, actual, keyring, options),
+        version=version_of(desired, actual, keyring, options, adoption),
         generated=desired.generated,
         metadata_differs=any(f.name not in cleared for f in comparison.fields),
         must_clear=bool(cleared),
@@ -605,6 +688,17 @@ def render_rules() -> str:
     values = []
     for rule in VALUE_RULES:
         outcome = rule.outcome
+        if outcome.refusal is not None:
+            values.append(
+                (
+                    rule.version.value,
+                    either(rule.generated, "generated", "declared"),
+                    either(rule.metadata_differs),
+                    either(rule.must_clear),
+                    f"error: {outcome.refusal}; nothing is written",
+                )
+            )
+            continue
         change = outcome.action.value
         if outcome.write is not Write.NOTHING:
             change += f": {outcome.write.value}"
@@ -667,12 +761,27 @@ def _refusal(
     )
 
 
+def _not_ours_generated(desired: DesiredSecret, refusal: str) -> Diagnostic:
+    name = desired.vault_name
+    return Diagnostic(
+        "error",
+        refusal.format(name=name),
+        detail=(
+            f"To keep its value and manage it from now on, adopt it: sync --adopt. "
+            f"To replace it on purpose with a new generated value: sync --rotate {name}.\n"
+            f"Declared at {desired.location}."
+        ),
+        address=desired.address,
+    )
+
+
 def _plan_declared(
     desired: DesiredSecret,
     actual: ActualSecret | None,
     deleted: DeletedState | None,
     keyring: fp.Keyring,
     options: SyncOptions,
+    adoption: Adoption | None = None,
 ) -> tuple[Change | None, Step | None, list[Diagnostic]]:
     """One declared secret's change, by :data:`NAME_RULES` then :data:`VALUE_RULES`."""
     address = desired.address
@@ -680,6 +789,22 @@ def _plan_declared(
     naming_rule = name_rule(holder)
     if naming_rule.refusal is not None:
         return None, None, [_refusal(holder, naming_rule, desired, actual, deleted)]
+    if holder is not Holder.ACTIVE:
+        adoption = None  # only an active secret is read for adoption
+    if adoption is not None and adoption.changed:
+        return (
+            None,
+            None,
+            [
+                Diagnostic(
+                    "error",
+                    f"{desired.vault_name} changed while it was read for adoption",
+                    detail="A new version was set between the listing and the read; "
+                    "re-run to plan against it. Nothing is written.",
+                    address=address,
+                )
+            ],
+        )
     diagnostics: list[Diagnostic] = []
     operations: list[Operation] = []
     notes: list[str] = [] if desired.generated else [f"value from {desired.source}"]
@@ -693,9 +818,18 @@ def _plan_declared(
             "carries the sync's ownership tag"
         )
 
-    seen, comparison = _observe(desired, actual, keyring, options)
+    seen, comparison = _observe(desired, actual, keyring, options, adoption)
     cleared = comparison.needs_new_version
     outcome = value_rule(seen).outcome
+    if outcome.refusal is not None:
+        return None, None, [_not_ours_generated(desired, outcome.refusal)]
+    if adoption is not None and seen.version is not Version.ROTATE:
+        notes.append(
+            "read once by --adopt to compare (the sync identity's Key Vault Secrets Officer "
+            "role includes secrets/getSecret); the value is not kept"
+            if not desired.generated
+            else "read once by --adopt to fingerprint the kept value; the value is not kept"
+        )
     tag = actual.tags.get(FINGERPRINT_TAG) if actual else None
     parsed = fp.parse(tag)
     reason = (
@@ -755,7 +889,13 @@ def _plan_declared(
         operations=tuple(operations),
         desired=desired,
         regenerate=regenerate,
-        keep_fingerprint=tag if seen.version is Version.GENERATED else None,
+        keep_fingerprint=(
+            tag
+            if seen.version is Version.GENERATED
+            else adoption.fingerprint
+            if adoption is not None and outcome.write is Write.PROPERTIES
+            else None
+        ),
         value_set_at=base,
         planned_version=actual,
     )
@@ -774,15 +914,26 @@ def plan_sync(
     state: VaultState,
     keyring: fp.Keyring,
     options: SyncOptions = SyncOptions(),
+    adoptions: Mapping[str, Adoption] | None = None,
 ) -> SyncPlan:
-    """The changes that make the vault match ``manifests``. Pure: no I/O."""
+    """The changes that make the vault match ``manifests``. Pure: no I/O.
+
+    ``adoptions`` (lower-cased name to finding; :mod:`~keyvault_platform.sync.adoption`)
+    holds what ``--adopt`` read of unowned declared secrets.
+    """
+    adoptions = adoptions or {}
     changes: list[Change] = []
     steps: dict[str, Step] = {}
     diagnostics: list[Diagnostic] = []
     declared = manifests.by_key()
     for key, desired in sorted(declared.items()):
         change, step, found = _plan_declared(
-            desired, state.secrets.get(key), state.deleted.get(key), keyring, options
+            desired,
+            state.secrets.get(key),
+            state.deleted.get(key),
+            keyring,
+            options,
+            adoptions.get(key),
         )
         diagnostics.extend(found)
         if change is not None:
