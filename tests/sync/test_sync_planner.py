@@ -421,6 +421,7 @@ def deleted(actual: ActualSecret) -> DeletedState:
     return DeletedState(actual.name, actual.tags, actual, CREATED, CREATED + timedelta(days=90))
 
 
+UNREADABLE = "it is disabled"  # what --adopt says of a value it could not read
 CLEARS = {"content_type": "text/plain"}  # declared without one: clearing it needs a new version
 
 
@@ -454,14 +455,16 @@ def value_examples() -> dict[tuple[Version, bool | None, bool | None, bool | Non
         (Version.ADOPT_EQUAL, None, None, False): adopted(DECLARED, True),
         (Version.ADOPT_EQUAL, None, None, True): adopted(DECLARED, True, **CLEARS),
         (Version.ADOPT_DIFFERS, None, None, None): adopted(DECLARED, False),
+        (Version.ADOPT_UNREADABLE, False, None, None): adopted(DECLARED, None, unreadable=True),
+        (Version.ADOPT_UNREADABLE, True, None, None): adopted(GENERATED, None, unreadable=True),
         (Version.ADOPT_KEPT, None, None, False): adopted(GENERATED, None),
         (Version.ADOPT_KEPT, None, None, True): adopted(GENERATED, None, **CLEARS),
     }
 
 
-def adopted(entry: str, equal: bool | None, **listed) -> Example:
+def adopted(entry: str, equal: bool | None, *, unreadable: bool = False, **listed) -> Example:
     """acme--s held without the sync's tags, and what --adopt's read of it found."""
-    found = Adoption(equal, "v1:0000:read-by-adopt")
+    found = Adoption(equal, "v1:0000:read-by-adopt", unreadable=UNREADABLE if unreadable else None)
     return Example(entry, version(None, **listed), options=SyncOptions(adopt=True), adoption=found)
 
 
@@ -515,7 +518,8 @@ def test_value_rule_example_is_planned_as_the_row_says(
     if outcome.refusal is not None:
         assert result.plan.changes == () and result.steps == {}
         (error,) = result.plan.errors
-        assert error.summary == outcome.refusal.format(name="acme--s")
+        unreadable = example.adoption.unreadable if example.adoption else None
+        assert error.summary == outcome.refusal.format(name="acme--s", unreadable=unreadable)
         return
     (change,) = result.plan.changes
     assert change.action is outcome.action
@@ -532,7 +536,7 @@ def test_value_rule_example_is_planned_as_the_row_says(
     adopting = outcome.action is Action.ADOPT and outcome.write is Write.PROPERTIES
     assert (step.keep_fingerprint == "v1:0000:read-by-adopt") is adopting
     assert change.drift is outcome.drift
-    filled = {"key_id": OTHER.key_id, "cleared": example.cleared}
+    filled = {"key_id": OTHER.key_id, "cleared": example.cleared, "unreadable": UNREADABLE}
     assert change.reason == (outcome.reason.format(**filled) if outcome.reason else None)
     names = [f.name for f in change.fields]
     assert ("value" in names) is (outcome.write in (Write.VALUE, Write.NEW_VALUE))

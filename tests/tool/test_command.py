@@ -12,7 +12,7 @@ from keyvault_platform.cli.main import build_parser, run
 
 from .tool_helpers import kvp
 
-SUBCOMMANDS = ("validate", "provision", "sync", "schema", "init")
+SUBCOMMANDS = ("validate", "provision", "sync", "schema", "init", "import")
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@
     sync        make a vault's secrets match the manifests (never reads values)
     schema      print a JSON Schema for editors (manifests, or environment files)
     init        create a new config repository that works at once on the emulator
+    import      write manifests for what a vault holds (names and metadata, never values)
     emulator    run the local Azure emulator (``serve``, ``env``, ``audit``)
 
 ``--chdir DIR`` works like Terraform's ``-chdir``: it is applied before
@@ -29,7 +30,7 @@ from typing import TextIO
 
 from keyvault_platform import __version__
 from keyvault_platform.cli import conventions as cli
-from keyvault_platform.cli import init, provision, schema, sync, validate
+from keyvault_platform.cli import import_vault, init, provision, schema, sync, validate
 
 PROG = "keyvault-platform"
 
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.build_parser(commands).set_defaults(main=sync.main)
     schema.build_parser(commands).set_defaults(main=schema.main)
     init.build_parser(commands).set_defaults(main=init.main)
+    import_vault.build_parser(commands).set_defaults(main=import_vault.main)
     # Parsed by the emulator's own command line; listed here for --help.
     commands.add_parser(
         "emulator",

@@ -300,8 +300,11 @@ def read_for_adoption(
     result = adoption.read_for_adoption(
         client, found, request.keyring, before_read=lambda: pacer.acquire(Budget.OTHER)
     )
-    same, different = adoption.counts(result)
-    out.info(f"Adoption: {same:,} to adopt as they are, {different:,} whose value differs")
+    same, different, unreadable = adoption.counts(result)
+    out.info(
+        f"Adoption: {same:,} to adopt as they are, {different:,} whose value differs, "
+        f"{unreadable:,} that cannot be read (disabled)"
+    )
     return result
 
 

@@ -12,6 +12,11 @@ listing and before planning:
   current key is computed so adoption can tag it as the sync's;
 - the value read is dropped at once and never logged, kept or returned.
 
+A disabled secret cannot be read (Key Vault answers 403 ``SecretDisabled``):
+adoption records it as unreadable, and the plan sets a declared value again
+(a new version, disabled as declared) or refuses a generated one, whose
+value only the vault holds.
+
 :func:`plan_sync <keyvault_platform.sync.planner.plan_sync>` turns the
 findings into changes: an equal value (or a kept generated one) is adopted
 by tagging the current version (no new version); a different one is a
@@ -29,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.sync import fingerprint as fp
 from keyvault_platform.sync.manifests import FINGERPRINT_TAG, DesiredSecret, ManifestSet
 from keyvault_platform.sync.vault_state import ActualSecret, VaultState
@@ -42,15 +48,22 @@ class Adoption:
     for a generated secret, whose value is kept whatever it is);
     ``fingerprint`` is the vault value's tag under the current key, written
     when the secret is adopted; ``changed`` means the secret changed between
-    the listing and the read, so the plan refuses it (re-run).
+    the listing and the read, so the plan refuses it (re-run);
+    ``unreadable`` says why the value could not be read (then nothing else
+    is known).
     """
 
     equal: bool | None
     fingerprint: str
     changed: bool = False
+    unreadable: str | None = None
 
     def __repr__(self) -> str:
-        return f"Adoption(equal={self.equal}, changed={self.changed})"
+        return f"Adoption(equal={self.equal}, changed={self.changed}, unreadable={self.unreadable})"
+
+
+#: Why a disabled secret's value cannot be read.
+DISABLED = "it is disabled, and Key Vault does not return a disabled secret's value"
 
 
 def unowned(actual: ActualSecret | None) -> bool:
@@ -97,7 +110,9 @@ def read_for_adoption(
     runs before each request (pacing). Not-found answers (deleted since the
     listing) are left out: the plan then creates the secret.
     """
-    from azure.core.exceptions import ResourceNotFoundError
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    from keyvault_platform.target.azure_errors import inner_code
 
     adoptions: dict[str, Adoption] = {}
     for desired, actual in found:
@@ -107,6 +122,17 @@ def read_for_adoption(
             secret = client.get_secret(actual.name)
         except ResourceNotFoundError:
             continue
+        except HttpResponseError as exc:
+            if exc.status_code == 403 and inner_code(exc) == "SecretDisabled":
+                adoptions[desired.vault_name.lower()] = Adoption(None, "", unreadable=DISABLED)
+                continue
+            if exc.status_code == 403:
+                raise ActionableError(
+                    f"--adopt could not read {actual.name}: access denied",
+                    hint="adoption reads each unowned declared value once: the sync identity "
+                    "needs secrets/getSecret on the vault (Key Vault Secrets Officer has it)",
+                ) from None
+            raise
         adoptions[desired.vault_name.lower()] = _compare(desired, actual, secret, keyring)
     return adoptions
 
@@ -127,7 +153,8 @@ def _compare(
     return Adoption(equal, fingerprint, changed)
 
 
-def counts(adoptions: Mapping[str, Adoption]) -> tuple[int, int]:
-    """(equal or kept, different) among ``adoptions``."""
+def counts(adoptions: Mapping[str, Adoption]) -> tuple[int, int, int]:
+    """(equal or kept, different, unreadable) among ``adoptions``."""
+    unreadable = sum(1 for a in adoptions.values() if a.unreadable is not None)
     different = sum(1 for a in adoptions.values() if a.equal is False)
-    return len(adoptions) - different, different
+    return len(adoptions) - different - unreadable, different, unreadable

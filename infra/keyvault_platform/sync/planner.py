@@ -26,62 +26,70 @@ differs; *clears*: a field must be cleared, which only a new version does;
 ``-``: either. The quoted text is the change's reason in the plan; a
 recovery comes first and makes the action ``recover``.
 
-==========================  =========  =======  ======  ===========================================
-current version             value      differs  clears  change
-==========================  =========  =======  ======  ===========================================
-absent                      declared   -        -       create: set_secret
-absent                      generated  -        -       create: set_secret (generated)
-no sync fingerprint         declared   -        -       update: set_secret, drift; "the current
-                                                        version carries no sync fingerprint: it was
-                                                        set outside the manifests"
-no sync fingerprint         generated  -        -       error: {name} exists but the sync did not
-                                                        make it; generating a new value would
-                                                        replace one that may be in use; nothing is
-                                                        written
-not ours, --adopt: equal    -          -        no      adopt: update_secret_properties; "not made
-                                                        by the sync; --adopt found it holds the
-                                                        manifest's value (no new version)"
-not ours, --adopt: equal    -          -        yes     adopt: set_secret; "not made by the sync;
-                                                        --adopt found it holds the manifest's
-                                                        value; clearing {cleared} needs a new
-                                                        version (same value)"
-not ours, --adopt: differs  -          -        -       update: set_secret, drift; "not made by the
-                                                        sync; --adopt found its value differs from
-                                                        the manifest's"
-not ours, --adopt           -          -        no      adopt: update_secret_properties; "not made
-                                                        by the sync; --adopt keeps its generated
-                                                        value (no new version)"
-not ours, --adopt           -          -        yes     adopt: update_secret_properties, warns:
-                                                        cannot clear; "not made by the sync;
-                                                        --adopt keeps its generated value (no new
-                                                        version)"
-fingerprint differs         -          -        -       update: set_secret; "the value at the
-                                                        source differs from the vault's
-                                                        (fingerprint mismatch)"
-unknown key                 -          -        -       update: set_secret; "the fingerprint was
-                                                        made with another key (id {key_id});
-                                                        without it the value cannot be compared, so
-                                                        it is set again"
-fingerprint matches         -          -        yes     update: set_secret; "clearing {cleared}
-                                                        needs a new version (same value)"
-fingerprint matches         -          no       no      no-op
-fingerprint matches         -          yes      no      update: update_secret_properties; "metadata
-                                                        differs (no new version)"
-previous key matches        -          -        yes     update: set_secret; "clearing {cleared}
-                                                        needs a new version (same value)"
-previous key matches        -          -        no      update: update_secret_properties, re-tag;
-                                                        "fingerprint key rotated"
---rotate                    -          -        -       update: set_secret (generated); "rotation
-                                                        requested (--rotate): a new value will be
-                                                        generated"
-ours, generated             -          no       no      no-op
-ours, generated             -          yes      no      update: update_secret_properties; "metadata
-                                                        differs (no new version)"
-ours, generated             -          no       yes     no-op, warns: cannot clear
-ours, generated             -          yes      yes     update: update_secret_properties, warns:
-                                                        cannot clear; "metadata differs (no new
-                                                        version)"
-==========================  =========  =======  ======  ===========================================
+=============================  =========  =======  ======  ========================================
+current version                value      differs  clears  change
+=============================  =========  =======  ======  ========================================
+absent                         declared   -        -       create: set_secret
+absent                         generated  -        -       create: set_secret (generated)
+no sync fingerprint            declared   -        -       update: set_secret, drift; "the current
+                                                           version carries no sync fingerprint: it
+                                                           was set outside the manifests"
+no sync fingerprint            generated  -        -       error: {name} exists but the sync did
+                                                           not make it; generating a new value
+                                                           would replace one that may be in use;
+                                                           nothing is written
+not ours, --adopt: equal       -          -        no      adopt: update_secret_properties; "not
+                                                           made by the sync; --adopt found it holds
+                                                           the manifest's value (no new version)"
+not ours, --adopt: equal       -          -        yes     adopt: set_secret; "not made by the
+                                                           sync; --adopt found it holds the
+                                                           manifest's value; clearing {cleared}
+                                                           needs a new version (same value)"
+not ours, --adopt: differs     -          -        -       update: set_secret, drift; "not made by
+                                                           the sync; --adopt found its value
+                                                           differs from the manifest's"
+not ours, --adopt: unreadable  declared   -        -       update: set_secret, drift; "not made by
+                                                           the sync, and --adopt cannot read it to
+                                                           compare ({unreadable}), so it is set
+                                                           again"
+not ours, --adopt: unreadable  generated  -        -       error: {name} exists but the sync did
+                                                           not make it, and --adopt cannot read its
+                                                           value to keep it ({unreadable}); nothing
+                                                           is written
+not ours, --adopt              -          -        no      adopt: update_secret_properties; "not
+                                                           made by the sync; --adopt keeps its
+                                                           generated value (no new version)"
+not ours, --adopt              -          -        yes     adopt: update_secret_properties, warns:
+                                                           cannot clear; "not made by the sync;
+                                                           --adopt keeps its generated value (no
+                                                           new version)"
+fingerprint differs            -          -        -       update: set_secret; "the value at the
+                                                           source differs from the vault's
+                                                           (fingerprint mismatch)"
+unknown key                    -          -        -       update: set_secret; "the fingerprint was
+                                                           made with another key (id {key_id});
+                                                           without it the value cannot be compared,
+                                                           so it is set again"
+fingerprint matches            -          -        yes     update: set_secret; "clearing {cleared}
+                                                           needs a new version (same value)"
+fingerprint matches            -          no       no      no-op
+fingerprint matches            -          yes      no      update: update_secret_properties;
+                                                           "metadata differs (no new version)"
+previous key matches           -          -        yes     update: set_secret; "clearing {cleared}
+                                                           needs a new version (same value)"
+previous key matches           -          -        no      update: update_secret_properties, re-
+                                                           tag; "fingerprint key rotated"
+--rotate                       -          -        -       update: set_secret (generated);
+                                                           "rotation requested (--rotate): a new
+                                                           value will be generated"
+ours, generated                -          no       no      no-op
+ours, generated                -          yes      no      update: update_secret_properties;
+                                                           "metadata differs (no new version)"
+ours, generated                -          no       yes     no-op, warns: cannot clear
+ours, generated                -          yes      yes     update: update_secret_properties, warns:
+                                                           cannot clear; "metadata differs (no new
+                                                           version)"
+=============================  =========  =======  ======  ========================================
 
 Generated values are never read, so for them "fingerprint matches" means
 "carries our fingerprint"; they are generated only when created or named
@@ -375,6 +383,7 @@ class Version(enum.Enum):
     ADOPT_EQUAL = "not ours, --adopt: equal"  # read once: it holds the manifest's value
     ADOPT_DIFFERS = "not ours, --adopt: differs"  # read once: it holds another value
     ADOPT_KEPT = "not ours, --adopt"  # a generated secret: its value is kept
+    ADOPT_UNREADABLE = "not ours, --adopt: unreadable"  # disabled: its value cannot be read
 
 
 class Write(enum.Enum):
@@ -491,6 +500,27 @@ VALUE_RULES: tuple[ValueRule, ...] = (
             "not made by the sync; --adopt found its value differs from the manifest's",
             drift=True,
         ),
+    ),
+    ValueRule(
+        Version.ADOPT_UNREADABLE,
+        Outcome(
+            Action.UPDATE,
+            Write.VALUE,
+            "not made by the sync, and --adopt cannot read it to compare ({unreadable}), so "
+            "it is set again",
+            drift=True,
+        ),
+        generated=False,
+    ),
+    ValueRule(
+        Version.ADOPT_UNREADABLE,
+        Outcome(
+            Action.NO_OP,
+            Write.NOTHING,
+            refusal="{name} exists but the sync did not make it, and --adopt cannot read its "
+            "value to keep it ({unreadable})",
+        ),
+        generated=True,
     ),
     ValueRule(
         Version.ADOPT_KEPT,
@@ -618,6 +648,8 @@ def version_of(
             return Version.ROTATE
         if adoption is None:
             return Version.UNTAGGED
+        if adoption.unreadable is not None:
+            return Version.ADOPT_UNREADABLE
         if desired.generated:
             return Version.ADOPT_KEPT
         return Version.ADOPT_EQUAL if adoption.equal else Version.ADOPT_DIFFERS
@@ -761,15 +793,23 @@ def _refusal(
     )
 
 
-def _not_ours_generated(desired: DesiredSecret, refusal: str) -> Diagnostic:
+def _not_ours_generated(
+    desired: DesiredSecret, refusal: str, adoption: Adoption | None
+) -> Diagnostic:
     name = desired.vault_name
+    unreadable = adoption.unreadable if adoption is not None else None
+    keep = (
+        "To keep its value, enable it by hand (az keyvault secret set-attributes --enabled "
+        "true), adopt it (sync --adopt), then declare enabled: false."
+        if unreadable is not None
+        else "To keep its value and manage it from now on, adopt it: sync --adopt."
+    )
     return Diagnostic(
         "error",
-        refusal.format(name=name),
+        refusal.format(name=name, unreadable=unreadable),
         detail=(
-            f"To keep its value and manage it from now on, adopt it: sync --adopt. "
-            f"To replace it on purpose with a new generated value: sync --rotate {name}.\n"
-            f"Declared at {desired.location}."
+            f"{keep} To replace it on purpose with a new generated value: sync --rotate "
+            f"{name}.\nDeclared at {desired.location}."
         ),
         address=desired.address,
     )
@@ -822,8 +862,8 @@ def _plan_declared(
     cleared = comparison.needs_new_version
     outcome = value_rule(seen).outcome
     if outcome.refusal is not None:
-        return None, None, [_not_ours_generated(desired, outcome.refusal)]
-    if adoption is not None and seen.version is not Version.ROTATE:
+        return None, None, [_not_ours_generated(desired, outcome.refusal, adoption)]
+    if adoption is not None and seen.version not in (Version.ROTATE, Version.ADOPT_UNREADABLE):
         notes.append(
             "read once by --adopt to compare (the sync identity's Key Vault Secrets Officer "
             "role includes secrets/getSecret); the value is not kept"
@@ -833,7 +873,11 @@ def _plan_declared(
     tag = actual.tags.get(FINGERPRINT_TAG) if actual else None
     parsed = fp.parse(tag)
     reason = (
-        outcome.reason.format(key_id=parsed.key_id if parsed else "?", cleared=", ".join(cleared))
+        outcome.reason.format(
+            key_id=parsed.key_id if parsed else "?",
+            cleared=", ".join(cleared),
+            unreadable=adoption.unreadable if adoption else None,
+        )
         if outcome.reason
         else None
     )
