@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 from keyvault_platform.core.errors import ActionableError
-from keyvault_platform.core.plan import Action
+from keyvault_platform.core.plan import Action, Plan
+from keyvault_platform.core.views import render_text
 from keyvault_platform.provision import role_assignments as ra
 
 from .provision_helpers import APP, OUTSIDER, ROLES, SYNC, VAULT_ID, assignment, environment
@@ -46,6 +47,11 @@ def test_existing_triple_under_another_name_is_satisfied(tmp_path: Path) -> None
     result = ra.plan_assignments(desired(tmp_path), actual, vault_id=VAULT_ID)
     assert all(c.action is Action.NO_OP for c in result.changes)
     assert result.creates == () and result.diagnostics == ()
+    # The plan says it was found and adopted; the one under our own name is silent.
+    plan = Plan(result.changes)
+    (found,) = plan.found
+    assert "11111111-1111-1111-1111-111111111111" in (found.reason or "")
+    assert "no duplicate" in render_text(plan) and not plan.has_changes
 
 
 def test_undeclared_assignment_at_vault_scope_is_drift(tmp_path: Path) -> None:

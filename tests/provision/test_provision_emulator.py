@@ -730,3 +730,32 @@ def test_no_credential_material_in_output_or_logs(emulator, deployment) -> None:
         scanner.scan_text("stdout", result.out)
         scanner.scan_text("stderr", result.err)
     scanner.assert_clean()
+
+
+def test_an_equal_grant_made_by_hand_is_adopted_not_duplicated(emulator, deployment) -> None:
+    assert deployment.run().code == 0
+    vault_id = load_environment(deployment.path).vault_resource_id
+    app = emulator.object_id("app")
+    client = deployment.target().authorization_management()
+    try:
+        (ours,) = [
+            a
+            for a in client.role_assignments.list_for_scope(vault_id, filter="atScope()")
+            if a.principal_id == app
+        ]
+        client.role_assignments.delete_by_id(ours.id)
+    finally:
+        client.close()
+    by_hand = emulator.assign_role("app", "Key Vault Secrets User", vault_id).rsplit("/", 1)[-1]
+
+    start = time.time()
+    shown = deployment.run("--plan")
+    assert shown.code == 0, shown.err + shown.out  # nothing to change
+    assert "Found as declared, made outside this tool" in shown.out
+    assert f"role_assignment.app-reads-secrets: an existing assignment grants it ({by_hand})" in (
+        shown.out
+    )
+    assert deployment.run().code == 0
+    assert not [r for r in deployment.arm_writes(start) if "roleAssignments" in r.resource]
+    triples = assignment_triples(deployment.target(), vault_id)
+    assert (app, SECRETS_USER) in triples

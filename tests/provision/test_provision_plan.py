@@ -93,7 +93,7 @@ def test_json_plan_shape_is_stable(env) -> None:
                 "after_absent",
             }
     assert set(lines[-1]) == {"@level", "@message", "type", "changes"}
-    assert set(lines[-1]["changes"]) == {"add", "change", "remove", "recover", "operation"}
+    assert set(lines[-1]["changes"]) == {"add", "change", "remove", "recover", "adopt", "operation"}
 
 
 def test_converged_state_plans_nothing(env) -> None:

@@ -96,6 +96,7 @@ def test_json_lines_open_with_version_and_parse() -> None:
         "change": 1,
         "remove": 1,
         "recover": 1,
+        "adopt": 0,
         "operation": "plan",
     }
 

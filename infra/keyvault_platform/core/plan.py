@@ -200,6 +200,16 @@ class Plan:
         )
 
     @property
+    def found(self) -> tuple[Change, ...]:
+        """No-ops with a reason: what already satisfies the file, found made another way."""
+        return tuple(
+            sorted(
+                (c for c in self.changes if c.action is Action.NO_OP and c.reason),
+                key=lambda c: c.address,
+            )
+        )
+
+    @property
     def has_changes(self) -> bool:
         return any(c.action is not Action.NO_OP for c in self.changes)
 

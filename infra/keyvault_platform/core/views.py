@@ -204,6 +204,10 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             lines.extend(f"      {_field_line(d, color)}" for d in change.fields)
             lines.extend(f"      note: {note}" for note in change.notes)
         lines.append("")
+    if plan.found:
+        lines.append("Found as declared, made outside this tool (adopted; no change):")
+        lines.extend(f"  {change.address}: {change.reason}" for change in plan.found)
+        lines.append("")
     for diagnostic in sorted_diagnostics(plan.warnings):
         lines.extend(_diagnostic_lines(diagnostic, color))
         lines.append("")

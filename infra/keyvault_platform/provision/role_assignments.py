@@ -4,8 +4,9 @@ Every declared grant becomes one assignment per scope (the vault, or each
 named secret) whose name is a UUIDv5 of (scope, principal, role definition),
 as Azure Verified Modules do, so re-running never duplicates. The plan
 compares by (scope, principal, role), not by name: an equal assignment made
-by hand under another name already satisfies the file (and a PUT would get
-409 ``RoleAssignmentExists``, which apply also treats as done).
+by hand under another name already satisfies the file: the plan lists it as
+found and adopted, and creates no duplicate (a PUT would get 409
+``RoleAssignmentExists``, which apply also treats as done).
 
 ``principalType`` is always sent: it lets ARM skip the directory lookup
 that fails with ``PrincipalNotFound`` while a new identity replicates. If
@@ -220,7 +221,19 @@ def plan_assignments(
     wanted_keys = set()
     for item in desired:
         wanted_keys.add(item.key)
-        if item.key in by_key:
+        existing = by_key.get(item.key)
+        if existing is not None and existing.name.lower() != item.name.lower():
+            # Made by hand (or by another tool) under another name: it grants
+            # exactly what is declared, so it is kept and no duplicate is made.
+            changes.append(
+                Change(
+                    item.address,
+                    Action.NO_OP,
+                    reason=f"an existing assignment grants it ({existing.name}); "
+                    "no duplicate is created",
+                )
+            )
+        elif existing is not None:
             changes.append(Change(item.address, Action.NO_OP))
         else:
             creates.append(item)
