@@ -11,6 +11,8 @@ declared generated secret made by hand is refused, not regenerated.
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from pathlib import Path
 
@@ -76,8 +78,9 @@ def assert_no_value_in(text: str, values: dict[str, str], sync: Sync) -> None:
 
 
 def test_a_vault_made_by_hand_is_adopted_without_new_versions(
-    sync: Sync, made_by_hand: dict[str, str]
+    sync: Sync, made_by_hand: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # every log record of the tool and the SDK
     start = time.time()
     code, plan, _ = sync.run(plan_only=True, adopt=True)
     assert code == 2, sync.output
@@ -90,6 +93,15 @@ def test_a_vault_made_by_hand_is_adopted_without_new_versions(
     # The plan read each unowned declared secret once, and nothing else.
     reads = [r.secret for r in sync.audit(start) if r.operation == "SecretGet"]
     assert sorted(reads) == sorted(n for n in made_by_hand if "undeclared" not in n)
+
+    code, _, _ = sync.run(plan_only=True, adopt=True, output="json")
+    assert code == 2
+    assert_no_value_in(sync.output, made_by_hand, sync)
+    messages = [json.loads(line) for line in sync.output.splitlines() if line.startswith("{")]
+    (summary,) = [m for m in messages if m["type"] == "change_summary"]
+    assert summary["changes"]["adopt"] == EQUAL + GENERATED
+    adopted = [m for m in messages if m["type"] == "planned_change"]
+    assert sum(m["change"]["action"] == "adopt" for m in adopted) == EQUAL + GENERATED
 
     start = time.time()
     code, plan, result = sync.run(adopt=True)
@@ -113,9 +125,13 @@ def test_a_vault_made_by_hand_is_adopted_without_new_versions(
         owned = "undeclared" not in name
         assert (OWNER_TAG in (properties.tags or {})) is owned
         assert (FINGERPRINT_TAG in (properties.tags or {})) is owned
+        if "equal" in name:  # metadata converged in the same call: the hand-made tag is gone
+            assert "team" not in (properties.tags or {})
 
     code, plan, _ = sync.run(plan_only=True)
     assert code == 0 and not plan.plan.has_changes, sync.output
+    assert caplog.records  # the scan below saw the logs
+    assert_no_value_in(caplog.text, made_by_hand, sync)
 
 
 def test_without_adopt_a_generated_secret_made_by_hand_is_refused(
