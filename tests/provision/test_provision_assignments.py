@@ -179,3 +179,111 @@ def test_fake_error_reads_like_the_sdks() -> None:
     from keyvault_platform.provision.vault import error_code
 
     assert error_code(_Error(400, "PrincipalNotFound")) == "PrincipalNotFound"
+
+
+def org_grant_env(tmp_path: Path, orgs: str = "[contoso, acme]") -> str:
+    from .provision_helpers import ENV_TEXT
+
+    return ENV_TEXT + (
+        f"  - name: outsider-reads-two-orgs\n"
+        f"    principal_id: {OUTSIDER}\n"
+        f"    role: Key Vault Secrets User\n"
+        f"    orgs: {orgs}\n"
+    )
+
+
+def org_desired(tmp_path: Path, orgs: str = "[contoso, acme]") -> ra.DesiredAssignment:
+    env = environment(tmp_path, org_grant_env(tmp_path, orgs))
+    *_, limited = ra.desired_assignments(env.access, VAULT_ID, ROLES)
+    return limited
+
+
+def test_an_org_limited_grant_is_one_vault_assignment_with_a_condition(tmp_path: Path) -> None:
+    limited = org_desired(tmp_path)
+    assert limited.scope == VAULT_ID and limited.grant.orgs == ("acme", "contoso")
+    assert limited.condition == (
+        "((!(ActionMatches{'Microsoft.KeyVault/vaults/secrets/getSecret/action'})) OR ("
+        "@Resource[Microsoft.KeyVault/vaults/secrets:name] StringStartsWithIgnoreCase 'acme--'"
+        " OR @Resource[Microsoft.KeyVault/vaults/secrets:name] StringStartsWithIgnoreCase "
+        "'contoso--' OR @Resource[Microsoft.KeyVault/vaults/secrets:name] "
+        "StringStartsWithIgnoreCase 'GLOBAL--'))"
+    )
+    result = ra.plan_assignments([limited], [], vault_id=VAULT_ID)
+    (change,) = result.changes
+    fields = {f.name: f.new for f in change.fields}
+    assert fields["orgs"] == ["acme", "contoso"] and fields["condition"] == limited.condition
+    assert "StringStartsWithIgnoreCase 'contoso--'" in render_text(Plan(result.changes))
+
+
+def _state(item: ra.DesiredAssignment, *, name: str | None = None, condition: str | None = None):
+    return ra.AssignmentState(
+        name=name or item.name,
+        id=f"{VAULT_ID}/providers/Microsoft.Authorization/roleAssignments/{name or item.name}",
+        scope=VAULT_ID,
+        principal_id=OUTSIDER,
+        principal_type="ServicePrincipal",
+        role_definition_id=item.role.id,
+        condition=condition,
+    )
+
+
+def test_the_same_condition_plans_nothing(tmp_path: Path) -> None:
+    limited = org_desired(tmp_path)
+    result = ra.plan_assignments(
+        [limited], [_state(limited, condition=limited.condition)], vault_id=VAULT_ID
+    )
+    assert [c.action for c in result.changes] == [Action.NO_OP] and result.creates == ()
+
+
+def test_a_changed_or_removed_condition_on_ours_is_drift_updated_in_place(tmp_path: Path) -> None:
+    limited = org_desired(tmp_path)
+    other = org_desired(tmp_path, "[contoso]").condition
+    for found in (other, None):
+        result = ra.plan_assignments(
+            [limited], [_state(limited, condition=found)], vault_id=VAULT_ID
+        )
+        (change,) = result.changes
+        assert change.action is Action.UPDATE and change.drift
+        assert result.creates == (limited,) and result.deletes == ()
+        (diff,) = change.fields
+        assert diff.name == "condition" and diff.new == limited.condition
+
+
+def test_an_unconditioned_assignment_made_by_hand_is_refused_or_replaced(tmp_path: Path) -> None:
+    limited = org_desired(tmp_path)
+    by_hand = _state(limited, name="33333333-3333-3333-3333-333333333333")
+    result = ra.plan_assignments([limited], [by_hand], vault_id=VAULT_ID)
+    (error,) = result.diagnostics
+    assert error.severity == "error" and "without condition" in error.summary
+    assert "read every org's secrets" in (error.detail or "") and by_hand.id in (error.detail or "")
+    assert result.creates == () and result.deletes == ()
+    replaced = ra.plan_assignments([limited], [by_hand], vault_id=VAULT_ID, prune=True)
+    assert replaced.deletes == (by_hand,) and replaced.creates == (limited,)
+    assert {c.action for c in replaced.changes} == {Action.DELETE, Action.CREATE}
+
+
+@pytest.mark.parametrize(
+    ("orgs", "message"),
+    [
+        ("[GLOBAL]", "GLOBAL secrets are readable with every org list"),
+        ("[contoso, contoso]", "must not list the same entry twice"),
+        ("[]", "orgs"),
+        ("[contoso--x]", "an org id"),
+    ],
+)
+def test_bad_org_lists_are_located(tmp_path: Path, orgs: str, message: str) -> None:
+    from keyvault_platform.core.yaml_source import InputError
+
+    with pytest.raises(InputError) as raised:
+        environment(tmp_path, org_grant_env(tmp_path, orgs))
+    (problem,) = raised.value.problems
+    assert problem.location.line == 19, problem  # the orgs line
+    assert message in problem.message, problem.message
+
+
+def test_orgs_on_a_secret_scoped_grant_are_refused(tmp_path: Path) -> None:
+    from keyvault_platform.core.yaml_source import InputError
+
+    text = org_grant_env(tmp_path) + "    scope: {secrets: [contoso--a]}\n"
+    with pytest.raises(InputError, match="a grant on named secrets is already limited"):
+        environment(tmp_path, text)

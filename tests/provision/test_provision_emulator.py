@@ -759,3 +759,58 @@ def test_an_equal_grant_made_by_hand_is_adopted_not_duplicated(emulator, deploym
     assert not [r for r in deployment.arm_writes(start) if "roleAssignments" in r.resource]
     triples = assignment_triples(deployment.target(), vault_id)
     assert (app, SECRETS_USER) in triples
+
+
+def test_an_org_limited_reader_reads_its_orgs_and_global_only(emulator, deployment) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    limited = (
+        "  - name: outsider-reads-contoso\n"
+        f"    principal_id: {emulator.object_id('outsider')}\n"
+        "    role: Key Vault Secrets User\n"
+        "    orgs: [contoso]\n"
+    )
+    deployment.write(access=limited)
+    shown = deployment.run("--plan")
+    assert shown.code == 2, shown.err + shown.out
+    assert "StringStartsWithIgnoreCase 'contoso--'" in shown.out
+    assert deployment.run().code == 0
+
+    env = load_environment(deployment.path)
+    target = deployment.target()
+    try:
+        uri = target.vault_url(env.vault.name, resource_group=env.resource_group.name)
+    finally:
+        target.close()
+    writer = emulator.secret_client(uri, "sync")
+    for name in ("contoso--x", "GLOBAL--y", "fabrikam--z"):
+        writer.set_secret(name, f"value of {name}")
+    reader = emulator.secret_client(uri, "outsider")
+    assert reader.get_secret("contoso--x").value == "value of contoso--x"
+    assert reader.get_secret("GLOBAL--y").value == "value of GLOBAL--y"
+    with pytest.raises(HttpResponseError) as denied:
+        reader.get_secret("fabrikam--z")
+    assert denied.value.status_code == 403
+    # Names stay listable by every reader (the docs say so).
+    assert "fabrikam--z" in {p.name for p in reader.list_properties_of_secrets()}
+
+    start = time.time()
+    assert deployment.run().code == 0
+    assert deployment.run("--plan").code == 0
+    assert not [r for r in deployment.arm_writes(start) if "roleAssignments" in r.resource]
+
+
+def test_an_org_no_manifest_declares_is_refused_before_any_request(emulator, deployment) -> None:
+    limited = (
+        "  - name: outsider-reads-contoso\n"
+        f"    principal_id: {emulator.object_id('outsider')}\n"
+        "    role: Key Vault Secrets User\n"
+        "    orgs: [contosso]\n"
+    )
+    deployment.write(access=limited)
+    start = time.time()
+    shown = deployment.run("--plan")
+    assert shown.code == 1
+    assert "no manifest declares the org 'contosso'; did you mean 'contoso'?" in shown.err
+    assert f"{deployment.path}:" in shown.err
+    assert not [r for r in emulator.audit(since=start) if deployment.vault in r.resource]

@@ -149,3 +149,22 @@ def test_files_saved_by_other_editors_read_the_same(tmp_path: Path) -> None:
     ran = kvp("--chdir", str(directory), "validate")
     assert ran.code == 1
     assert "secrets/contoso.yaml:3:1: not valid UTF-8 (byte offset 32)" in ran.stderr
+
+
+def test_an_org_limited_grant_must_name_a_declared_org(tmp_path: Path) -> None:
+    directory = scaffolded(tmp_path / "cfg")
+    local = directory / "environments/local.yaml"
+    grant = (
+        "  - name: partner-reads-contoso\n"
+        "    principal_id: 411502f3-ff3c-5190-bef5-c4c29a8ef7d5\n"
+        "    role: Key Vault Secrets User\n"
+        "    orgs: [contoso, fabrikamm]\n"
+    )
+    local.write_text(local.read_text().replace("access:\n", "access:\n" + grant, 1))
+    ran = kvp("--chdir", str(directory), "validate")
+    assert ran.code == 1, ran.describe()
+    lines = local.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "fabrikamm" in text)
+    assert f"environments/local.yaml:{line}:" in ran.stderr
+    assert "no manifest declares the org 'fabrikamm'" in ran.stderr
+    assert ran.stderr.count("error: ") == 1  # contoso is declared by the scaffold

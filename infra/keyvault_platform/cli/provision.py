@@ -13,8 +13,10 @@ from typing import TextIO
 from keyvault_platform.cli import apply_report
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.config.environment import Environment, load_environment
+from keyvault_platform.config.org_grants import undeclared_orgs
 from keyvault_platform.core import messages
 from keyvault_platform.core import plan as plans
+from keyvault_platform.core.errors import InputError
 from keyvault_platform.provision.apply import (
     DEFAULT_CONCURRENCY,
     ApplyInterrupted,
@@ -24,6 +26,7 @@ from keyvault_platform.provision.apply import (
 from keyvault_platform.provision.observe import ArmClients
 from keyvault_platform.provision.planner import plan
 from keyvault_platform.provision.verify import Check, verify
+from keyvault_platform.sync.manifests import load_manifests
 from keyvault_platform.target.base import Target
 
 EXAMPLES = [
@@ -90,6 +93,7 @@ def build_parser(
 
 def main(args: argparse.Namespace, out: cli.Output) -> int:
     env = load_environment(args.env)
+    check_org_grants(env)
     target = env.target(state_dir=args.state_dir, identity=args.identity)
     timing = Timing.for_environment(
         env, principal_wait_s=args.principal_wait, rbac_propagation_wait_s=args.rbac_wait
@@ -99,6 +103,16 @@ def main(args: argparse.Namespace, out: cli.Output) -> int:
         return _provision(args, out, env, target, timing)
     finally:
         target.close()
+
+
+def check_org_grants(env: Environment) -> None:
+    """Org-limited grants must name orgs the manifests declare; offline, before any client."""
+    if not any(grant.orgs for grant in env.access):
+        return
+    manifests = load_manifests([env.manifest_dir], root=env.root, resolve_values=False)
+    problems = undeclared_orgs(env, manifests.scopes)
+    if problems:
+        raise InputError(problems)
 
 
 def _provision(

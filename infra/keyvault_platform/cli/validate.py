@@ -24,6 +24,7 @@ from pathlib import Path
 
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.config.environment import Environment, load_environment
+from keyvault_platform.config.org_grants import undeclared_orgs
 from keyvault_platform.config.root import DEFAULT_MANIFEST_DIR, ConfigRoot
 from keyvault_platform.core import messages
 from keyvault_platform.core import plan as plans
@@ -118,15 +119,22 @@ def validate(
             "`keyvault-platform init DIR`",
         )
     environ = os.environ if resolve_values else {}
+    scopes_by_source: dict[Path, frozenset[str]] = {}
     for group in sources:
         try:
-            findings.manifests.append(
-                load_manifests(
-                    group, root=root.path, environ=environ, resolve_values=resolve_values
-                )
+            loaded = load_manifests(
+                group, root=root.path, environ=environ, resolve_values=resolve_values
             )
         except InputError as exc:
             findings.problems.extend(exc.problems)
+            continue
+        findings.manifests.append(loaded)
+        if len(group) == 1:
+            scopes_by_source[group[0].resolve()] = loaded.scopes
+    for env in findings.environments:
+        scopes = scopes_by_source.get(env.manifest_dir.resolve())
+        if scopes is not None and not manifests:
+            findings.problems.extend(undeclared_orgs(env, scopes))
     return findings
 
 

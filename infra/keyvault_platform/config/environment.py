@@ -107,6 +107,7 @@ class Grant:
     secrets: tuple[str, ...] = ()  # empty: the vault scope
     verify_read: bool | None = None  # None: verify if the role can read metadata
     location: Location | None = field(default=None, compare=False)
+    orgs: tuple[str, ...] = ()  # empty: every org; else these orgs' and GLOBAL secrets only
 
     @property
     def at_vault_scope(self) -> bool:
@@ -243,6 +244,24 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
         seen.setdefault(name, index)
         scope = grant.get("scope", "vault")
         secrets = tuple(sorted(scope["secrets"])) if isinstance(scope, dict) else ()
+        orgs = grant.get("orgs")
+        if isinstance(orgs, list) and secrets:
+            problems.append(
+                Problem(
+                    document.locate(("access", index, "orgs")),
+                    f"{field_path(('access', index, 'orgs'))}: orgs limit a vault-scope grant; "
+                    "a grant on named secrets is already limited to them (remove one of the two)",
+                )
+            )
+        for position, org in enumerate(orgs if isinstance(orgs, list) else []):
+            if isinstance(org, str) and org.upper() == "GLOBAL":
+                problems.append(
+                    Problem(
+                        document.locate(("access", index, "orgs", position)),
+                        f"{field_path(('access', index, 'orgs', position))}: GLOBAL secrets are "
+                        "readable with every org list; name orgs only",
+                    )
+                )
         key = (grant["principal_id"].lower(), grant["role"].lower(), secrets)
         if key in triples:
             problems.append(
@@ -324,6 +343,7 @@ def _build(file: Path, document: SourceDocument, root: ConfigRoot) -> Environmen
                 secrets=tuple(scope["secrets"]) if isinstance(scope, dict) else (),
                 verify_read=entry.get("verify_read"),
                 location=document.locate(("access", index)),
+                orgs=tuple(sorted(o.lower() for o in entry.get("orgs") or ())),
             )
         )
     return Environment(

@@ -179,8 +179,17 @@ class _Provisioning:
         at_vault = (vault_address,) if vault_task else ()
         assignments = planned.assignments
         if assignments is not None:
+            actions = {change.address: change.action for change in assignments.changes}
+            replaced = {state.key: state for state in assignments.deletes}
             for item in assignments.creates:
-                tasks.append(Task(item.address, Action.CREATE, self._creator(item), at_vault))
+                # A PUT creates, or updates ours in place (a new condition). One that
+                # replaces an assignment made by hand waits for its delete: while it
+                # exists, Azure answers the PUT with RoleAssignmentExists.
+                after = at_vault
+                if item.key in replaced:
+                    after = (*at_vault, f"role_assignment.undeclared-{replaced[item.key].name}")
+                action = actions.get(item.address, Action.CREATE)
+                tasks.append(Task(item.address, action, self._creator(item), after))
             for state in assignments.deletes:
                 tasks.append(
                     Task(

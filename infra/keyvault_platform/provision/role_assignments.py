@@ -15,6 +15,13 @@ time, then fails naming the principal.
 
 Assignments exactly at the vault scope that the file does not declare are
 drift: shown as warnings, and deleted only with ``prune=True``.
+
+A grant limited to some orgs carries an ABAC condition
+(:mod:`keyvault_platform.provision.conditions`). Its condition is part of
+what is compared: ours with another condition (or none) is updated in place
+(a PUT to the same name, drift); one made by hand with another condition
+grants more (or less) than declared, so it is refused, and with
+``prune=True`` replaced by ours.
 """
 
 from __future__ import annotations
@@ -31,6 +38,11 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from keyvault_platform.config.environment import Grant
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff
+from keyvault_platform.provision.conditions import (
+    CONDITION_VERSION,
+    org_read_condition,
+    same_condition,
+)
 from keyvault_platform.provision.vault import arm_error, error_code
 
 if TYPE_CHECKING:
@@ -114,6 +126,7 @@ class AssignmentState:
     principal_id: str
     principal_type: str | None
     role_definition_id: str
+    condition: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -132,6 +145,7 @@ class AssignmentState:
             principal_id=str(assignment.principal_id).lower(),
             principal_type=assignment.principal_type,
             role_definition_id=str(assignment.role_definition_id),
+            condition=getattr(assignment, "condition", None) or None,
         )
 
 
@@ -158,14 +172,23 @@ class DesiredAssignment:
             return "secret " + self.scope.rsplit("/", 1)[-1]
         return "vault"
 
+    @property
+    def condition(self) -> str | None:
+        """The ABAC condition limiting the grant to its orgs (None: unlimited)."""
+        return org_read_condition(self.grant.orgs) if self.grant.orgs else None
+
     def fields(self) -> tuple[FieldDiff, ...]:
-        return (
+        fields = [
             FieldDiff("name", ABSENT, self.name),
             FieldDiff("principal_id", ABSENT, self.grant.principal_id),
             FieldDiff("principal_type", ABSENT, self.grant.principal_type),
             FieldDiff("role", ABSENT, self.role.name),
             FieldDiff("scope", ABSENT, self.scope_label),
-        )
+        ]
+        if self.condition is not None:
+            fields.append(FieldDiff("orgs", ABSENT, list(self.grant.orgs)))
+            fields.append(FieldDiff("condition", ABSENT, self.condition))
+        return tuple(fields)
 
 
 def desired_assignments(
@@ -194,7 +217,7 @@ def desired_assignments(
 class AssignmentPlan:
     changes: tuple[Change, ...]
     diagnostics: tuple[Diagnostic, ...]
-    creates: tuple[DesiredAssignment, ...]
+    creates: tuple[DesiredAssignment, ...]  # PUTs: new assignments, and ours re-conditioned
     deletes: tuple[AssignmentState, ...]
 
 
@@ -219,9 +242,23 @@ def plan_assignments(
     diagnostics: list[Diagnostic] = []
     creates: list[DesiredAssignment] = []
     wanted_keys = set()
+    deletes: list[AssignmentState] = []
     for item in desired:
         wanted_keys.add(item.key)
         existing = by_key.get(item.key)
+        if existing is not None and not same_condition(existing.condition, item.condition):
+            change, diagnostic = _condition_drift(item, existing, prune=prune)
+            if change is not None:
+                changes.append(change)
+            if diagnostic is not None:
+                diagnostics.append(diagnostic)
+            elif existing.name.lower() == item.name.lower():
+                creates.append(item)  # a PUT to the same name updates the condition
+            else:
+                deletes.append(existing)
+                creates.append(item)
+                changes.append(Change(item.address, Action.CREATE, item.fields()))
+            continue
         if existing is not None and existing.name.lower() != item.name.lower():
             # Made by hand (or by another tool) under another name: it grants
             # exactly what is declared, so it is kept and no duplicate is made.
@@ -238,7 +275,6 @@ def plan_assignments(
         else:
             creates.append(item)
             changes.append(Change(item.address, Action.CREATE, item.fields()))
-    deletes: list[AssignmentState] = []
     vault_scope = vault_id.lower().rstrip("/")
     for state in actual_list:
         if state.scope.lower().rstrip("/") != vault_scope or state.key in wanted_keys:
@@ -277,6 +313,45 @@ def plan_assignments(
                 )
             )
     return AssignmentPlan(tuple(changes), tuple(diagnostics), tuple(creates), tuple(deletes))
+
+
+def _condition_drift(
+    item: DesiredAssignment, existing: AssignmentState, *, prune: bool
+) -> tuple[Change | None, Diagnostic | None]:
+    """An assignment for the declared (principal, role, scope) whose condition differs."""
+    fields = (FieldDiff("condition", existing.condition or ABSENT, item.condition or ABSENT),)
+    if existing.name.lower() == item.name.lower():
+        reason = "the assignment's condition differs from the declared orgs"
+        return Change(item.address, Action.UPDATE, fields, reason=reason, drift=True), None
+    if prune:
+        change = Change(
+            f"role_assignment.undeclared-{existing.name}",
+            Action.DELETE,
+            fields,
+            reason="grants the declared role with another condition; replaced "
+            "(--prune-assignments)",
+            drift=True,
+        )
+        return change, None
+    wider = existing.condition is None
+    where = f" (declared at {item.grant.location})" if item.grant.location else ""
+    return None, Diagnostic(
+        "error",
+        f"role assignment {existing.name} grants {item.role.name} to {item.grant.principal_id} "
+        f"at the vault scope {'without' if wider else 'with another'} condition",
+        detail=(
+            f"Grant {item.grant.name!r}{where} limits it to orgs "
+            f"{', '.join(item.grant.orgs) or '(all)'}; "
+            + (
+                "this assignment lets the principal read every org's secrets. "
+                if wider
+                else "this assignment's condition is not the declared one. "
+            )
+            + "Delete it (az role assignment delete --ids "
+            f"{existing.id}), or run with --prune-assignments to replace it."
+        ),
+        address=item.address,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -358,11 +433,14 @@ def create_assignment(
     # ``azure.mgmt.authorization.models`` mixes every version's classes.
     from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 
+    condition = item.condition
     parameters = RoleAssignmentCreateParameters(
         role_definition_id=item.role.id,
         principal_id=item.grant.principal_id,
         principal_type=item.grant.principal_type,
         description=f"keyvault-platform: {item.address}",
+        condition=condition,
+        condition_version=CONDITION_VERSION if condition is not None else None,
     )
     deadline = budget.clock() + budget.total_s
     delay = budget.first_delay_s
