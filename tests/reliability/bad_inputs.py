@@ -225,7 +225,7 @@ MANIFEST_CASES = [
         "m-alias-bomb",
         "alias bomb",
         billion_laughs("description"),
-        (1, 38, "document expands to more than"),
+        (1, 38, "aliases expand to more than"),
     ),
     m(
         "m-deep-nesting",
@@ -236,8 +236,8 @@ MANIFEST_CASES = [
     m(
         "m-oversized-file",
         "oversized",
-        lambda: (MANIFEST + "# " + "x" * 1_000_100 + "\n").encode(),
-        (0, 0, "the limit is 1,000,000"),
+        lambda: (MANIFEST + "# " + "x" * 4_000_100 + "\n").encode(),
+        (0, 0, "the limit is 4,000,000"),
     ),
     m(
         "m-oversized-env-value",
@@ -473,7 +473,7 @@ ENVIRONMENT_CASES = [
         "e-alias-bomb",
         "alias bomb",
         ENVIRONMENT + billion_laughs("bomb"),
-        (19, 66, "document expands to more than"),
+        (19, 38, "aliases expand to more than"),
     ),
     e(
         "e-deep-nesting",
@@ -484,8 +484,8 @@ ENVIRONMENT_CASES = [
     e(
         "e-oversized-file",
         "oversized",
-        lambda: (ENVIRONMENT + "#" * 1_000_001 + "\n").encode(),
-        (0, 0, "the limit is 1,000,000"),
+        lambda: (ENVIRONMENT + "#" * 4_000_001 + "\n").encode(),
+        (0, 0, "the limit is 4,000,000"),
     ),
     e(
         "e-not-utf8",

@@ -204,3 +204,17 @@ def test_generated_values_use_their_alphabet() -> None:
 
 def test_schema_validator_is_cached() -> None:
     assert schema_validator() is schema_validator()
+
+
+def test_a_10000_secret_manifest_loads(tmp_path: Path) -> None:
+    # No alias: only the file's bytes bound it (the alias guard counts repeats only).
+    entries = "".join(
+        f"  - name: secret-{i:05d}\n    value: {{generate: {{length: 32}}}}\n"
+        f"    tags: {{team: t{i % 7}}}\n"
+        for i in range(10_000)
+    )
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "big.yaml").write_text(f"scope: acme\nsecrets:\n{entries}", encoding="utf-8")
+    manifests = load_manifests([directory], root=tmp_path, environ={})
+    assert len(manifests.secrets) == 10_000
