@@ -214,7 +214,9 @@ def _differences(label: str, saved: Mapping[str, Any], now: Mapping[str, Any]) -
                     for k in sorted(set(before) | set(after))
                     if k != "digest" and before.get(k) != after.get(k)
                 ]
-                found.append(f"{label} {key}: changed" + (f" ({'; '.join(shown)})" if shown else ""))
+                found.append(
+                    f"{label} {key}: changed" + (f" ({'; '.join(shown)})" if shown else "")
+                )
             else:
                 found.append(f"{label} {key}: changed")
     return found
@@ -251,7 +253,9 @@ def refuse_if_stale(
         reasons = _differences("change", before, after)
     if not reasons:
         return
-    shown = [r.strip() for r in reasons[:10]] + ([f"... {len(reasons) - 10} more"] if len(reasons) > 10 else [])
+    shown = [r.strip() for r in reasons[:10]] + (
+        [f"... {len(reasons) - 10} more"] if len(reasons) > 10 else []
+    )
     cause = {
         "inputs": "the input files changed",
         "vault": "what the plan read from Azure changed",

@@ -240,8 +240,8 @@ def _diagnostic_lines(diagnostic: Diagnostic, color: bool) -> list[str]:
 __all__ = [
     "NO_CHANGES",
     "SUMMARY_FORMAT",
-    "deferred_line",
     "Operation",
+    "deferred_line",
     "describe",
     "format_value",
     "render_text",

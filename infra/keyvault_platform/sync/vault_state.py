@@ -109,7 +109,7 @@ def _actual(properties: Any) -> ActualSecret:
 
 
 def secret_record(actual: ActualSecret) -> dict[str, Any]:
-    """What a saved plan records of one listed version (:func:`~keyvault_platform.core.saved_plan.record`).
+    """What a saved plan records of one listed version (:func:`saved_plan.record`).
 
     Its times are shown; its tags go into the digest only.
     """
