@@ -58,9 +58,8 @@ def test_a_saved_plan_is_applied_exactly_and_refused_once_stale(emulator, tmp_pa
     client = emulator.keyvault_mgmt_client()
     vault = client.vaults.get(group, name)
     vault.tags = {"env": "by-hand"}
-    client.vaults.begin_create_or_update(
-        group, name, {"location": vault.location, "properties": vault.properties, "tags": vault.tags}
-    ).result()
+    body = {"location": vault.location, "properties": vault.properties, "tags": vault.tags}
+    client.vaults.begin_create_or_update(group, name, body).result()
     client.close()
     since = time.time()
     refused = provision("--from-plan", str(plan_file), "--auto-approve", *WAITS)

@@ -169,7 +169,7 @@ sync:
 
 
 def leak_scanner() -> LeakScanner:
-    return LeakScanner(list(MARKERS.values()) + [TEST_KEY], label="marker")
+    return LeakScanner([*MARKERS.values(), TEST_KEY], label="marker")
 
 
 # --------------------------------------------------------------------------

@@ -96,7 +96,10 @@ def test_staleness_names_what_changed(tmp_path: Path) -> None:
         refuse_if_stale(
             plan,
             tmp_path / "plan.json",
-            state={"secret.a--x": record(updated="2026-02-02", _tags={"t": "v"}), "secret.a--z": {}},
+            state={
+                "secret.a--x": record(updated="2026-02-02", _tags={"t": "v"}),
+                "secret.a--z": {},
+            },
         )
     text = caught.value.message
     assert "stale: what the plan read from Azure changed" in text
