@@ -541,9 +541,7 @@ def _saver(
                 "prune": options.prune,
                 "prune_max": options.prune_max,
                 "rotate": sorted(args.rotate),
-                "targets": sorted(c.address for c in sync_plan.plan.changes)
-                if request.targets
-                else [],
+                "targets": list(request.targets),
             },
             inputs=inputs,
             state=planned_against(request.manifests, state),
