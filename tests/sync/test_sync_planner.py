@@ -397,6 +397,7 @@ class Example:
     previous_key: bool = False  # the keyring also holds PREVIOUS
     cleared: str = "content_type"  # the field to clear, where there is one
     adoption: Adoption | None = None  # what --adopt read of acme--s
+    without_values: bool = False  # planned with no value and no key (a pull request's plan)
 
 
 def version(
@@ -459,6 +460,15 @@ def value_examples() -> dict[tuple[Version, bool | None, bool | None, bool | Non
         (Version.ADOPT_UNREADABLE, True, None, None): adopted(GENERATED, None, unreadable=True),
         (Version.ADOPT_KEPT, None, None, False): adopted(GENERATED, None),
         (Version.ADOPT_KEPT, None, None, True): adopted(GENERATED, None, **CLEARS),
+        (Version.DEFERRED, None, None, True): Example(
+            DECLARED, version(current, **CLEARS), without_values=True
+        ),
+        (Version.DEFERRED, None, False, False): Example(
+            DECLARED, version(current), without_values=True
+        ),
+        (Version.DEFERRED, None, True, False): Example(
+            DECLARED, version(current, enabled=False), without_values=True
+        ),
     }
 
 
@@ -488,7 +498,11 @@ def plan_example(example: Example, write_manifest, tmp_path: Path, keyring: fp.K
     directory = write_manifest(
         "acme.yaml", f"scope: acme\nsecrets:\n  - name: s\n    {example.entry}\n"
     )
-    manifests = load_manifests([directory], root=tmp_path, environ={"S": CANARY})
+    if example.without_values:
+        manifests = load_manifests([directory], root=tmp_path, environ={}, resolve_values=False)
+        keyring = None
+    else:
+        manifests = load_manifests([directory], root=tmp_path, environ={"S": CANARY})
     if example.previous_key:
         keyring = fp.Keyring(keyring.current, (PREVIOUS,))
     actual = {"acme--s": example.actual} if example.actual else {}
@@ -539,7 +553,10 @@ def test_value_rule_example_is_planned_as_the_row_says(
     filled = {"key_id": OTHER.key_id, "cleared": example.cleared, "unreadable": UNREADABLE}
     assert change.reason == (outcome.reason.format(**filled) if outcome.reason else None)
     names = [f.name for f in change.fields]
-    assert ("value" in names) is (outcome.write in (Write.VALUE, Write.NEW_VALUE))
+    assert ("value" in names) is (
+        outcome.write in (Write.VALUE, Write.NEW_VALUE, Write.COMPARED_AT_APPLY)
+    )
+    assert change.deferred is (outcome.write is Write.COMPARED_AT_APPLY)
     assert ("fingerprint_key" in names) is outcome.retag
 
 
@@ -608,3 +625,37 @@ def test_the_module_docstring_shows_the_rules_as_they_are() -> None:
     assert planner.__doc__ is not None
     for table in render_rules().split("\n\n"):
         assert table in planner.__doc__, f"paste render_rules() into the docstring:\n{table}"
+
+
+def test_a_literal_declared_not_sensitive_shows_its_value(
+    write_manifest, tmp_path: Path, keyring: fp.Keyring
+) -> None:
+    directory = write_manifest(
+        "acme.yaml",
+        "scope: acme\nsecrets:\n"
+        "  - name: url\n    sensitive: false\n    value: {literal: 'https://acme.example'}\n"
+        "  - name: s\n    value: {env: S}\n",
+    )
+    for manifests, ring in (
+        (load_manifests([directory], root=tmp_path, environ={"S": CANARY}), keyring),
+        (load_manifests([directory], root=tmp_path, environ={}, resolve_values=False), None),
+    ):
+        text = render_text(plan_sync(manifests, state({}), ring).plan)
+        assert '+ value = "https://acme.example"' in text
+        assert "+ value = (sensitive value)" in text  # the env-sourced one
+        assert CANARY not in text
+
+
+def test_a_plan_without_values_reads_no_value_source(write_manifest, tmp_path: Path) -> None:
+    """No variable set, no value file: the plan is made all the same."""
+    directory = write_manifest(
+        "acme.yaml",
+        "scope: acme\nsecrets:\n  - name: s\n    value: {env: UNSET}\n"
+        "  - name: f\n    value: {file: absent.txt}\n"
+        "  - name: g\n    value: {generate: {length: 20}}\n",
+    )
+    manifests = load_manifests([directory], root=tmp_path, environ={}, resolve_values=False)
+    assert all(s.value is None for s in manifests.secrets)
+    assert [s.generated for s in manifests.secrets] == [False, True, False]  # f, g, s
+    result = plan_sync(manifests, state({}), None)
+    assert [c.action for c in result.plan.changes] == [Action.CREATE] * 3

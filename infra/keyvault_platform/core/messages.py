@@ -33,7 +33,7 @@ from keyvault_platform.core.plan import ABSENT, Change, Diagnostic, FieldDiff, P
 from keyvault_platform.core.plan import plain_value as _plain
 from keyvault_platform.core.views import Operation, sorted_diagnostics, summary_line, verb
 
-JSON_UI_VERSION = "1.0"
+JSON_UI_VERSION = "1.1"
 TOOL_NAME = "keyvault-platform"
 
 Level = Literal["info", "warning", "error"]
@@ -230,12 +230,18 @@ def _resource(change: Change) -> dict[str, Any]:
     }
 
 
+def change_data(change: Change) -> dict[str, Any]:
+    """A change as plain data: the ``change`` of a ``planned_change`` line (and of a plan file)."""
+    return _change(change)
+
+
 def _change(change: Change) -> dict[str, Any]:
     return {
         "resource": _resource(change),
         "action": change.action.value,
         "reason": change.reason,
         "drift": change.drift,
+        "compared_at_apply": change.deferred,
         "fields": [_field(d) for d in change.fields],
         "notes": list(change.notes),
     }
@@ -246,6 +252,7 @@ def _field(diff: FieldDiff) -> dict[str, Any]:
     if diff.sensitive:
         entry["before_known"] = diff.old is not ABSENT
         entry["after_known"] = diff.new is not ABSENT
+        entry["compared_at_apply"] = diff.deferred
         return entry
     entry["before"] = _plain(diff.old)
     entry["after"] = _plain(diff.new)
@@ -260,6 +267,7 @@ __all__ = [
     "Level",
     "MessageType",
     "apply_complete",
+    "change_data",
     "change_summary",
     "demo_step",
     "demo_summary",

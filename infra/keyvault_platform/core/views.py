@@ -18,6 +18,7 @@ from typing import Any, Literal, assert_never
 
 from keyvault_platform.core.plan import (
     ABSENT,
+    DEFERRED,
     REDACTED,
     Action,
     Diagnostic,
@@ -144,9 +145,17 @@ def summary_line(summary: Summary, *, operation: Operation = "plan") -> str:
     return text
 
 
+def deferred_line(count: int) -> str:
+    """What a plan made without values says under its summary line."""
+    return (
+        f"{count} of these compare a value at apply (this plan was made without values): "
+        "where the value matches, the apply writes no value."
+    )
+
+
 def format_value(value: Any) -> str:
     """A field value as shown in text: JSON notation, stable (sorted keys), short."""
-    if value is REDACTED or value is ABSENT:
+    if value is REDACTED or value is ABSENT or value is DEFERRED:
         return str(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
@@ -169,6 +178,8 @@ def _paint(text: str, action: Action, color: bool) -> str:
 
 
 def _field_line(diff: FieldDiff, color: bool) -> str:
+    if diff.deferred:
+        return f"{_paint('~', Action.UPDATE, color)} {diff.name} = {DEFERRED}"
     if diff.old is ABSENT:
         return f"{_paint('+', Action.CREATE, color)} {diff.name} = {format_value(diff.new)}"
     if diff.new is ABSENT:
@@ -204,6 +215,10 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             lines.extend(f"      {_field_line(d, color)}" for d in change.fields)
             lines.extend(f"      note: {note}" for note in change.notes)
         lines.append("")
+        deferred = sum(1 for c in pending if c.deferred)
+        if deferred:
+            lines.append(deferred_line(deferred))
+            lines.append("")
     if plan.found:
         lines.append("Found as declared, made outside this tool (adopted; no change):")
         lines.extend(f"  {change.address}: {change.reason}" for change in plan.found)
@@ -244,6 +259,7 @@ __all__ = [
     "NO_CHANGES",
     "SUMMARY_FORMAT",
     "Operation",
+    "deferred_line",
     "describe",
     "format_value",
     "render_text",

@@ -89,6 +89,15 @@ ours, generated                -          no       yes     no-op, warns: cannot 
 ours, generated                -          yes      yes     update: update_secret_properties, warns:
                                                            cannot clear; "metadata differs (no new
                                                            version)"
+ours, planned without values   -          -        yes     update: set_secret; "clearing {cleared}
+                                                           needs a new version (same value)"
+ours, planned without values   -          no       no      update: decided at apply; "the value is
+                                                           compared at apply (this plan was made
+                                                           without values)"
+ours, planned without values   -          yes      no      update: decided at apply; "metadata
+                                                           differs (no new version); the value is
+                                                           compared at apply (this plan was made
+                                                           without values)"
 =============================  =========  =======  ======  ========================================
 
 Generated values are never read, so for them "fingerprint matches" means
@@ -97,9 +106,11 @@ with ``--rotate``. One that exists without the sync's ownership is refused
 (its value may be in use), unless ``--adopt`` keeps it or ``--rotate``
 replaces it. ``--adopt`` reads each declared secret held without the sync's
 ownership once, before planning (:mod:`keyvault_platform.sync.adoption`),
-and the rows marked ``--adopt`` use what it found. Secrets the sync owns in the scopes being synced
-that no manifest declares are deleted only with ``prune=True``, at most
-``prune_max`` of them (more is an error), and never purged.
+and the rows marked ``--adopt`` use what it found. A plan made without
+values (``keyring=None``) leaves the comparison of an owned secret's value to
+the apply. Secrets the sync owns in the scopes being synced that no manifest
+declares are deleted only with ``prune=True``, at most ``prune_max`` of them
+(more is an error), and never purged.
 """
 
 from __future__ import annotations
@@ -109,13 +120,14 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import assert_never
+from typing import Any, assert_never
 
 from orgsecrets import naming
 
 from keyvault_platform.core.errors import InputError
 from keyvault_platform.core.plan import (
     ABSENT,
+    DEFERRED,
     REDACTED,
     Action,
     Change,
@@ -123,6 +135,7 @@ from keyvault_platform.core.plan import (
     FieldDiff,
     Plan,
 )
+from keyvault_platform.core.saved_plan import record
 from keyvault_platform.core.tables import rst_table
 from keyvault_platform.core.yaml_source import Location, Problem
 from keyvault_platform.sync import fingerprint as fp
@@ -134,7 +147,13 @@ from keyvault_platform.sync.manifests import (
     ManifestSet,
     Moment,
 )
-from keyvault_platform.sync.vault_state import ActualSecret, DeletedState, VaultState
+from keyvault_platform.sync.vault_state import (
+    ActualSecret,
+    DeletedState,
+    VaultState,
+    deleted_record,
+    secret_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -322,8 +341,16 @@ def _compare_metadata(
     return _Comparison(tuple(diffs), tuple(clear))
 
 
-def _value_field(old_exists: bool) -> FieldDiff:
-    return FieldDiff("value", REDACTED if old_exists else ABSENT, REDACTED, sensitive=True)
+def _value_field(desired: DesiredSecret, old_exists: bool) -> FieldDiff:
+    """The value's diff: redacted, unless the manifest declares a literal ``sensitive: false``.
+
+    The vault's own value is never read, so its side is always redacted.
+    """
+    old = REDACTED if old_exists else ABSENT
+    shown = desired.shown_value
+    if shown is not None:
+        return FieldDiff("value", old, shown)
+    return FieldDiff("value", old, REDACTED, sensitive=True)
 
 
 # --------------------------------------------------------------------------
@@ -384,6 +411,7 @@ class Version(enum.Enum):
     ADOPT_DIFFERS = "not ours, --adopt: differs"  # read once: it holds another value
     ADOPT_KEPT = "not ours, --adopt"  # a generated secret: its value is kept
     ADOPT_UNREADABLE = "not ours, --adopt: unreadable"  # disabled: its value cannot be read
+    DEFERRED = "ours, planned without values"  # compared at apply, with the values
 
 
 class Write(enum.Enum):
@@ -393,11 +421,12 @@ class Write(enum.Enum):
     PROPERTIES = "update_secret_properties"
     VALUE = "set_secret"
     NEW_VALUE = "set_secret (generated)"
+    COMPARED_AT_APPLY = "decided at apply"  # a plan made without values is never applied as is
 
     @property
     def operations(self) -> tuple[Operation, ...]:
         match self:
-            case Write.NOTHING:
+            case Write.NOTHING | Write.COMPARED_AT_APPLY:
                 return ()
             case Write.PROPERTIES:
                 return (Operation.UPDATE_PROPERTIES,)
@@ -460,6 +489,7 @@ _CLEARING = "clearing {cleared} needs a new version (same value)"
 _METADATA = "metadata differs (no new version)"
 _ADOPTED = "not made by the sync; --adopt found it holds the manifest's value"
 _ADOPTED_KEPT = "not made by the sync; --adopt keeps its generated value"
+_COMPARED_AT_APPLY = "the value is compared at apply (this plan was made without values)"
 
 #: Exactly one row applies to every observation (a unit test goes through them all).
 VALUE_RULES: tuple[ValueRule, ...] = (
@@ -604,6 +634,19 @@ VALUE_RULES: tuple[ValueRule, ...] = (
         metadata_differs=True,
         must_clear=True,
     ),
+    ValueRule(Version.DEFERRED, Outcome(Action.UPDATE, Write.VALUE, _CLEARING), must_clear=True),
+    ValueRule(
+        Version.DEFERRED,
+        Outcome(Action.UPDATE, Write.COMPARED_AT_APPLY, _COMPARED_AT_APPLY),
+        metadata_differs=False,
+        must_clear=False,
+    ),
+    ValueRule(
+        Version.DEFERRED,
+        Outcome(Action.UPDATE, Write.COMPARED_AT_APPLY, _METADATA + "; " + _COMPARED_AT_APPLY),
+        metadata_differs=True,
+        must_clear=False,
+    ),
 )
 
 
@@ -635,11 +678,15 @@ def holder_of(actual: ActualSecret | None, deleted: DeletedState | None) -> Hold
 def version_of(
     desired: DesiredSecret,
     actual: ActualSecret | None,
-    keyring: fp.Keyring,
+    keyring: fp.Keyring | None,
     options: SyncOptions,
     adoption: Adoption | None = None,
 ) -> Version:
-    """What ``actual``'s fingerprint (or what --adopt read of it) says of the declared value."""
+    """What ``actual``'s fingerprint (or what --adopt read of it) says of the declared value.
+
+    Without a ``keyring`` (a plan made without values) a fingerprint of
+    ours cannot be checked: the value is compared at apply.
+    """
     if actual is None:
         return Version.ABSENT
     tag = actual.tags.get(FINGERPRINT_TAG)
@@ -655,6 +702,8 @@ def version_of(
         return Version.ADOPT_EQUAL if adoption.equal else Version.ADOPT_DIFFERS
     if desired.generated:
         return Version.ROTATE if desired.vault_name.lower() in options.rotate else Version.GENERATED
+    if keyring is None:
+        return Version.DEFERRED
     assert desired.value is not None
     verdict = keyring.verify(tag, desired.vault_name, desired.value.reveal())
     match verdict:
@@ -675,7 +724,7 @@ def version_of(
 def observe(
     desired: DesiredSecret,
     actual: ActualSecret | None,
-    keyring: fp.Keyring,
+    keyring: fp.Keyring | None,
     options: SyncOptions,
     adoption: Adoption | None = None,
 ) -> Observation:
@@ -686,7 +735,7 @@ def observe(
 def _observe(
     desired: DesiredSecret,
     actual: ActualSecret | None,
-    keyring: fp.Keyring,
+    keyring: fp.Keyring | None,
     options: SyncOptions,
     adoption: Adoption | None = None,
 ) -> tuple[Observation, _Comparison]:
@@ -819,7 +868,7 @@ def _plan_declared(
     desired: DesiredSecret,
     actual: ActualSecret | None,
     deleted: DeletedState | None,
-    keyring: fp.Keyring,
+    keyring: fp.Keyring | None,
     options: SyncOptions,
     adoption: Adoption | None = None,
 ) -> tuple[Change | None, Step | None, list[Diagnostic]]:
@@ -884,9 +933,14 @@ def _plan_declared(
     sets_value = outcome.write in (Write.VALUE, Write.NEW_VALUE)
     regenerate = outcome.write is Write.NEW_VALUE
     base = None if sets_value else (actual.created_on if actual else None)
-    if sets_value:
+    if outcome.write is Write.COMPARED_AT_APPLY:
         fields = [
-            _value_field(actual is not None),
+            FieldDiff("value", REDACTED, DEFERRED, sensitive=True),
+            *(f for f in comparison.fields if f.name not in cleared),
+        ]
+    elif sets_value:
+        fields = [
+            _value_field(desired, actual is not None),
             *_compare_metadata(desired, actual, None).fields,
         ]
         if regenerate and desired.generator is not None:
@@ -907,6 +961,7 @@ def _plan_declared(
             )
         )
     if outcome.retag:
+        assert keyring is not None  # a previous key matched
         fields.append(
             FieldDiff("fingerprint_key", parsed.key_id if parsed else None, keyring.current.key_id)
         )
@@ -956,14 +1011,19 @@ def _scope_of(name: str) -> str | None:
 def plan_sync(
     manifests: ManifestSet,
     state: VaultState,
-    keyring: fp.Keyring,
+    keyring: fp.Keyring | None,
     options: SyncOptions = SyncOptions(),
     adoptions: Mapping[str, Adoption] | None = None,
 ) -> SyncPlan:
     """The changes that make the vault match ``manifests``. Pure: no I/O.
 
-    ``adoptions`` (lower-cased name to finding; :mod:`~keyvault_platform.sync.adoption`)
-    holds what ``--adopt`` read of unowned declared secrets.
+    ``keyring=None`` makes a plan without values (``manifests`` loaded with
+    ``resolve_values=False``): everything but the comparison of a declared
+    value with a fingerprint of ours is planned as usual; that comparison
+    is left to the apply (:data:`Version.DEFERRED`). Such a plan is shown
+    and saved, never applied as is. ``adoptions`` (lower-cased name to
+    finding; :mod:`~keyvault_platform.sync.adoption`) holds what ``--adopt``
+    read of unowned declared secrets.
     """
     adoptions = adoptions or {}
     changes: list[Change] = []
@@ -1029,3 +1089,30 @@ def plan_sync(
             )
             steps[address] = Step(address, actual.name, (Operation.DELETE,), planned_version=actual)
     return SyncPlan(Plan(tuple(changes), tuple(diagnostics)), steps, scopes)
+
+
+def planned_against(manifests: ManifestSet, state: VaultState) -> dict[str, dict[str, Any]]:
+    """What a sync plan depends on in the vault, as saved-plan records by address.
+
+    The declared names (each active, soft-deleted or absent) and the secrets
+    the sync owns in the synced scopes (what a prune looks at). Other secrets
+    (an app's own, other scopes) cannot change the plan, so a change to them
+    leaves a saved plan fresh.
+    """
+    declared = manifests.by_key()
+    scopes = frozenset(s.lower() for s in manifests.scopes)
+    keys = set(declared) | {
+        key
+        for key, actual in state.secrets.items()
+        if actual.owned and _scope_of(actual.name) in scopes
+    }
+    records: dict[str, dict[str, Any]] = {}
+    for key in sorted(keys):
+        active = state.secrets.get(key)
+        deleted = state.deleted.get(key)
+        name = declared[key].vault_name if key in declared else state.secrets[key].name
+        records[f"secret.{name}"] = record(
+            active=secret_record(active) if active is not None else None,
+            deleted=deleted_record(deleted) if deleted is not None else None,
+        )
+    return records
