@@ -33,8 +33,9 @@ it (they asked before the invalidation), with an entry that is not cached.
 After a fork, the child's :class:`SecretCache` keeps its entries but starts
 with a new lock, no load in flight and no background threads (see
 :mod:`orgsecrets._after_fork`): a child never waits on a load that a parent's
-thread was running. The asyncio cache is not reset: an event loop does not
-survive a fork.
+thread was running. The asyncio cache (:mod:`orgsecrets._async_cache`,
+imported only when used, so that a sync app never imports asyncio) is not
+reset: an event loop does not survive a fork.
 
 After ``close()`` both caches keep working, without background work: fresh
 reads are served, a read in the refresh-ahead window is served as is (no
@@ -45,21 +46,22 @@ awaited one (asyncio).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _after_fork
 from ._cache_core import CacheCore, CacheEntry, Clock, EntryKind, Loaded, ReadState
 from .config import CacheConfig
 from .errors import PermissionDeniedError, VaultError
 from .naming import SecretName
+
+if TYPE_CHECKING:
+    from ._async_cache import AsyncSecretCache, _AsyncFlight
 
 __all__ = ["AsyncSecretCache", "CacheEntry", "EntryKind", "Loaded", "SecretCache"]
 
@@ -81,14 +83,6 @@ class _Flight(Future[CacheEntry]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.started_at = time.monotonic()
-
-
-class _AsyncFlight(asyncio.Future[CacheEntry]):
-    """A load in flight (tasks), with when it started, in real monotonic seconds."""
-
-    def __init__(self, *, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop=loop)
         self.started_at = time.monotonic()
 
 
@@ -138,7 +132,7 @@ def _record_outcome(
     return entry
 
 
-FlightT = TypeVar("FlightT", _Flight, _AsyncFlight)
+FlightT = TypeVar("FlightT", _Flight, "_AsyncFlight")
 LoaderT = TypeVar("LoaderT", Loader, AsyncLoader)
 
 
@@ -429,84 +423,10 @@ class SecretCache(_CacheShell[Loader, _Flight]):
             logger.exception("background refresh of secret %r failed", name.vault_name)
 
 
-class AsyncSecretCache(_CacheShell[AsyncLoader, _AsyncFlight]):
-    """The asyncio twin of :class:`SecretCache`; use it from one event loop."""
+def __getattr__(name: str) -> object:
+    # The asyncio twin lives apart, so that the sync path never imports asyncio.
+    if name == "AsyncSecretCache":
+        from ._async_cache import AsyncSecretCache
 
-    def _start(self) -> None:
-        self._lock = contextlib.nullcontext()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def get(self, name: SecretName) -> CacheEntry:
-        """See :meth:`SecretCache.get`."""
-        key = name.vault_name.lower()
-        entry = self._served_now(key, name)
-        return entry if entry is not None else await self._load(key, name, force=False)
-
-    async def refresh(self, name: SecretName) -> CacheEntry:
-        """See :meth:`SecretCache.refresh`."""
-        return await self._load(CacheCore.key(name), name, force=True)
-
-    async def close(self) -> None:
-        """Stop starting background refreshes and wait for the loads still running.
-
-        If ``close()`` itself is cancelled (a timeout), the loads it waits for
-        are cancelled too; their flights are resolved and their callers load
-        again, so nothing waits on them. The cache stays usable after close:
-        see the module docstring. Idempotent.
-        """
-        self._closed = True
-        tasks = list(self._tasks)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _load(self, key: str, name: SecretName, *, force: bool) -> CacheEntry:
-        while True:
-            ready, stale = self._before_load(key, force)
-            if ready is not None:
-                return ready
-            flight = self._start_flight(key, name)
-            bound = self._wait_bound(flight, stale)
-            try:
-                return self._core.served(await asyncio.wait_for(asyncio.shield(flight), bound))
-            except Exception as error:  # sorted out by _after_wait_failed
-                served = self._after_wait_failed(flight, stale, error)
-            if served is not None:
-                return served
-
-    def _refresh_in_background(self, key: str, name: SecretName) -> None:
-        self._start_flight(key, name)
-
-    def _start_flight(self, key: str, name: SecretName) -> _AsyncFlight:
-        flight = self._flights.get(key)
-        if flight is None:
-            loop = asyncio.get_running_loop()
-            flight = self._flights[key] = _AsyncFlight(loop=loop)
-            task = loop.create_task(self._fly(key, name, flight))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            # A task cancelled before its first step never runs _fly at all.
-            task.add_done_callback(lambda _: self._abandon_unresolved(key, flight))
-        return flight
-
-    def _abandon_unresolved(self, key: str, flight: _AsyncFlight) -> None:
-        if not flight.done():
-            self._abandon(key, flight)
-
-    async def _fly(self, key: str, name: SecretName, flight: _AsyncFlight) -> None:
-        try:
-            try:
-                outcome: Loaded | VaultError = await self._loader(name)
-            except VaultError as error:
-                outcome = error
-            entry = self._settle(key, name, flight, outcome)
-        except asyncio.CancelledError:
-            # Cancelled (close() timed out, the loop is shutting down): the
-            # task's done-callback abandons the flight, and callers load again.
-            raise
-        except BaseException as unexpected:
-            self._fail(key, flight, unexpected)
-            if isinstance(unexpected, Exception):
-                return
-            raise
-        if not flight.done():
-            flight.set_result(entry)
+        return AsyncSecretCache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,6 +22,7 @@ __all__ = [
     "SecretNotFoundError",
     "ThrottledError",
     "VaultError",
+    "VaultHostNotFoundError",
     "VaultRequestError",
     "VaultUnreachableError",
 ]
@@ -96,6 +97,15 @@ class VaultUnreachableError(VaultError):
     ) -> None:
         super().__init__(message, vault_url=vault_url, operation=operation)
         self.status = status
+
+
+class VaultHostNotFoundError(VaultUnreachableError, ConfigurationError):
+    """The vault's host name does not resolve: a typo in the URL, or a deleted vault.
+
+    Raised at once, without retries. A :class:`ConfigurationError` (fix the
+    URL) and a :class:`VaultUnreachableError` (a cached value may still be
+    served while it lasts, in case it is DNS that is failing).
+    """
 
 
 class ThrottledError(VaultError):

@@ -125,9 +125,34 @@ def default_credential(config: StoreConfig) -> TokenCredential:
 
 def default_async_credential(config: StoreConfig) -> AsyncTokenCredential:
     """The ``aio`` ``DefaultAzureCredential`` (trusting the emulator's CA when pointed at it)."""
+    require_async_transport()
     from azure.identity.aio import DefaultAzureCredential
 
     return DefaultAzureCredential(**credential_options(config))
+
+
+def _retry_settings(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``retry_*`` options, for building the retry policy the client is given."""
+    return {key: value for key, value in options.items() if key.startswith("retry_")}
+
+
+AIO_INSTALL = "pip install 'keyvault-orgsecrets[aio]'"
+
+
+def require_async_transport() -> None:
+    """Raise a :class:`ConfigurationError` with the install command if aiohttp is missing.
+
+    azure-core's only async transport is aiohttp, an optional dependency
+    (the ``aio`` extra); without it the first async request would fail with
+    a bare ``ImportError``.
+    """
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "the asyncio API (aget, AsyncSecretStore) reads Key Vault through aiohttp, which "
+            f"is not installed: {AIO_INSTALL}"
+        ) from None
 
 
 def _vault_url(config: StoreConfig) -> str:
@@ -214,7 +239,11 @@ class KeyVaultSource(_KeyVaultCore["TokenCredential", "SecretClient"]):
     def _build_client(self, config: StoreConfig, credential: TokenCredential) -> SecretClient:
         from azure.keyvault.secrets import SecretClient
 
-        return SecretClient(self.vault_url, credential, **client_options(config))
+        from ._retry import FailFastRetryPolicy
+
+        options = client_options(config)
+        options["retry_policy"] = FailFastRetryPolicy(**_retry_settings(options))
+        return SecretClient(self.vault_url, credential, **options)
 
     def fetch(self, name: SecretName) -> Loaded:
         """The secret's current value, or ``Loaded(None)`` if it does not exist or is disabled.
@@ -266,9 +295,13 @@ class AsyncKeyVaultSource(_KeyVaultCore["AsyncTokenCredential", "AsyncSecretClie
     def _build_client(
         self, config: StoreConfig, credential: AsyncTokenCredential
     ) -> AsyncSecretClient:
+        require_async_transport()
         from azure.keyvault.secrets.aio import SecretClient as AioSecretClient
 
+        from ._retry import AsyncFailFastRetryPolicy
+
         options = client_options(config)
+        options["retry_policy"] = AsyncFailFastRetryPolicy(**_retry_settings(options))
         ca_path = options.pop("connection_verify", None)
         if ca_path is not None:
             from ._aio_transport import CATrustingAioHttpTransport

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 from . import _after_fork
 from ._cache_core import CacheCore, CacheEntry, Loaded, ReadState
 from ._steps import Steps, arun, run
-from .cache import AsyncSecretCache, SecretCache
+from .cache import SecretCache
 from .config import LocalFallback, StoreConfig
 from .errors import (
     AuthenticationFailedError,
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.credentials_async import AsyncTokenCredential
 
+    from ._async_cache import AsyncSecretCache
     from .keyvault import AsyncKeyVaultSource, KeyVaultSource
 
 __all__ = ["AsyncSecretStore", "HealthReport", "HealthStatus", "PrefetchResult", "SecretStore"]
@@ -534,6 +535,8 @@ class AsyncSecretStore(_StoreShell["AsyncTokenCredential"]):
     _cache: AsyncSecretCache
 
     def _open(self, credential: AsyncTokenCredential | None) -> None:
+        from ._async_cache import AsyncSecretCache
+
         self._vault = None
         fetch = self._local_fetch
         if self.config.vault_url is not None:
