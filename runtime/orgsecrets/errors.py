@@ -17,6 +17,7 @@ __all__ = [
     "AuthenticationFailedError",
     "ConfigurationError",
     "InvalidSecretNameError",
+    "KeyVaultReferenceError",
     "OrgSecretsError",
     "PermissionDeniedError",
     "SecretNotFoundError",
@@ -37,6 +38,18 @@ class OrgSecretsError(Exception):
 
 class ConfigurationError(OrgSecretsError, ValueError):
     """The configuration is missing or inconsistent; the message says what to set."""
+
+
+class KeyVaultReferenceError(ConfigurationError):
+    """A local setting holds a Key Vault reference (``@Microsoft.KeyVault(...)``) that
+    is malformed or names a host that is not allowed. ``setting`` and ``source`` say
+    which; the message never repeats the setting's value.
+    """
+
+    def __init__(self, message: str, *, setting: str, source: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.source = source
 
 
 class InvalidSecretNameError(OrgSecretsError, ValueError):

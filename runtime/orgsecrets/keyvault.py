@@ -207,13 +207,13 @@ class _KeyVaultCore(Generic[CredentialT, ClientT]):
     def _found(self, value: str | None) -> Loaded:
         return Loaded(value if value is not None else "", self.description)
 
-    def _fetch_failed(self, name: SecretName, exc: AzureError) -> Loaded:
+    def _fetch_failed(self, vault_name: str, exc: AzureError) -> Loaded:
         """What a failed ``get_secret`` means: not found (disabled counts), or a raised error."""
         if isinstance(exc, ResourceNotFoundError):
             return Loaded(None, self.description)
         if isinstance(exc, HttpResponseError) and is_disabled_secret(exc):
             return Loaded(None, f"{self.description} (disabled)")
-        operation = Operation.get_secret(name.vault_name)
+        operation = Operation.get_secret(vault_name)
         raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
 
     def _list_failed(self, exc: AzureError) -> NoReturn:
@@ -252,10 +252,14 @@ class KeyVaultSource(_KeyVaultCore["TokenCredential", "SecretClient"]):
 
         :raises VaultError: any other failure, translated.
         """
+        return self.read(name.vault_name)
+
+    def read(self, vault_name: str, *, version: str | None = None) -> Loaded:
+        """:meth:`fetch` by the name in the vault (any name), optionally of one version."""
         try:
-            secret = self.client.get_secret(name.vault_name)
+            secret = self.client.get_secret(vault_name, version)
         except AzureError as exc:
-            return self._fetch_failed(name, exc)
+            return self._fetch_failed(vault_name, exc)
         return self._found(secret.value)
 
     def list_names(self) -> list[SecretName]:
@@ -311,10 +315,14 @@ class AsyncKeyVaultSource(_KeyVaultCore["AsyncTokenCredential", "AsyncSecretClie
 
     async def fetch(self, name: SecretName) -> Loaded:
         """See :meth:`KeyVaultSource.fetch`."""
+        return await self.read(name.vault_name)
+
+    async def read(self, vault_name: str, *, version: str | None = None) -> Loaded:
+        """See :meth:`KeyVaultSource.read`."""
         try:
-            secret = await self.client.get_secret(name.vault_name)
+            secret = await self.client.get_secret(vault_name, version)
         except AzureError as exc:
-            return self._fetch_failed(name, exc)
+            return self._fetch_failed(vault_name, exc)
         return self._found(secret.value)
 
     async def list_names(self) -> list[SecretName]:

@@ -37,17 +37,20 @@ from . import _after_fork
 from ._cache_core import CacheCore, CacheEntry, Loaded, ReadState
 from ._steps import Steps, arun, run
 from .cache import SecretCache
-from .config import LocalFallback, StoreConfig
+from .config import LocalFallback, StoreConfig, is_loopback_url
 from .errors import (
     AuthenticationFailedError,
+    ConfigurationError,
     PermissionDeniedError,
     SecretNotFoundError,
     ThrottledError,
     VaultError,
+    VaultRequestError,
     VaultUnreachableError,
 )
 from .local_sources import LocalSources
 from .naming import GLOBAL_SCOPE, SecretName, lookup_names, validate_org_id
+from .references import KeyVaultReference, ReferencePolicy, is_reference, parse_reference
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -68,6 +71,8 @@ class HealthStatus(enum.Enum):
 
     OK = "ok"
     LOCAL_ONLY = "local-only"
+    MISCONFIGURED = "misconfigured"
+    """Hosted in Azure (App Service, Functions) with no vault configured."""
     AUTHENTICATION_FAILED = "authentication-failed"
     PERMISSION_DENIED = "permission-denied"
     UNREACHABLE = "unreachable"
@@ -207,9 +212,15 @@ class _StoreCore:
         self.fallback_when_unreachable = (
             config.vault_url is not None and config.local_fallback is LocalFallback.WHEN_UNREACHABLE
         )
+        self.refusal = config.local_refused
+        """Why local sources must not be read (hosted in Azure with no vault), or None."""
+        self.references = ReferencePolicy.for_config(config)
+        self.reference_lock = threading.Lock()
+        """Guards building the clients of the vaults references name (once each)."""
 
     def _reset_after_fork(self) -> None:
         self._memo_writes = threading.Lock()  # a parent's thread may have held it
+        self.reference_lock = threading.Lock()
 
     def remember(
         self, key: tuple[str, str | None], value: str, fresh_until: float, generation: int
@@ -231,11 +242,13 @@ class _StoreCore:
 
     def resolution(
         self, name: str, org: str | None, vault_description: str | None
-    ) -> Steps[SecretName, str]:
+    ) -> Steps[SecretName | KeyVaultReference, str]:
         """A miss of ``get(name, org)``: yields each candidate to read from the cache.
 
-        Each yield is answered with the candidate's :class:`CacheEntry`, or
-        the :class:`VaultError` its read raised.
+        Each candidate is answered with its :class:`CacheEntry`, or the
+        :class:`VaultError` its read raised. With the local fallback while the
+        vault is unreachable, a local Key Vault reference is yielded too (see
+        :meth:`local_loading`).
         """
         generation = self.generation  # before any cache read
         candidates = lookup_names(name, org)
@@ -248,7 +261,7 @@ class _StoreCore:
                     isinstance(entry, VaultUnreachableError) and self.fallback_when_unreachable
                 ):
                     raise entry
-                value = self.local_fallback(candidate, entry)
+                value = yield from self.local_fallback(candidate, entry)
                 if value is not None:
                     return value
                 unreachable = entry
@@ -267,27 +280,74 @@ class _StoreCore:
         error: VaultError | None = yield None
         return self.health_from(error, time.perf_counter() - started, vault_url)
 
-    def local_loader(self, name: SecretName) -> Loaded:
+    def _local_sources(self) -> LocalSources:
+        if self.refusal is not None:
+            raise ConfigurationError(self.refusal)
         assert self.local is not None
-        found = self.local.lookup(name)
-        if found is None:
-            return Loaded(None, " / ".join(self.local.descriptions))
-        return Loaded(found[0], found[1])
+        return self.local
 
-    def local_fallback(self, name: SecretName, error: VaultUnreachableError) -> str | None:
+    def local_names(self) -> list[SecretName]:
+        """Every name the local sources hold (for prefetch); refused when hosted without a vault."""
+        return self._local_sources().names() if self.local is not None else []
+
+    def local_loading(self, name: SecretName) -> Steps[KeyVaultReference, Loaded]:
+        """Load ``name`` from the local sources (the cache's loader without a vault).
+
+        A Key Vault reference is yielded, to be answered with the vault's
+        :class:`Loaded` (or error); its value is what is loaded.
+
+        :raises ConfigurationError: hosted in Azure with no vault (see ``local_refused``).
+        """
+        local = self._local_sources()
+        found = local.lookup(name)
+        if found is None:
+            return Loaded(None, " / ".join(local.descriptions))
+        return (yield from self._resolved(name, *found))
+
+    def _resolved(
+        self, name: SecretName, value: str, source: str
+    ) -> Steps[KeyVaultReference, Loaded]:
+        """A local value as loaded: itself, or (a reference) the secret it names."""
+        if not is_reference(value):
+            return Loaded(value, source)
+        reference = parse_reference(
+            value, setting=name.env_var, source=source, policy=self.references
+        )
+        outcome: Loaded | VaultError = yield reference
+        if isinstance(outcome, VaultError):
+            # Name the setting, so the app's owner knows which one to fix.
+            outcome.args = (f"the Key Vault reference in {reference.where}: {outcome}",)
+            raise outcome
+        if outcome.value is None:
+            raise VaultRequestError(
+                f"the Key Vault reference in {reference.where} names secret "
+                f"{reference.secret_name!r}"
+                + (f" version {reference.version!r}" if reference.version else "")
+                + f" in {reference.vault_url}, which does not exist or is disabled",
+                vault_url=reference.vault_url,
+                operation=f"get secret {reference.secret_name!r}",
+                status=404,
+                code="SecretNotFound",
+            )
+        return Loaded(outcome.value, f"{outcome.source} (reference in {reference.where})")
+
+    def local_fallback(
+        self, name: SecretName, error: VaultUnreachableError
+    ) -> Steps[KeyVaultReference, str | None]:
         """A local value for ``name`` while the vault is unreachable (opt-in), else None."""
         if not self.fallback_when_unreachable or self.local is None:
             return None
         found = self.local.lookup(name)
         if found is None:
             return None
+        loaded = yield from self._resolved(name, *found)
         logger.warning(
             "Key Vault unreachable (%s); using secret %r from %s",
             type(error).__name__,
             name.vault_name,
-            found[1],
+            loaded.source,
         )
-        return found[0]
+        return loaded.value
 
     def not_found(
         self, name: str, candidates: tuple[SecretName, ...], vault_description: str | None
@@ -323,6 +383,13 @@ class _StoreCore:
         return selected, absent
 
     def local_health(self) -> HealthReport:
+        if self.refusal is not None:
+            return HealthReport(
+                status=HealthStatus.MISCONFIGURED,
+                reason=self.refusal,
+                latency_s=0.0,
+                vault_url=None,
+            )
         assert self.local is not None
         return HealthReport(
             status=HealthStatus.LOCAL_ONLY,
@@ -382,11 +449,36 @@ class _StoreShell(Generic[CredentialT]):
         self._memo = self._core.memo
         self._owned_credential: Any = None
         self._vault_description: str | None = None
+        self._credential: Any = credential
+        self._referenced: dict[str, Any] = {}
+        """The sources of the vaults Key Vault references name, by vault URL."""
         self._open(credential)
 
     def _open(self, credential: CredentialT | None) -> None:
         """Build the vault source (if a vault is configured) and the cache."""
         raise NotImplementedError
+
+    def _source_class(self) -> Any:
+        """:class:`KeyVaultSource` or its asyncio twin (imported when first needed)."""
+        raise NotImplementedError
+
+    def _referenced_vault(self, reference: KeyVaultReference) -> Any:
+        """The source for the vault ``reference`` names: the store's own, or one built once."""
+        vault = getattr(self, "_vault", None)
+        if vault is not None and vault.vault_url.lower() == reference.vault_url:
+            return vault
+        with self._core.reference_lock:
+            source = self._referenced.get(reference.vault_url)
+            if source is None:
+                config = self.config.with_changes(
+                    vault_url=reference.vault_url,
+                    emulator=self.config.emulator if is_loopback_url(reference.vault_url) else None,
+                )
+                source, owned = self._source_class().open(config, self._credential)
+                if owned is not None:  # built once, for every referenced vault; closed with us
+                    self._credential = self._owned_credential = owned
+                self._referenced[reference.vault_url] = source
+        return source
 
     @property
     def vault_url(self) -> str | None:
@@ -438,7 +530,7 @@ class SecretStore(_StoreShell["TokenCredential"]):
 
     def _open(self, credential: TokenCredential | None) -> None:
         self._vault = None
-        loader: Callable[[SecretName], Loaded] = self._core.local_loader
+        loader: Callable[[SecretName], Loaded] = self._local_load
         if self.config.vault_url is not None:
             from .keyvault import KeyVaultSource
 
@@ -459,7 +551,24 @@ class SecretStore(_StoreShell["TokenCredential"]):
         hit = self._memo.get((name, org))
         if hit is not None and self._clock() < hit.fresh_until:
             return hit.value
-        return run(self._core.resolution(name, org, self._vault_description), self._cache.get)
+        return run(self._core.resolution(name, org, self._vault_description), self._answer)
+
+    def _answer(self, request: SecretName | KeyVaultReference) -> Any:
+        if isinstance(request, KeyVaultReference):
+            return self._read_reference(request)
+        return self._cache.get(request)
+
+    def _local_load(self, name: SecretName) -> Loaded:
+        return run(self._core.local_loading(name), self._read_reference)
+
+    def _read_reference(self, reference: KeyVaultReference) -> Loaded:
+        vault: KeyVaultSource = self._referenced_vault(reference)
+        return vault.read(reference.secret_name, version=reference.version)
+
+    def _source_class(self) -> type[KeyVaultSource]:
+        from .keyvault import KeyVaultSource
+
+        return KeyVaultSource
 
     def prefetch(self, org: str | None = None) -> PrefetchResult:
         """Load every secret of ``org`` and every GLOBAL secret into the cache, concurrently.
@@ -471,7 +580,9 @@ class SecretStore(_StoreShell["TokenCredential"]):
         :raises VaultError: the listing itself failed.
         """
         plan = self._prefetch(org)
-        listed: Iterable[SecretName] = self._vault.iter_names() if self._vault else self._local()
+        listed: Iterable[SecretName] = (
+            self._vault.iter_names() if self._vault else self._core.local_names()
+        )
         workers = self.config.cache.prefetch_concurrency
         # Values are read while later pages are still being listed.
         with ThreadPoolExecutor(workers, thread_name_prefix="orgsecrets-prefetch") as pool:
@@ -484,9 +595,6 @@ class SecretStore(_StoreShell["TokenCredential"]):
         except VaultError as error:
             return _Prefetch.failed(name, error)
         return True
-
-    def _local(self) -> list[SecretName]:
-        return self._core.local.names() if self._core.local else []
 
     def health(self) -> HealthReport:
         """Probe the vault: list one page of secret properties (no value), no retries.
@@ -502,8 +610,9 @@ class SecretStore(_StoreShell["TokenCredential"]):
     def close(self) -> None:
         """Close the vault client, the credential the store built, and background threads."""
         self._cache.close()
-        if self._vault is not None:
-            self._vault.close()
+        for vault in [self._vault, *self._referenced.values()]:
+            if vault is not None:
+                vault.close()
         if self._owned_credential is not None:
             self._owned_credential.close()
 
@@ -548,16 +657,28 @@ class AsyncSecretStore(_StoreShell["AsyncTokenCredential"]):
         self._cache = AsyncSecretCache(fetch, config=self.config.cache, clock=self._clock)
 
     async def _local_fetch(self, name: SecretName) -> Loaded:
-        return self._core.local_loader(name)
+        return await arun(self._core.local_loading(name), self._read_reference)
+
+    async def _answer(self, request: SecretName | KeyVaultReference) -> Any:
+        if isinstance(request, KeyVaultReference):
+            return await self._read_reference(request)
+        return await self._cache.get(request)
+
+    async def _read_reference(self, reference: KeyVaultReference) -> Loaded:
+        vault: AsyncKeyVaultSource = self._referenced_vault(reference)
+        return await vault.read(reference.secret_name, version=reference.version)
+
+    def _source_class(self) -> type[AsyncKeyVaultSource]:
+        from .keyvault import AsyncKeyVaultSource
+
+        return AsyncKeyVaultSource
 
     async def get(self, name: str, *, org: str | None = None) -> str:
         """See :meth:`SecretStore.get`."""
         hit = self._memo.get((name, org))
         if hit is not None and self._clock() < hit.fresh_until:
             return hit.value
-        return await arun(
-            self._core.resolution(name, org, self._vault_description), self._cache.get
-        )
+        return await arun(self._core.resolution(name, org, self._vault_description), self._answer)
 
     async def prefetch(self, org: str | None = None) -> PrefetchResult:
         """See :meth:`SecretStore.prefetch`."""
@@ -582,8 +703,8 @@ class AsyncSecretStore(_StoreShell["AsyncTokenCredential"]):
         if self._vault is not None:
             async for name in self._vault.iter_names():
                 yield name
-        elif self._core.local is not None:
-            for name in self._core.local.names():
+        else:
+            for name in self._core.local_names():
                 yield name
 
     async def health(self) -> HealthReport:
@@ -596,8 +717,9 @@ class AsyncSecretStore(_StoreShell["AsyncTokenCredential"]):
     async def close(self) -> None:
         """See :meth:`SecretStore.close`."""
         await self._cache.close()
-        if self._vault is not None:
-            await self._vault.close()
+        for vault in [self._vault, *self._referenced.values()]:
+            if vault is not None:
+                await vault.close()
         if self._owned_credential is not None:
             await self._owned_credential.close()
 
