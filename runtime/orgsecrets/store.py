@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
+from urllib.parse import urlsplit
 
 from . import _after_fork
 from ._cache_core import CacheCore, CacheEntry, Loaded, ReadState
@@ -424,6 +425,10 @@ class _StoreCore:
 CredentialT = TypeVar("CredentialT")
 
 
+def _netloc(url: str) -> str:
+    return urlsplit(url).netloc.lower()
+
+
 class _StoreShell(Generic[CredentialT]):
     """What the twins share beyond the core: construction, the pure public methods, the repr.
 
@@ -465,7 +470,7 @@ class _StoreShell(Generic[CredentialT]):
     def _referenced_vault(self, reference: KeyVaultReference) -> Any:
         """The source for the vault ``reference`` names: the store's own, or one built once."""
         vault = getattr(self, "_vault", None)
-        if vault is not None and vault.vault_url.lower() == reference.vault_url:
+        if vault is not None and _netloc(vault.vault_url) == _netloc(reference.vault_url):
             return vault
         with self._core.reference_lock:
             source = self._referenced.get(reference.vault_url)
