@@ -18,10 +18,10 @@ configuration or credential.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import weakref
+from typing import Any
 
 from ._version import __version__
 from .config import CacheConfig, EmulatorSettings, LocalFallback, StoreConfig
@@ -29,11 +29,13 @@ from .errors import (
     AuthenticationFailedError,
     ConfigurationError,
     InvalidSecretNameError,
+    KeyVaultReferenceError,
     OrgSecretsError,
     PermissionDeniedError,
     SecretNotFoundError,
     ThrottledError,
     VaultError,
+    VaultHostNotFoundError,
     VaultRequestError,
     VaultUnreachableError,
 )
@@ -49,6 +51,7 @@ __all__ = [
     "HealthReport",
     "HealthStatus",
     "InvalidSecretNameError",
+    "KeyVaultReferenceError",
     "LocalFallback",
     "OrgSecretsError",
     "PermissionDeniedError",
@@ -59,6 +62,7 @@ __all__ = [
     "StoreConfig",
     "ThrottledError",
     "VaultError",
+    "VaultHostNotFoundError",
     "VaultRequestError",
     "VaultUnreachableError",
     "__version__",
@@ -83,9 +87,8 @@ def _new_lock_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_lock_in_child)
-_default_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSecretStore] = (
-    weakref.WeakKeyDictionary()
-)
+_default_async: weakref.WeakKeyDictionary[Any, AsyncSecretStore] = weakref.WeakKeyDictionary()
+"""The async store of each event loop. asyncio is imported only by the async path."""
 
 
 def default_store() -> SecretStore:
@@ -102,6 +105,8 @@ def default_store() -> SecretStore:
 
 def default_async_store() -> AsyncSecretStore:
     """The :class:`AsyncSecretStore` of the running event loop, created on first use."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     store = _default_async.get(loop)
     if store is None:

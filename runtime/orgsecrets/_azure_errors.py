@@ -10,6 +10,7 @@ beyond the parsed error object.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
     AzureError,
@@ -20,12 +21,14 @@ from azure.core.exceptions import (
 )
 from azure.identity import CredentialUnavailableError
 
+from ._retry import is_unknown_host
 from .errors import (
     SECRETS_USER_ROLE,
     AuthenticationFailedError,
     PermissionDeniedError,
     ThrottledError,
     VaultError,
+    VaultHostNotFoundError,
     VaultRequestError,
     VaultUnreachableError,
 )
@@ -167,6 +170,17 @@ def map_azure_error(exc: AzureError, *, vault_url: str, operation: Operation) ->
             operation=what,
             status=status,
             code=code,
+        )
+    if isinstance(exc, ServiceRequestError) and is_unknown_host(exc):
+        host = urlsplit(vault_url).hostname
+        return VaultHostNotFoundError(
+            f"cannot {what}: the host {host!r} of vault URL {vault_url} does not resolve "
+            "(no such name in DNS). Check the vault URL (AZURE_KEY_VAULT_URL): a typo, or a "
+            "vault that was deleted; a vault's URL is https://<name>.vault.azure.net/ in the "
+            "public cloud",
+            vault_url=vault_url,
+            operation=what,
+            status=None,
         )
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         text = str(exc)

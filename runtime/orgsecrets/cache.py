@@ -9,6 +9,11 @@ only in how concurrent loads of one name are collapsed into one call:
 * tasks: one task loads; every caller awaits a shielded future, so a
   cancelled caller does not cancel the load the others wait for.
 
+What they share beyond the core sits in :class:`_CacheShell`: what a read
+serves without waiting, what a finished wait means, how a flight settles or
+is abandoned, invalidation and priming. The twins keep only the I/O: who
+runs a load and how a caller waits for it.
+
 A fresh read takes no lock and makes no copy: a dict lookup, a clock read.
 
 Every flight registered in ``_flights`` is resolved, whatever happens to the
@@ -28,8 +33,9 @@ it (they asked before the invalidation), with an entry that is not cached.
 After a fork, the child's :class:`SecretCache` keeps its entries but starts
 with a new lock, no load in flight and no background threads (see
 :mod:`orgsecrets._after_fork`): a child never waits on a load that a parent's
-thread was running. The asyncio cache is not reset: an event loop does not
-survive a fork.
+thread was running. The asyncio cache (:mod:`orgsecrets._async_cache`,
+imported only when used, so that a sync app never imports asyncio) is not
+reset: an event loop does not survive a fork.
 
 After ``close()`` both caches keep working, without background work: fresh
 reads are served, a read in the refresh-ahead window is served as is (no
@@ -40,19 +46,22 @@ awaited one (asyncio).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _after_fork
 from ._cache_core import CacheCore, CacheEntry, Clock, EntryKind, Loaded, ReadState
 from .config import CacheConfig
 from .errors import PermissionDeniedError, VaultError
 from .naming import SecretName
+
+if TYPE_CHECKING:
+    from ._async_cache import AsyncSecretCache, _AsyncFlight
 
 __all__ = ["AsyncSecretCache", "CacheEntry", "EntryKind", "Loaded", "SecretCache"]
 
@@ -74,14 +83,6 @@ class _Flight(Future[CacheEntry]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.started_at = time.monotonic()
-
-
-class _AsyncFlight(asyncio.Future[CacheEntry]):
-    """A load in flight (tasks), with when it started, in real monotonic seconds."""
-
-    def __init__(self, *, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop=loop)
         self.started_at = time.monotonic()
 
 
@@ -131,39 +132,42 @@ def _record_outcome(
     return entry
 
 
-class SecretCache:
-    """A thread-safe cache in front of a blocking ``loader``.
+FlightT = TypeVar("FlightT", _Flight, "_AsyncFlight")
+LoaderT = TypeVar("LoaderT", Loader, AsyncLoader)
+
+
+class _CacheShell(Generic[LoaderT, FlightT]):
+    """What both cache twins share around the :class:`CacheCore`.
 
     :param loader: returns :class:`Loaded` for a name (value None: not found)
-        and raises :class:`~orgsecrets.errors.VaultError` on failure.
+        and raises :class:`~orgsecrets.errors.VaultError` on failure; a
+        coroutine function for the asyncio twin.
     :keyword config: TTLs, staleness and bounds.
     :keyword clock: monotonic seconds; injectable for tests.
     :keyword rng: source of TTL jitter; injectable for tests.
     """
 
+    _lock: Any
+    """A ``threading.Lock`` (threads), or a no-op context (one event loop needs none)."""
+
     def __init__(
         self,
-        loader: Loader,
+        loader: LoaderT,
         *,
         config: CacheConfig | None = None,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self._loader = loader
+        self._loader: LoaderT = loader
         self._core = CacheCore(config or CacheConfig(), clock=clock, rng=rng)
-        self._lock = threading.Lock()
-        self._flights: dict[str, _Flight] = {}
-        self._background: ThreadPoolExecutor | None = None
+        self._flights: dict[str, FlightT] = {}
         self._closed = False
         self._generation = 0
-        _after_fork.register(self)
+        self._start()
 
-    def _reset_after_fork(self) -> None:
-        # In a forked child: the threads running these flights, holding the
-        # lock or serving the executor were not copied. Cached entries stay.
-        self._lock = threading.Lock()
-        self._flights = {}
-        self._background = None
+    def _start(self) -> None:
+        """Set up what the twin needs for its I/O: a lock, background threads or tasks."""
+        raise NotImplementedError
 
     @property
     def config(self) -> CacheConfig:
@@ -178,28 +182,6 @@ class SecretCache:
     def peek(self, name: SecretName) -> CacheEntry | None:
         """The entry held for ``name``, fresh or not, without loading anything."""
         return self._core.entries.get(CacheCore.key(name))
-
-    def get(self, name: SecretName) -> CacheEntry:
-        """The entry for ``name``: FOUND or NOT_FOUND, loading it if needed.
-
-        :raises VaultError: the load failed and no earlier result may be served.
-        """
-        core = self._core
-        key = name.vault_name.lower()
-        entry = core.entries.get(key)
-        state = core.state(entry, core.clock())
-        if state is ReadState.FRESH:
-            assert entry is not None
-            return core.served(entry)
-        if state is ReadState.REFRESH_AHEAD:
-            assert entry is not None
-            self._start_background_refresh(key, name)
-            return entry
-        return self._load(key, name, force=False)
-
-    def refresh(self, name: SecretName) -> CacheEntry:
-        """Load ``name`` now (joining a load already in flight) and return the entry."""
-        return self._load(CacheCore.key(name), name, force=True)
 
     @property
     def generation(self) -> int:
@@ -236,6 +218,127 @@ class SecretCache:
                 self._flights.pop(key, None)
                 self._core.invalidate(key)
 
+    def _served_now(self, key: str, name: SecretName) -> CacheEntry | None:
+        """The hit path: the entry a read serves without waiting, or None (load it).
+
+        In the refresh-ahead window that is the current entry, and a
+        background refresh starts (unless closed).
+        """
+        core = self._core
+        entry = core.entries.get(key)
+        state = core.state(entry, core.clock())
+        if state is ReadState.FRESH:
+            assert entry is not None
+            return core.served(entry)
+        if state is ReadState.REFRESH_AHEAD:
+            assert entry is not None
+            if not self._closed:
+                self._refresh_in_background(key, name)
+            return entry
+        return None
+
+    def _refresh_in_background(self, key: str, name: SecretName) -> None:
+        raise NotImplementedError
+
+    def _before_load(self, key: str, force: bool) -> tuple[CacheEntry | None, CacheEntry | None]:
+        """``(entry to serve now, None)`` or ``(None, stale entry to serve if the load is slow)``.
+
+        Call with the lock held. Forced loads (refresh, prefetch) serve nothing now.
+        """
+        if force:
+            return None, None
+        core = self._core
+        entry = core.entries.get(key)
+        now = core.clock()
+        if core.state(entry, now) in (ReadState.FRESH, ReadState.REFRESH_AHEAD):
+            assert entry is not None
+            return core.served(entry), None
+        if not self._closed and core.servable_stale(entry, now):
+            return None, entry  # wait for the refresh only so long, then serve this
+        return None, None
+
+    def _wait_bound(self, flight: FlightT, stale: CacheEntry | None) -> float | None:
+        """How long a caller waits for ``flight``: forever, unless it may serve ``stale``."""
+        return None if stale is None else _stale_wait_left(flight, self._core.config.stale_wait_s)
+
+    def _after_wait_failed(
+        self, flight: FlightT, stale: CacheEntry | None, error: Exception
+    ) -> CacheEntry | None:
+        """What a wait for ``flight`` that raised ``error`` serves; None: load again.
+
+        Abandoned flights never ran: the caller loads (or joins a newer
+        flight). A wait that ran out serves the stale entry while the load
+        goes on. Anything else is raised.
+        """
+        if isinstance(error, _FlightAbandoned):
+            return None
+        if not isinstance(error, TimeoutError) or stale is None:
+            raise error  # not our bound: the loader's own
+        if not flight.done():
+            return _serve_stale_while_slow(self._core, stale)
+        # Done just as the wait ran out (or the loader raised TimeoutError):
+        # its own outcome, read once more.
+        try:
+            return self._core.served(flight.result())
+        except _FlightAbandoned:
+            return None
+
+    def _settle(
+        self, key: str, name: SecretName, flight: FlightT, outcome: Loaded | VaultError
+    ) -> CacheEntry:
+        """The entry a finished load leaves; published only if ``flight`` is still registered."""
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+                return _record_outcome(self._core, key, name, outcome)
+        # invalidate() forgot this flight
+        return self._core.superseded(name, outcome, self._core.clock())
+
+    def _fail(self, key: str, flight: FlightT, error: BaseException) -> None:
+        """Remove ``flight`` (if still registered) and resolve it with ``error``, if unresolved.
+
+        The exception counts as retrieved: whoever joined it may all have gone.
+        """
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        if not flight.done():
+            flight.set_exception(error)
+            flight.exception()
+
+    def _abandon(self, key: str, flight: FlightT) -> None:
+        """Resolve ``flight``, whose load will never run, so that those who joined it load again."""
+        self._fail(key, flight, _FlightAbandoned(key))
+
+
+class SecretCache(_CacheShell[Loader, _Flight]):
+    """A thread-safe cache in front of a blocking ``loader``."""
+
+    def _start(self) -> None:
+        self._lock = threading.Lock()
+        self._background: ThreadPoolExecutor | None = None
+        _after_fork.register(self)
+
+    def _reset_after_fork(self) -> None:
+        # In a forked child: the threads running these flights, holding the
+        # lock or serving the executor were not copied. Cached entries stay.
+        self._lock = threading.Lock()
+        self._flights = {}
+        self._background = None
+
+    def get(self, name: SecretName) -> CacheEntry:
+        """The entry for ``name``: FOUND or NOT_FOUND, loading it if needed.
+
+        :raises VaultError: the load failed and no earlier result may be served.
+        """
+        key = name.vault_name.lower()
+        entry = self._served_now(key, name)
+        return entry if entry is not None else self._load(key, name, force=False)
+
+    def refresh(self, name: SecretName) -> CacheEntry:
+        """Load ``name`` now (joining a load already in flight) and return the entry."""
+        return self._load(CacheCore.key(name), name, force=True)
+
     def close(self) -> None:
         """Stop background refreshes: wait for the running ones, cancel the queued ones.
 
@@ -250,20 +353,12 @@ class SecretCache:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _load(self, key: str, name: SecretName, *, force: bool) -> CacheEntry:
-        core = self._core
         while True:
-            stale: CacheEntry | None = None
             work: Future[None] | None = None
             with self._lock:
-                if not force:
-                    entry = core.entries.get(key)
-                    now = core.clock()
-                    state = core.state(entry, now)
-                    if state in (ReadState.FRESH, ReadState.REFRESH_AHEAD):
-                        assert entry is not None
-                        return core.served(entry)
-                    if not self._closed and core.servable_stale(entry, now):
-                        stale = entry  # wait for the refresh only so long, then serve this
+                ready, stale = self._before_load(key, force)
+                if ready is not None:
+                    return ready
                 flight = self._flights.get(key)
                 leader = flight is None
                 if flight is None:
@@ -273,33 +368,13 @@ class SecretCache:
             if work is not None:
                 self._abandon_if_cancelled(key, flight, work)
             elif leader:
-                return core.served(self._fly(key, name, flight))
+                return self._core.served(self._fly(key, name, flight))
             try:
-                if stale is None:
-                    return core.served(flight.result())
-                left = _stale_wait_left(flight, core.config.stale_wait_s)
-                return core.served(flight.result(left))
-            except _FlightAbandoned:
-                continue  # its load never ran: load (or join a newer flight) now
-            except TimeoutError:
-                if stale is None:
-                    raise  # not our bound: the loader's own
-                if not flight.done():
-                    return _serve_stale_while_slow(core, stale)
-            # Done just as the wait ran out (or the loader raised TimeoutError):
-            # its own outcome, read once more.
-            try:
-                return core.served(flight.result())
-            except _FlightAbandoned:
-                continue
-
-    def _abandon(self, key: str, flight: _Flight) -> None:
-        """Remove ``flight`` (if still registered) and resolve it for those who joined it."""
-        with self._lock:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-        if not flight.done():
-            flight.set_exception(_FlightAbandoned(key))
+                return self._core.served(flight.result(self._wait_bound(flight, stale)))
+            except Exception as error:  # sorted out by _after_wait_failed
+                served = self._after_wait_failed(flight, stale, error)
+            if served is not None:
+                return served
 
     def _fly(self, key: str, name: SecretName, flight: _Flight) -> CacheEntry:
         try:
@@ -307,22 +382,14 @@ class SecretCache:
                 outcome: Loaded | VaultError = self._loader(name)
             except VaultError as error:
                 outcome = error
-            with self._lock:
-                if self._flights.get(key) is flight:
-                    del self._flights[key]
-                    entry = _record_outcome(self._core, key, name, outcome)
-                else:  # invalidate() forgot this flight
-                    entry = self._core.superseded(name, outcome, self._core.clock())
+            entry = self._settle(key, name, flight, outcome)
         except BaseException as unexpected:
-            with self._lock:
-                if self._flights.get(key) is flight:
-                    del self._flights[key]
-            flight.set_exception(unexpected)
+            self._fail(key, flight, unexpected)
             raise
         flight.set_result(entry)
         return entry
 
-    def _start_background_refresh(self, key: str, name: SecretName) -> None:
+    def _refresh_in_background(self, key: str, name: SecretName) -> None:
         with self._lock:
             if self._closed or key in self._flights:
                 return
@@ -356,184 +423,10 @@ class SecretCache:
             logger.exception("background refresh of secret %r failed", name.vault_name)
 
 
-class AsyncSecretCache:
-    """The asyncio twin of :class:`SecretCache`; use it from one event loop.
+def __getattr__(name: str) -> object:
+    # The asyncio twin lives apart, so that the sync path never imports asyncio.
+    if name == "AsyncSecretCache":
+        from ._async_cache import AsyncSecretCache
 
-    :param loader: a coroutine function returning :class:`Loaded`, raising
-        :class:`~orgsecrets.errors.VaultError` on failure.
-    """
-
-    def __init__(
-        self,
-        loader: AsyncLoader,
-        *,
-        config: CacheConfig | None = None,
-        clock: Clock = time.monotonic,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._loader = loader
-        self._core = CacheCore(config or CacheConfig(), clock=clock, rng=rng)
-        self._flights: dict[str, _AsyncFlight] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
-        self._generation = 0
-
-    @property
-    def config(self) -> CacheConfig:
-        return self._core.config
-
-    def __len__(self) -> int:
-        return len(self._core.entries)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(entries={len(self._core.entries)})"
-
-    def peek(self, name: SecretName) -> CacheEntry | None:
-        """The entry held for ``name``, fresh or not, without loading anything."""
-        return self._core.entries.get(CacheCore.key(name))
-
-    async def get(self, name: SecretName) -> CacheEntry:
-        """The entry for ``name``: FOUND or NOT_FOUND, loading it if needed.
-
-        :raises VaultError: the load failed and no earlier result may be served.
-        """
-        core = self._core
-        key = name.vault_name.lower()
-        entry = core.entries.get(key)
-        state = core.state(entry, core.clock())
-        if state is ReadState.FRESH:
-            assert entry is not None
-            return core.served(entry)
-        if state is ReadState.REFRESH_AHEAD:
-            assert entry is not None
-            if not self._closed:
-                self._start_flight(key, name)
-            return entry
-        return await self._load(key, name, force=False)
-
-    async def refresh(self, name: SecretName) -> CacheEntry:
-        """Load ``name`` now (joining a load already in flight) and return the entry."""
-        return await self._load(CacheCore.key(name), name, force=True)
-
-    @property
-    def generation(self) -> int:
-        """See :attr:`SecretCache.generation`."""
-        return self._generation
-
-    def prime(
-        self, name: SecretName, loaded: Loaded, *, if_generation: int | None = None
-    ) -> CacheEntry | None:
-        """See :meth:`SecretCache.prime`."""
-        if if_generation is not None and if_generation != self._generation:
-            return None
-        return _record_outcome(self._core, CacheCore.key(name), name, loaded)
-
-    def invalidate(self, name: SecretName | None = None) -> None:
-        """Forget ``name`` (after a rotation), or every entry, and the loads in flight.
-
-        A load already in flight does not publish its (possibly pre-rotation)
-        outcome; the next read starts a new load.
-        """
-        self._generation += 1
-        if name is None:
-            self._flights.clear()
-            self._core.invalidate()
-        else:
-            key = CacheCore.key(name)
-            self._flights.pop(key, None)
-            self._core.invalidate(key)
-
-    async def close(self) -> None:
-        """Stop starting background refreshes and wait for the loads still running.
-
-        If ``close()`` itself is cancelled (a timeout), the loads it waits for
-        are cancelled too; their flights are resolved and their callers load
-        again, so nothing waits on them. The cache stays usable after close:
-        see the module docstring. Idempotent.
-        """
-        self._closed = True
-        tasks = list(self._tasks)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _load(self, key: str, name: SecretName, *, force: bool) -> CacheEntry:
-        core = self._core
-        while True:
-            stale: CacheEntry | None = None
-            if not force:
-                entry = core.entries.get(key)
-                now = core.clock()
-                if core.state(entry, now) in (ReadState.FRESH, ReadState.REFRESH_AHEAD):
-                    assert entry is not None
-                    return core.served(entry)
-                if not self._closed and core.servable_stale(entry, now):
-                    stale = entry  # wait for the refresh only so long, then serve this
-            flight = self._start_flight(key, name)
-            try:
-                if stale is None:
-                    return core.served(await asyncio.shield(flight))
-                left = _stale_wait_left(flight, core.config.stale_wait_s)
-                return core.served(await asyncio.wait_for(asyncio.shield(flight), left))
-            except _FlightAbandoned:
-                continue  # its load task was cancelled: load (or join a newer flight) now
-            except TimeoutError:
-                if stale is None:
-                    raise  # not our bound: the loader's own
-                if not flight.done():
-                    return _serve_stale_while_slow(core, stale)
-            # Done just as the wait ran out (or the loader raised TimeoutError):
-            # its own outcome, read once more.
-            try:
-                return core.served(flight.result())
-            except _FlightAbandoned:
-                continue
-
-    def _start_flight(self, key: str, name: SecretName) -> _AsyncFlight:
-        flight = self._flights.get(key)
-        if flight is None:
-            loop = asyncio.get_running_loop()
-            flight = self._flights[key] = _AsyncFlight(loop=loop)
-            task = loop.create_task(self._fly(key, name, flight))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            # A task cancelled before its first step never runs _fly at all.
-            task.add_done_callback(lambda _: self._abandon(key, flight))
-        return flight
-
-    def _abandon(self, key: str, flight: _AsyncFlight) -> None:
-        """If ``flight`` is unresolved, remove it (if still registered) and resolve it."""
-        if flight.done():
-            return
-        if self._flights.get(key) is flight:
-            del self._flights[key]
-        flight.set_exception(_FlightAbandoned(key))
-        flight.exception()  # nobody may be waiting: no "never retrieved" warning
-
-    async def _fly(self, key: str, name: SecretName, flight: _AsyncFlight) -> None:
-        try:
-            try:
-                outcome: Loaded | VaultError = await self._loader(name)
-            except VaultError as error:
-                outcome = error
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-                entry = _record_outcome(self._core, key, name, outcome)
-            else:  # invalidate() forgot this flight
-                entry = self._core.superseded(name, outcome, self._core.clock())
-        except asyncio.CancelledError:
-            # Cancelled (close() timed out, the loop is shutting down): the
-            # task's done-callback abandons the flight, and callers load again.
-            raise
-        except BaseException as unexpected:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-            if not flight.done():
-                flight.set_exception(unexpected)
-                # Callers may all have gone (cancelled): do not let asyncio
-                # complain that nobody retrieved the exception.
-                flight.exception()
-            if isinstance(unexpected, Exception):
-                return
-            raise
-        if not flight.done():
-            flight.set_result(entry)
+        return AsyncSecretCache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,15 @@ Build it directly, or from the environment with :meth:`StoreConfig.from_env`:
                                be served instead (default 2)
 ``KEYVAULT_EMULATOR_CA``       CA bundle of the local emulator (only used when the
                                vault host is ``127.0.0.1`` or ``localhost``;
-                               ``REQUESTS_CA_BUNDLE`` is the second choice)
+                               ``REQUESTS_CA_BUNDLE`` is the second choice). With
+                               no vault configured, it lets Key Vault references
+                               in local settings point at the emulator
+``ORGSECRETS_AZURE_CLOUD``     the cloud whose vault hosts Key Vault references may
+                               name: ``AzureCloud`` (default), ``AzureChinaCloud``,
+                               ``AzureUSGovernment``
+``ORGSECRETS_ALLOW_LOCAL_IN_AZURE``  ``true``: on App Service / Functions with no
+                               vault configured, read the local sources anyway
+                               (default: refuse, see :func:`detect_hosting`)
 =============================  ==================================================
 
 The credential is not configuration: pass any ``TokenCredential`` to the
@@ -41,11 +49,13 @@ from urllib.parse import urlsplit
 from .errors import ConfigurationError
 
 __all__ = [
+    "AZURE_CLOUD_VAULT_SUFFIXES",
     "AZURE_VAULT_DOMAINS",
     "CacheConfig",
     "EmulatorSettings",
     "LocalFallback",
     "StoreConfig",
+    "detect_hosting",
     "is_loopback_url",
 ]
 
@@ -58,7 +68,51 @@ AZURE_VAULT_DOMAINS = (
 )
 """Host suffixes of real Azure Key Vaults: emulator settings are refused for them."""
 
+AZURE_CLOUD_VAULT_SUFFIXES = {
+    "AzureCloud": ".vault.azure.net",
+    "AzureChinaCloud": ".vault.azure.cn",
+    "AzureUSGovernment": ".vault.usgovcloudapi.net",
+}
+"""Each cloud's Key Vault DNS suffix, by the names ``az cloud list`` uses."""
+
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def detect_hosting(environ: Mapping[str, str] | None = None) -> str | None:
+    """Which Azure host the process runs on, from the variables the platform sets; None: local.
+
+    App Service and Functions (in Azure) set ``WEBSITE_INSTANCE_ID`` and
+    ``WEBSITE_SITE_NAME``; Functions set ``FUNCTIONS_WORKER_RUNTIME`` and
+    ``AZURE_FUNCTIONS_ENVIRONMENT`` (``Production`` unless changed). Functions
+    Core Tools (``func start``) set ``AZURE_FUNCTIONS_ENVIRONMENT=Development``:
+    local.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("AZURE_FUNCTIONS_ENVIRONMENT", "").strip().lower() == "development":
+        return None
+    functions = bool(env.get("FUNCTIONS_WORKER_RUNTIME"))
+    site = env.get("WEBSITE_SITE_NAME") or ""
+    if site or env.get("WEBSITE_INSTANCE_ID"):
+        kind = "Azure Functions" if functions else "Azure App Service"
+        return f"{kind} (site {site!r})" if site else kind
+    if functions and env.get("AZURE_FUNCTIONS_ENVIRONMENT"):
+        return "Azure Functions"
+    return None
+
+
+def _flag(env: Mapping[str, str], var: str) -> bool | None:
+    raw = env.get(var)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{var}={raw!r}: expected true or false")
 
 
 class LocalFallback(enum.Enum):
@@ -218,6 +272,15 @@ class StoreConfig:
     emulator: EmulatorSettings | None = None
     """Emulator settings; when None they are taken from the environment, but
     only if the vault host is loopback."""
+    azure_cloud: str = "AzureCloud"
+    """The cloud whose vault hosts (``*.vault.azure.net`` for ``AzureCloud``) Key
+    Vault references in local settings may name, besides the configured vault."""
+    hosting: str | None = field(default_factory=detect_hosting)
+    """The Azure host the process runs on (:func:`detect_hosting`), None when local.
+    There, with no vault configured, the store refuses to read local sources
+    unless :attr:`allow_local_when_hosted`."""
+    allow_local_when_hosted: bool = False
+    """Read local sources on App Service / Functions with no vault (on purpose)."""
     retry_total: int = 5
     """Retries of a failed request (also used as azure-core's ``retry_status``)."""
     retry_backoff_factor_s: float = 0.8
@@ -241,6 +304,11 @@ class StoreConfig:
                 "the local fallback (ORGSECRETS_LOCAL_FALLBACK=when-no-vault)",
             )
         _require(
+            self.azure_cloud in AZURE_CLOUD_VAULT_SUFFIXES,
+            f"azure_cloud {self.azure_cloud!r}: expected one of "
+            + ", ".join(AZURE_CLOUD_VAULT_SUFFIXES),
+        )
+        _require(
             isinstance(self.retry_total, int) and 0 <= self.retry_total <= 20,
             f"retry_total must be an int in [0, 20], got {self.retry_total!r}",
         )
@@ -251,6 +319,23 @@ class StoreConfig:
             "read_timeout_s",
         ):
             _finite_non_negative(name, getattr(self, name))
+
+    @property
+    def vault_dns_suffix(self) -> str:
+        """The Key Vault DNS suffix of :attr:`azure_cloud` (``.vault.azure.net``)."""
+        return AZURE_CLOUD_VAULT_SUFFIXES[self.azure_cloud]
+
+    @property
+    def local_refused(self) -> str | None:
+        """Why the local sources must not be read (hosted in Azure, no vault), or None."""
+        if self.vault_url is not None or self.hosting is None or self.allow_local_when_hosted:
+            return None
+        return (
+            f"running on {self.hosting} with no vault configured: set the app setting "
+            "AZURE_KEY_VAULT_URL to the vault's URL (https://<name>.vault.azure.net/), or, to "
+            "read secrets from app settings / environment variables on purpose, set "
+            "ORGSECRETS_ALLOW_LOCAL_IN_AZURE=true"
+        )
 
     @property
     def uses_emulator(self) -> bool:
@@ -302,6 +387,16 @@ class StoreConfig:
                 kwargs[attr] = Path(env[var]) if env[var] else None
         if vault_url is not None and is_loopback_url(vault_url):
             kwargs["emulator"] = EmulatorSettings.from_env(env)
+        elif vault_url is None and env.get("KEYVAULT_EMULATOR_CA"):
+            # Local development against the emulator: references may point at it.
+            kwargs["emulator"] = EmulatorSettings(ca_path=env["KEYVAULT_EMULATOR_CA"])
+        cloud = env.get("ORGSECRETS_AZURE_CLOUD")
+        if cloud:
+            kwargs["azure_cloud"] = cloud.strip()
+        kwargs["hosting"] = detect_hosting(env)
+        allow = _flag(env, "ORGSECRETS_ALLOW_LOCAL_IN_AZURE")
+        if allow is not None:
+            kwargs["allow_local_when_hosted"] = allow
         kwargs.update(overrides)
         return cls(**kwargs)
 

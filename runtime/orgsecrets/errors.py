@@ -17,11 +17,13 @@ __all__ = [
     "AuthenticationFailedError",
     "ConfigurationError",
     "InvalidSecretNameError",
+    "KeyVaultReferenceError",
     "OrgSecretsError",
     "PermissionDeniedError",
     "SecretNotFoundError",
     "ThrottledError",
     "VaultError",
+    "VaultHostNotFoundError",
     "VaultRequestError",
     "VaultUnreachableError",
 ]
@@ -36,6 +38,18 @@ class OrgSecretsError(Exception):
 
 class ConfigurationError(OrgSecretsError, ValueError):
     """The configuration is missing or inconsistent; the message says what to set."""
+
+
+class KeyVaultReferenceError(ConfigurationError):
+    """A local setting holds a Key Vault reference (``@Microsoft.KeyVault(...)``) that
+    is malformed or names a host that is not allowed. ``setting`` and ``source`` say
+    which; the message never repeats the setting's value.
+    """
+
+    def __init__(self, message: str, *, setting: str, source: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.source = source
 
 
 class InvalidSecretNameError(OrgSecretsError, ValueError):
@@ -96,6 +110,15 @@ class VaultUnreachableError(VaultError):
     ) -> None:
         super().__init__(message, vault_url=vault_url, operation=operation)
         self.status = status
+
+
+class VaultHostNotFoundError(VaultUnreachableError, ConfigurationError):
+    """The vault's host name does not resolve: a typo in the URL, or a deleted vault.
+
+    Raised at once, without retries. A :class:`ConfigurationError` (fix the
+    URL) and a :class:`VaultUnreachableError` (a cached value may still be
+    served while it lasts, in case it is DNS that is failing).
+    """
 
 
 class ThrottledError(VaultError):

@@ -6,7 +6,8 @@ timeouts, user agent and, only for the local emulator, the CA bundle and
 credentials the store builds the same timeouts. :class:`KeyVaultSource` and
 :class:`AsyncKeyVaultSource` wrap the sync and ``aio`` clients, translate
 their exceptions at the boundary and never log, keep or show a value
-beyond returning it.
+beyond returning it. The twins share :class:`_KeyVaultCore`: what a
+client's answer or exception means; each only makes its calls.
 
 ``logging_enable`` is never passed: with it azure-core would log bodies.
 """
@@ -14,7 +15,7 @@ beyond returning it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, TypeVar
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
@@ -124,9 +125,34 @@ def default_credential(config: StoreConfig) -> TokenCredential:
 
 def default_async_credential(config: StoreConfig) -> AsyncTokenCredential:
     """The ``aio`` ``DefaultAzureCredential`` (trusting the emulator's CA when pointed at it)."""
+    require_async_transport()
     from azure.identity.aio import DefaultAzureCredential
 
     return DefaultAzureCredential(**credential_options(config))
+
+
+def _retry_settings(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``retry_*`` options, for building the retry policy the client is given."""
+    return {key: value for key, value in options.items() if key.startswith("retry_")}
+
+
+AIO_INSTALL = "pip install 'keyvault-orgsecrets[aio]'"
+
+
+def require_async_transport() -> None:
+    """Raise a :class:`ConfigurationError` with the install command if aiohttp is missing.
+
+    azure-core's only async transport is aiohttp, an optional dependency
+    (the ``aio`` extra); without it the first async request would fail with
+    a bare ``ImportError``.
+    """
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "the asyncio API (aget, AsyncSecretStore) reads Key Vault through aiohttp, which "
+            f"is not installed: {AIO_INSTALL}"
+        ) from None
 
 
 def _vault_url(config: StoreConfig) -> str:
@@ -144,28 +170,80 @@ def _listed_name(raw: str | None) -> SecretName | None:
         return None  # a secret outside the naming scheme: not ours to load
 
 
-class KeyVaultSource:
-    """Reads secrets through the sync ``SecretClient``.
+CredentialT = TypeVar("CredentialT")
+ClientT = TypeVar("ClientT")
+
+
+class _KeyVaultCore(Generic[CredentialT, ClientT]):
+    """What both Key Vault twins share: the vault's identity and the meaning of its answers.
 
     :param config: vault URL, retries, timeouts, emulator settings.
-    :param credential: any ``TokenCredential``.
+    :param credential: a ``TokenCredential`` (an ``AsyncTokenCredential`` for the aio twin).
     :keyword client: an already built client (for tests); otherwise one is built.
     """
 
     def __init__(
-        self,
-        config: StoreConfig,
-        credential: TokenCredential,
-        *,
-        client: SecretClient | None = None,
+        self, config: StoreConfig, credential: CredentialT, *, client: ClientT | None = None
     ) -> None:
         self.vault_url = _vault_url(config)
-        if client is None:
-            from azure.keyvault.secrets import SecretClient
-
-            client = SecretClient(self.vault_url, credential, **client_options(config))
-        self.client = client
         self.description = f"Key Vault {self.vault_url}"
+        self.client = client if client is not None else self._build_client(config, credential)
+
+    def _build_client(self, config: StoreConfig, credential: CredentialT) -> ClientT:
+        raise NotImplementedError
+
+    @staticmethod
+    def _default_credential(config: StoreConfig) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def open(cls, config: StoreConfig, credential: Any = None) -> tuple[Self, Any]:
+        """A source for ``config``'s vault, and the credential built for it (None if given)."""
+        owned = None
+        if credential is None:
+            credential = owned = cls._default_credential(config)
+        return cls(config, credential), owned
+
+    def _found(self, value: str | None) -> Loaded:
+        return Loaded(value if value is not None else "", self.description)
+
+    def _fetch_failed(self, vault_name: str, exc: AzureError) -> Loaded:
+        """What a failed ``get_secret`` means: not found (disabled counts), or a raised error."""
+        if isinstance(exc, ResourceNotFoundError):
+            return Loaded(None, self.description)
+        if isinstance(exc, HttpResponseError) and is_disabled_secret(exc):
+            return Loaded(None, f"{self.description} (disabled)")
+        operation = Operation.get_secret(vault_name)
+        raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
+
+    def _list_failed(self, exc: AzureError) -> NoReturn:
+        operation = Operation.list_secrets()
+        raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
+
+    @staticmethod
+    def _listed(props: Any) -> SecretName | None:
+        """The name of a listed secret to load, or None (disabled, or outside the scheme)."""
+        if props.enabled is False:
+            return None
+        return _listed_name(props.name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.vault_url!r})"
+
+
+class KeyVaultSource(_KeyVaultCore["TokenCredential", "SecretClient"]):
+    """Reads secrets through the sync ``SecretClient``."""
+
+    _default_credential = staticmethod(default_credential)
+
+    def _build_client(self, config: StoreConfig, credential: TokenCredential) -> SecretClient:
+        from azure.keyvault.secrets import SecretClient
+
+        from ._retry import FailFastRetryPolicy
+
+        options = client_options(config)
+        options["retry_policy"] = FailFastRetryPolicy(**_retry_settings(options))
+        return SecretClient(self.vault_url, credential, **options)
 
     def fetch(self, name: SecretName) -> Loaded:
         """The secret's current value, or ``Loaded(None)`` if it does not exist or is disabled.
@@ -174,19 +252,15 @@ class KeyVaultSource:
 
         :raises VaultError: any other failure, translated.
         """
+        return self.read(name.vault_name)
+
+    def read(self, vault_name: str, *, version: str | None = None) -> Loaded:
+        """:meth:`fetch` by the name in the vault (any name), optionally of one version."""
         try:
-            secret = self.client.get_secret(name.vault_name)
-        except ResourceNotFoundError:
-            return Loaded(None, self.description)
-        except HttpResponseError as exc:
-            if is_disabled_secret(exc):
-                return Loaded(None, f"{self.description} (disabled)")
-            operation = Operation.get_secret(name.vault_name)
-            raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
+            secret = self.client.get_secret(vault_name, version)
         except AzureError as exc:
-            operation = Operation.get_secret(name.vault_name)
-            raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
-        return Loaded(secret.value if secret.value is not None else "", self.description)
+            return self._fetch_failed(vault_name, exc)
+        return self._found(secret.value)
 
     def list_names(self) -> list[SecretName]:
         """Every enabled secret in the vault that follows the naming scheme. Reads no value.
@@ -199,15 +273,10 @@ class KeyVaultSource:
         """:meth:`list_names` lazily, page by page, so callers can start work early."""
         try:
             for props in self.client.list_properties_of_secrets(max_page_size=25):
-                if props.enabled is False:
-                    continue
-                parsed = _listed_name(props.name)
-                if parsed is not None:
+                if (parsed := self._listed(props)) is not None:
                     yield parsed
         except AzureError as exc:
-            raise map_azure_error(
-                exc, vault_url=self.vault_url, operation=Operation.list_secrets()
-            ) from exc
+            self._list_failed(exc)
 
     def probe(self) -> None:
         """List one page of secret properties, without retries. For health checks."""
@@ -216,56 +285,45 @@ class KeyVaultSource:
             for _ in next(iter(pages.by_page()), ()):
                 pass
         except AzureError as exc:
-            raise map_azure_error(
-                exc, vault_url=self.vault_url, operation=Operation.list_secrets()
-            ) from exc
+            self._list_failed(exc)
 
     def close(self) -> None:
         self.client.close()
 
-    def __repr__(self) -> str:
-        return f"KeyVaultSource({self.vault_url!r})"
 
-
-class AsyncKeyVaultSource:
+class AsyncKeyVaultSource(_KeyVaultCore["AsyncTokenCredential", "AsyncSecretClient"]):
     """The asyncio twin of :class:`KeyVaultSource`, on ``azure.keyvault.secrets.aio``."""
 
-    def __init__(
-        self,
-        config: StoreConfig,
-        credential: AsyncTokenCredential,
-        *,
-        client: AsyncSecretClient | None = None,
-    ) -> None:
-        self.vault_url = _vault_url(config)
-        if client is None:
-            from azure.keyvault.secrets.aio import SecretClient as AioSecretClient
+    _default_credential = staticmethod(default_async_credential)
 
-            options = client_options(config)
-            ca_path = options.pop("connection_verify", None)
-            if ca_path is not None:
-                from ._aio_transport import CATrustingAioHttpTransport
+    def _build_client(
+        self, config: StoreConfig, credential: AsyncTokenCredential
+    ) -> AsyncSecretClient:
+        require_async_transport()
+        from azure.keyvault.secrets.aio import SecretClient as AioSecretClient
 
-                options["transport"] = CATrustingAioHttpTransport(ca_path)
-            client = AioSecretClient(self.vault_url, credential, **options)
-        self.client = client
-        self.description = f"Key Vault {self.vault_url}"
+        from ._retry import AsyncFailFastRetryPolicy
+
+        options = client_options(config)
+        options["retry_policy"] = AsyncFailFastRetryPolicy(**_retry_settings(options))
+        ca_path = options.pop("connection_verify", None)
+        if ca_path is not None:
+            from ._aio_transport import CATrustingAioHttpTransport
+
+            options["transport"] = CATrustingAioHttpTransport(ca_path)
+        return AioSecretClient(self.vault_url, credential, **options)
 
     async def fetch(self, name: SecretName) -> Loaded:
         """See :meth:`KeyVaultSource.fetch`."""
+        return await self.read(name.vault_name)
+
+    async def read(self, vault_name: str, *, version: str | None = None) -> Loaded:
+        """See :meth:`KeyVaultSource.read`."""
         try:
-            secret = await self.client.get_secret(name.vault_name)
-        except ResourceNotFoundError:
-            return Loaded(None, self.description)
-        except HttpResponseError as exc:
-            if is_disabled_secret(exc):
-                return Loaded(None, f"{self.description} (disabled)")
-            operation = Operation.get_secret(name.vault_name)
-            raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
+            secret = await self.client.get_secret(vault_name, version)
         except AzureError as exc:
-            operation = Operation.get_secret(name.vault_name)
-            raise map_azure_error(exc, vault_url=self.vault_url, operation=operation) from exc
-        return Loaded(secret.value if secret.value is not None else "", self.description)
+            return self._fetch_failed(vault_name, exc)
+        return self._found(secret.value)
 
     async def list_names(self) -> list[SecretName]:
         """See :meth:`KeyVaultSource.list_names`."""
@@ -275,15 +333,10 @@ class AsyncKeyVaultSource:
         """See :meth:`KeyVaultSource.iter_names`."""
         try:
             async for props in self.client.list_properties_of_secrets(max_page_size=25):
-                if props.enabled is False:
-                    continue
-                parsed = _listed_name(props.name)
-                if parsed is not None:
+                if (parsed := self._listed(props)) is not None:
                     yield parsed
         except AzureError as exc:
-            raise map_azure_error(
-                exc, vault_url=self.vault_url, operation=Operation.list_secrets()
-            ) from exc
+            self._list_failed(exc)
 
     async def probe(self) -> None:
         """See :meth:`KeyVaultSource.probe`."""
@@ -294,12 +347,7 @@ class AsyncKeyVaultSource:
                     pass
                 break
         except AzureError as exc:
-            raise map_azure_error(
-                exc, vault_url=self.vault_url, operation=Operation.list_secrets()
-            ) from exc
+            self._list_failed(exc)
 
     async def close(self) -> None:
         await self.client.close()
-
-    def __repr__(self) -> str:
-        return f"AsyncKeyVaultSource({self.vault_url!r})"

@@ -112,14 +112,7 @@ def validate_org_id(org: str) -> str:
     :raises InvalidSecretNameError: empty, bad characters, ``--`` inside, a
         leading or trailing ``-``, or ``GLOBAL`` in any case.
     """
-    if not isinstance(org, str):
-        raise InvalidSecretNameError(f"org id must be a str, got {type(org).__name__}")
-    if not org:
-        raise InvalidSecretNameError("org id is empty")
-    if not _ALLOWED.fullmatch(org):
-        raise InvalidSecretNameError(
-            f"org id {org!r} may contain only letters, digits and '-' (pattern ^[0-9a-zA-Z-]+$)"
-        )
+    _check_characters("org id", org)
     if SEPARATOR in org:
         raise InvalidSecretNameError(
             f"org id {org!r} must not contain {SEPARATOR!r}: it separates the org id from the name"
@@ -139,16 +132,20 @@ def validate_short_name(name: str) -> str:
 
     :raises InvalidSecretNameError: empty or characters outside ``[0-9a-zA-Z-]``.
     """
-    if not isinstance(name, str):
-        raise InvalidSecretNameError(f"secret name must be a str, got {type(name).__name__}")
-    if not name:
-        raise InvalidSecretNameError("secret name is empty")
-    if not _ALLOWED.fullmatch(name):
-        raise InvalidSecretNameError(
-            f"secret name {name!r} may contain only letters, digits and '-' "
-            "(pattern ^[0-9a-zA-Z-]+$)"
-        )
+    _check_characters("secret name", name)
     return name
+
+
+def _check_characters(what: str, value: object) -> None:
+    """``value`` is a non-empty str of ``[0-9a-zA-Z-]``, else raise naming ``what``."""
+    if not isinstance(value, str):
+        raise InvalidSecretNameError(f"{what} must be a str, got {type(value).__name__}")
+    if not value:
+        raise InvalidSecretNameError(f"{what} is empty")
+    if not _ALLOWED.fullmatch(value):
+        raise InvalidSecretNameError(
+            f"{what} {value!r} may contain only letters, digits and '-' (pattern ^[0-9a-zA-Z-]+$)"
+        )
 
 
 def _checked(scope: str, name: str) -> SecretName:

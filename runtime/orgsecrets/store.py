@@ -2,8 +2,13 @@
 
 ``get(name, org=...)`` reads ``{org}--{name}``, then ``GLOBAL--{name}``,
 through the cache, from Key Vault or (for local development) the local
-sources. The twins share :class:`_StoreCore` (name resolution memo, error
-and report building) and differ only where I/O happens.
+sources.
+
+The twins are thin loops around one pure core (as httpx's ``BaseClient``):
+:class:`_StoreCore` holds the configuration, the resolution memo, and the
+control flow of a miss, a prefetch and a health probe as step generators
+(:mod:`orgsecrets._steps`); each twin answers the steps' requests with its
+own I/O (threads and blocking calls, or ``await``), and nothing else.
 
 The hit path is one dict lookup keyed by ``(name, org)`` and one monotonic
 clock read; validation, fallback and single-flight happen on a miss only.
@@ -17,37 +22,42 @@ is still current, so an answer read before a rotation, but returned after the
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
+from urllib.parse import urlsplit
 
 from . import _after_fork
-from ._cache_core import CacheCore, Loaded, ReadState
-from .cache import AsyncSecretCache, CacheEntry, SecretCache
-from .config import LocalFallback, StoreConfig
+from ._cache_core import CacheCore, CacheEntry, Loaded, ReadState
+from ._steps import Steps, arun, run
+from .cache import SecretCache
+from .config import LocalFallback, StoreConfig, is_loopback_url
 from .errors import (
     AuthenticationFailedError,
+    ConfigurationError,
     PermissionDeniedError,
     SecretNotFoundError,
     ThrottledError,
     VaultError,
+    VaultRequestError,
     VaultUnreachableError,
 )
 from .local_sources import LocalSources
 from .naming import GLOBAL_SCOPE, SecretName, lookup_names, validate_org_id
+from .references import KeyVaultReference, ReferencePolicy, is_reference, parse_reference
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.credentials_async import AsyncTokenCredential
 
+    from ._async_cache import AsyncSecretCache
     from .keyvault import AsyncKeyVaultSource, KeyVaultSource
 
 __all__ = ["AsyncSecretStore", "HealthReport", "HealthStatus", "PrefetchResult", "SecretStore"]
@@ -62,6 +72,8 @@ class HealthStatus(enum.Enum):
 
     OK = "ok"
     LOCAL_ONLY = "local-only"
+    MISCONFIGURED = "misconfigured"
+    """Hosted in Azure (App Service, Functions) with no vault configured."""
     AUTHENTICATION_FAILED = "authentication-failed"
     PERMISSION_DENIED = "permission-denied"
     UNREACHABLE = "unreachable"
@@ -129,6 +141,56 @@ class _Resolved:
         return f"_Resolved(fresh_until={self.fresh_until:.3f})"
 
 
+class _Prefetch:
+    """One prefetch's bookkeeping: which listed names to load, and the result at the end."""
+
+    def __init__(
+        self, cache: SecretCache | AsyncSecretCache, org: str | None, source: str, clock: Clock
+    ) -> None:
+        self.cache = cache
+        self.org = org
+        self.source = source
+        self.clock = clock
+        self.scopes = _StoreCore.prefetch_scopes(org)
+        self.started = time.perf_counter()
+        self.generation = cache.generation  # an invalidate() after this voids "not found"
+        self.selected: list[SecretName] = []
+        self.cached: list[str] = []
+        self.todo: list[SecretName] = []
+
+    def wants(self, name: SecretName) -> bool:
+        """True if ``name`` (just listed) must be loaded now; notes what it is either way."""
+        if name.scope.lower() not in self.scopes:
+            return False
+        self.selected.append(name)
+        entry = self.cache.peek(name)
+        if entry is not None and CacheCore.state(entry, self.clock()) is ReadState.FRESH:
+            self.cached.append(name.vault_name)
+            return False
+        self.todo.append(name)
+        return True
+
+    def result(self, loaded_ok: Iterable[bool]) -> PrefetchResult:
+        """Prime the org names known absent, and report; ``loaded_ok`` follows :attr:`todo`."""
+        failed = [n.vault_name for n, ok in zip(self.todo, loaded_ok, strict=True) if not ok]
+        _, absent = _StoreCore.plan_prefetch(self.selected, self.org, self.scopes)
+        for n in absent:
+            if self.cache.peek(n) is None:
+                self.cache.prime(n, Loaded(None, self.source), if_generation=self.generation)
+        return PrefetchResult(
+            org=self.org,
+            loaded=tuple(n.vault_name for n in self.todo if n.vault_name not in failed),
+            already_cached=tuple(self.cached),
+            failed=tuple(failed),
+            elapsed_s=time.perf_counter() - self.started,
+        )
+
+    @staticmethod
+    def failed(name: SecretName, error: VaultError) -> bool:
+        logger.warning("prefetch of secret %r failed: %s", name.vault_name, error)
+        return False
+
+
 class _StoreCore:
     """What both store twins share: configuration, the resolution memo, reports."""
 
@@ -151,9 +213,15 @@ class _StoreCore:
         self.fallback_when_unreachable = (
             config.vault_url is not None and config.local_fallback is LocalFallback.WHEN_UNREACHABLE
         )
+        self.refusal = config.local_refused
+        """Why local sources must not be read (hosted in Azure with no vault), or None."""
+        self.references = ReferencePolicy.for_config(config)
+        self.reference_lock = threading.Lock()
+        """Guards building the clients of the vaults references name (once each)."""
 
     def _reset_after_fork(self) -> None:
         self._memo_writes = threading.Lock()  # a parent's thread may have held it
+        self.reference_lock = threading.Lock()
 
     def remember(
         self, key: tuple[str, str | None], value: str, fresh_until: float, generation: int
@@ -173,27 +241,114 @@ class _StoreCore:
             self.generation += 1
             self.memo.clear()
 
-    def local_loader(self, name: SecretName) -> Loaded:
-        assert self.local is not None
-        found = self.local.lookup(name)
-        if found is None:
-            return Loaded(None, " / ".join(self.local.descriptions))
-        return Loaded(found[0], found[1])
+    def resolution(
+        self, name: str, org: str | None, vault_description: str | None
+    ) -> Steps[SecretName | KeyVaultReference, str]:
+        """A miss of ``get(name, org)``: yields each candidate to read from the cache.
 
-    def local_fallback(self, name: SecretName, error: VaultUnreachableError) -> str | None:
+        Each candidate is answered with its :class:`CacheEntry`, or the
+        :class:`VaultError` its read raised. With the local fallback while the
+        vault is unreachable, a local Key Vault reference is yielded too (see
+        :meth:`local_loading`).
+        """
+        generation = self.generation  # before any cache read
+        candidates = lookup_names(name, org)
+        fresh_until = math.inf
+        unreachable: VaultUnreachableError | None = None
+        for candidate in candidates:
+            entry: CacheEntry | VaultError = yield candidate
+            if isinstance(entry, VaultError):
+                if not (
+                    isinstance(entry, VaultUnreachableError) and self.fallback_when_unreachable
+                ):
+                    raise entry
+                value = yield from self.local_fallback(candidate, entry)
+                if value is not None:
+                    return value
+                unreachable = entry
+                continue
+            fresh_until = min(fresh_until, entry.fresh_until)
+            if entry.value is not None and entry.found:
+                self.remember((name, org), entry.value, fresh_until, generation)
+                return entry.value
+        if unreachable is not None:
+            raise unreachable
+        raise self.not_found(name, candidates, vault_description)
+
+    def health_check(self, vault_url: str) -> Steps[None, HealthReport]:
+        """A health probe: yields once, answered with None (the probe passed) or its error."""
+        started = time.perf_counter()
+        error: VaultError | None = yield None
+        return self.health_from(error, time.perf_counter() - started, vault_url)
+
+    def _local_sources(self) -> LocalSources:
+        if self.refusal is not None:
+            raise ConfigurationError(self.refusal)
+        assert self.local is not None
+        return self.local
+
+    def local_names(self) -> list[SecretName]:
+        """Every name the local sources hold (for prefetch); refused when hosted without a vault."""
+        return self._local_sources().names() if self.local is not None else []
+
+    def local_loading(self, name: SecretName) -> Steps[KeyVaultReference, Loaded]:
+        """Load ``name`` from the local sources (the cache's loader without a vault).
+
+        A Key Vault reference is yielded, to be answered with the vault's
+        :class:`Loaded` (or error); its value is what is loaded.
+
+        :raises ConfigurationError: hosted in Azure with no vault (see ``local_refused``).
+        """
+        local = self._local_sources()
+        found = local.lookup(name)
+        if found is None:
+            return Loaded(None, " / ".join(local.descriptions))
+        return (yield from self._resolved(name, *found))
+
+    def _resolved(
+        self, name: SecretName, value: str, source: str
+    ) -> Steps[KeyVaultReference, Loaded]:
+        """A local value as loaded: itself, or (a reference) the secret it names."""
+        if not is_reference(value):
+            return Loaded(value, source)
+        reference = parse_reference(
+            value, setting=name.env_var, source=source, policy=self.references
+        )
+        outcome: Loaded | VaultError = yield reference
+        if isinstance(outcome, VaultError):
+            # Name the setting, so the app's owner knows which one to fix.
+            outcome.args = (f"the Key Vault reference in {reference.where}: {outcome}",)
+            raise outcome
+        if outcome.value is None:
+            raise VaultRequestError(
+                f"the Key Vault reference in {reference.where} names secret "
+                f"{reference.secret_name!r}"
+                + (f" version {reference.version!r}" if reference.version else "")
+                + f" in {reference.vault_url}, which does not exist or is disabled",
+                vault_url=reference.vault_url,
+                operation=f"get secret {reference.secret_name!r}",
+                status=404,
+                code="SecretNotFound",
+            )
+        return Loaded(outcome.value, f"{outcome.source} (reference in {reference.where})")
+
+    def local_fallback(
+        self, name: SecretName, error: VaultUnreachableError
+    ) -> Steps[KeyVaultReference, str | None]:
         """A local value for ``name`` while the vault is unreachable (opt-in), else None."""
         if not self.fallback_when_unreachable or self.local is None:
             return None
         found = self.local.lookup(name)
         if found is None:
             return None
+        loaded = yield from self._resolved(name, *found)
         logger.warning(
             "Key Vault unreachable (%s); using secret %r from %s",
             type(error).__name__,
             name.vault_name,
-            found[1],
+            loaded.source,
         )
-        return found[0]
+        return loaded.value
 
     def not_found(
         self, name: str, candidates: tuple[SecretName, ...], vault_description: str | None
@@ -229,6 +384,13 @@ class _StoreCore:
         return selected, absent
 
     def local_health(self) -> HealthReport:
+        if self.refusal is not None:
+            return HealthReport(
+                status=HealthStatus.MISCONFIGURED,
+                reason=self.refusal,
+                latency_s=0.0,
+                vault_url=None,
+            )
         assert self.local is not None
         return HealthReport(
             status=HealthStatus.LOCAL_ONLY,
@@ -260,27 +422,30 @@ class _StoreCore:
         return f"{where}, {len(self.memo)} memoised"
 
 
-class SecretStore:
-    """Read org and GLOBAL secrets: cached, single-flight, stale-if-error.
+CredentialT = TypeVar("CredentialT")
+
+
+def _netloc(url: str) -> str:
+    return urlsplit(url).netloc.lower()
+
+
+class _StoreShell(Generic[CredentialT]):
+    """What the twins share beyond the core: construction, the pure public methods, the repr.
 
     :param config: a :class:`StoreConfig`; default: :meth:`StoreConfig.from_env`.
-    :keyword credential: any ``TokenCredential``; default ``DefaultAzureCredential``
-        (closed with the store; an injected one is left open).
+    :keyword credential: any ``TokenCredential`` (``AsyncTokenCredential`` for the
+        asyncio twin); default ``DefaultAzureCredential`` (closed with the store;
+        an injected one is left open).
     :keyword clock: monotonic seconds, for tests.
-
-    Example::
-
-        store = SecretStore()                       # AZURE_KEY_VAULT_URL from the environment
-        password = store.get("db-password", org="contoso")
-
-    Thread-safe. Use one store per process and keep it (it holds the cache).
     """
+
+    _cache: SecretCache | AsyncSecretCache
 
     def __init__(
         self,
         config: StoreConfig | None = None,
         *,
-        credential: TokenCredential | None = None,
+        credential: CredentialT | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self.config = config if config is not None else StoreConfig.from_env()
@@ -288,133 +453,41 @@ class SecretStore:
         self._clock = clock
         self._memo = self._core.memo
         self._owned_credential: Any = None
-        self._vault: KeyVaultSource | None = None
-        if self.config.vault_url is not None:
-            from .keyvault import KeyVaultSource, default_credential
+        self._vault_description: str | None = None
+        self._credential: Any = credential
+        self._referenced: dict[str, Any] = {}
+        """The sources of the vaults Key Vault references name, by vault URL."""
+        self._open(credential)
 
-            if credential is None:
-                credential = self._owned_credential = default_credential(self.config)
-            self._vault = KeyVaultSource(self.config, credential)
-            loader: Callable[[SecretName], Loaded] = self._vault.fetch
-        else:
-            loader = self._core.local_loader
-        self._cache = SecretCache(loader, config=self.config.cache, clock=clock)
+    def _open(self, credential: CredentialT | None) -> None:
+        """Build the vault source (if a vault is configured) and the cache."""
+        raise NotImplementedError
+
+    def _source_class(self) -> Any:
+        """:class:`KeyVaultSource` or its asyncio twin (imported when first needed)."""
+        raise NotImplementedError
+
+    def _referenced_vault(self, reference: KeyVaultReference) -> Any:
+        """The source for the vault ``reference`` names: the store's own, or one built once."""
+        vault = getattr(self, "_vault", None)
+        if vault is not None and _netloc(vault.vault_url) == _netloc(reference.vault_url):
+            return vault
+        with self._core.reference_lock:
+            source = self._referenced.get(reference.vault_url)
+            if source is None:
+                config = self.config.with_changes(
+                    vault_url=reference.vault_url,
+                    emulator=self.config.emulator if is_loopback_url(reference.vault_url) else None,
+                )
+                source, owned = self._source_class().open(config, self._credential)
+                if owned is not None:  # built once, for every referenced vault; closed with us
+                    self._credential = self._owned_credential = owned
+                self._referenced[reference.vault_url] = source
+        return source
 
     @property
     def vault_url(self) -> str | None:
         return self.config.vault_url
-
-    def get(self, name: str, *, org: str | None = None) -> str:
-        """The value of ``{org}--{name}``, else ``GLOBAL--{name}`` (GLOBAL only without org).
-
-        Requires *Key Vault Secrets User* on the vault (``secrets/getSecret/action``).
-
-        :raises InvalidSecretNameError: a bad name or org id (before any call).
-        :raises SecretNotFoundError: no source has it (a ``KeyError``).
-        :raises VaultError: the vault failed and no cached value may be served.
-        """
-        hit = self._memo.get((name, org))
-        if hit is not None and self._clock() < hit.fresh_until:
-            return hit.value
-        return self._resolve(name, org)
-
-    def _resolve(self, name: str, org: str | None) -> str:
-        generation = self._core.generation  # before any cache read
-        candidates = lookup_names(name, org)
-        fresh_until = math.inf
-        unreachable: VaultUnreachableError | None = None
-        for candidate in candidates:
-            try:
-                entry = self._cache.get(candidate)
-            except VaultUnreachableError as error:
-                if not self._core.fallback_when_unreachable:
-                    raise
-                value = self._core.local_fallback(candidate, error)
-                if value is not None:
-                    return value
-                unreachable = error
-                continue
-            fresh_until = min(fresh_until, entry.fresh_until)
-            if entry.value is not None and entry.found:
-                self._core.remember((name, org), entry.value, fresh_until, generation)
-                return entry.value
-        if unreachable is not None:
-            raise unreachable
-        raise self._core.not_found(
-            name, candidates, self._vault.description if self._vault else None
-        )
-
-    def prefetch(self, org: str | None = None) -> PrefetchResult:
-        """Load every secret of ``org`` and every GLOBAL secret into the cache, concurrently.
-
-        Lists the vault's secret properties (no values), then reads the
-        selected names with at most ``cache.prefetch_concurrency`` in flight.
-        A failed read is logged and reported, not raised.
-
-        :raises VaultError: the listing itself failed.
-        """
-        scopes = self._core.prefetch_scopes(org)
-        started = time.perf_counter()
-        generation = self._cache.generation  # an invalidate() after this voids "not found"
-        names: Iterable[SecretName] = (
-            self._vault.iter_names() if self._vault else self._local_names()
-        )
-        selected: list[SecretName] = []
-        cached: list[str] = []
-        pending: list[tuple[SecretName, Future[bool]]] = []
-        workers = self.config.cache.prefetch_concurrency
-        # Values are read while later pages are still being listed.
-        with ThreadPoolExecutor(workers, thread_name_prefix="orgsecrets-prefetch") as pool:
-            for n in names:
-                if n.scope.lower() not in scopes:
-                    continue
-                selected.append(n)
-                entry = self._cache.peek(n)
-                if entry is not None and CacheCore.state(entry, self._clock()) is ReadState.FRESH:
-                    cached.append(n.vault_name)
-                else:
-                    pending.append((n, pool.submit(self._prefetch_one, n)))
-        todo = [n for n, _ in pending]
-        failed = [n.vault_name for n, done in pending if not done.result()]
-        _, absent = self._core.plan_prefetch(selected, org, scopes)
-        source = self._vault.description if self._vault else "local sources"
-        for n in absent:
-            if self._cache.peek(n) is None:
-                self._cache.prime(n, Loaded(None, source), if_generation=generation)
-        return PrefetchResult(
-            org=org,
-            loaded=tuple(n.vault_name for n in todo if n.vault_name not in failed),
-            already_cached=tuple(cached),
-            failed=tuple(failed),
-            elapsed_s=time.perf_counter() - started,
-        )
-
-    def _prefetch_one(self, name: SecretName) -> bool:
-        try:
-            self._cache.refresh(name)
-        except VaultError as error:
-            logger.warning("prefetch of secret %r failed: %s", name.vault_name, error)
-            return False
-        return True
-
-    def _local_names(self) -> list[SecretName]:
-        return self._core.local.names() if self._core.local else []
-
-    def health(self) -> HealthReport:
-        """Probe the vault: list one page of secret properties (no value), no retries.
-
-        Requires ``secrets/readMetadata/action`` (Key Vault Secrets User).
-        Never raises for vault failures: the report's ``status`` says which.
-        """
-        if self._vault is None:
-            return self._core.local_health()
-        started = time.perf_counter()
-        error: VaultError | None = None
-        try:
-            self._vault.probe()
-        except VaultError as exc:
-            error = exc
-        return self._core.health_from(error, time.perf_counter() - started, self._vault.vault_url)
 
     def invalidate(self, name: str | None = None, *, org: str | None = None) -> None:
         """Forget ``name`` for ``org`` (the org and GLOBAL entries), or everything.
@@ -433,11 +506,118 @@ class SecretStore:
                 self._cache.invalidate(candidate)
         self._core.forget()
 
+    def _prefetch(self, org: str | None) -> _Prefetch:
+        return _Prefetch(self._cache, org, self._vault_description or "local sources", self._clock)
+
+    def __repr__(self) -> str:
+        core = self._core.describe(self._vault_description)
+        return f"{type(self).__name__}({core}, cache={self._cache!r})"
+
+
+class SecretStore(_StoreShell["TokenCredential"]):
+    """Read org and GLOBAL secrets: cached, single-flight, stale-if-error.
+
+    :param config: a :class:`StoreConfig`; default: :meth:`StoreConfig.from_env`.
+    :keyword credential: any ``TokenCredential``; default ``DefaultAzureCredential``
+        (closed with the store; an injected one is left open).
+    :keyword clock: monotonic seconds, for tests.
+
+    Example::
+
+        store = SecretStore()                       # AZURE_KEY_VAULT_URL from the environment
+        password = store.get("db-password", org="contoso")
+
+    Thread-safe. Use one store per process and keep it (it holds the cache).
+    """
+
+    _vault: KeyVaultSource | None
+    _cache: SecretCache
+
+    def _open(self, credential: TokenCredential | None) -> None:
+        self._vault = None
+        loader: Callable[[SecretName], Loaded] = self._local_load
+        if self.config.vault_url is not None:
+            from .keyvault import KeyVaultSource
+
+            self._vault, self._owned_credential = KeyVaultSource.open(self.config, credential)
+            self._vault_description = self._vault.description
+            loader = self._vault.fetch
+        self._cache = SecretCache(loader, config=self.config.cache, clock=self._clock)
+
+    def get(self, name: str, *, org: str | None = None) -> str:
+        """The value of ``{org}--{name}``, else ``GLOBAL--{name}`` (GLOBAL only without org).
+
+        Requires *Key Vault Secrets User* on the vault (``secrets/getSecret/action``).
+
+        :raises InvalidSecretNameError: a bad name or org id (before any call).
+        :raises SecretNotFoundError: no source has it (a ``KeyError``).
+        :raises VaultError: the vault failed and no cached value may be served.
+        """
+        hit = self._memo.get((name, org))
+        if hit is not None and self._clock() < hit.fresh_until:
+            return hit.value
+        return run(self._core.resolution(name, org, self._vault_description), self._answer)
+
+    def _answer(self, request: SecretName | KeyVaultReference) -> Any:
+        if isinstance(request, KeyVaultReference):
+            return self._read_reference(request)
+        return self._cache.get(request)
+
+    def _local_load(self, name: SecretName) -> Loaded:
+        return run(self._core.local_loading(name), self._read_reference)
+
+    def _read_reference(self, reference: KeyVaultReference) -> Loaded:
+        vault: KeyVaultSource = self._referenced_vault(reference)
+        return vault.read(reference.secret_name, version=reference.version)
+
+    def _source_class(self) -> type[KeyVaultSource]:
+        from .keyvault import KeyVaultSource
+
+        return KeyVaultSource
+
+    def prefetch(self, org: str | None = None) -> PrefetchResult:
+        """Load every secret of ``org`` and every GLOBAL secret into the cache, concurrently.
+
+        Lists the vault's secret properties (no values), then reads the
+        selected names with at most ``cache.prefetch_concurrency`` in flight.
+        A failed read is logged and reported, not raised.
+
+        :raises VaultError: the listing itself failed.
+        """
+        plan = self._prefetch(org)
+        listed: Iterable[SecretName] = (
+            self._vault.iter_names() if self._vault else self._core.local_names()
+        )
+        workers = self.config.cache.prefetch_concurrency
+        # Values are read while later pages are still being listed.
+        with ThreadPoolExecutor(workers, thread_name_prefix="orgsecrets-prefetch") as pool:
+            loads = [pool.submit(self._prefetch_one, n) for n in listed if plan.wants(n)]
+        return plan.result(load.result() for load in loads)
+
+    def _prefetch_one(self, name: SecretName) -> bool:
+        try:
+            self._cache.refresh(name)
+        except VaultError as error:
+            return _Prefetch.failed(name, error)
+        return True
+
+    def health(self) -> HealthReport:
+        """Probe the vault: list one page of secret properties (no value), no retries.
+
+        Requires ``secrets/readMetadata/action`` (Key Vault Secrets User).
+        Never raises for vault failures: the report's ``status`` says which.
+        """
+        vault = self._vault
+        if vault is None:
+            return self._core.local_health()
+        return run(self._core.health_check(vault.vault_url), lambda _: vault.probe())
+
     def close(self) -> None:
         """Close the vault client, the credential the store built, and background threads."""
         self._cache.close()
-        if self._vault is not None:
-            self._vault.close()
+        for vault in [self._vault, *self._referenced.values()]:
+            if vault is not None:
+                vault.close()
         if self._owned_credential is not None:
             self._owned_credential.close()
 
@@ -452,12 +632,8 @@ class SecretStore:
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        desc = self._vault.description if self._vault else None
-        return f"SecretStore({self._core.describe(desc)}, cache={self._cache!r})"
 
-
-class AsyncSecretStore:
+class AsyncSecretStore(_StoreShell["AsyncTokenCredential"]):
     """The asyncio twin of :class:`SecretStore` (``azure.keyvault.secrets.aio``).
 
     Same methods, same behaviour; I/O methods are coroutines. Use it from one
@@ -469,148 +645,86 @@ class AsyncSecretStore:
             password = await store.get("db-password", org="contoso")
     """
 
-    def __init__(
-        self,
-        config: StoreConfig | None = None,
-        *,
-        credential: AsyncTokenCredential | None = None,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self.config = config if config is not None else StoreConfig.from_env()
-        self._core = _StoreCore(self.config, clock)
-        self._clock = clock
-        self._memo = self._core.memo
-        self._owned_credential: Any = None
-        self._vault: AsyncKeyVaultSource | None = None
-        if self.config.vault_url is not None:
-            from .keyvault import AsyncKeyVaultSource, default_async_credential
+    _vault: AsyncKeyVaultSource | None
+    _cache: AsyncSecretCache
 
-            if credential is None:
-                credential = self._owned_credential = default_async_credential(self.config)
-            self._vault = AsyncKeyVaultSource(self.config, credential)
-            self._cache = AsyncSecretCache(self._vault.fetch, config=self.config.cache, clock=clock)
-        else:
-            self._cache = AsyncSecretCache(self._local_fetch, config=self.config.cache, clock=clock)
+    def _open(self, credential: AsyncTokenCredential | None) -> None:
+        from ._async_cache import AsyncSecretCache
+
+        self._vault = None
+        fetch = self._local_fetch
+        if self.config.vault_url is not None:
+            from .keyvault import AsyncKeyVaultSource
+
+            self._vault, self._owned_credential = AsyncKeyVaultSource.open(self.config, credential)
+            self._vault_description = self._vault.description
+            fetch = self._vault.fetch
+        self._cache = AsyncSecretCache(fetch, config=self.config.cache, clock=self._clock)
 
     async def _local_fetch(self, name: SecretName) -> Loaded:
-        return self._core.local_loader(name)
+        return await arun(self._core.local_loading(name), self._read_reference)
 
-    @property
-    def vault_url(self) -> str | None:
-        return self.config.vault_url
+    async def _answer(self, request: SecretName | KeyVaultReference) -> Any:
+        if isinstance(request, KeyVaultReference):
+            return await self._read_reference(request)
+        return await self._cache.get(request)
+
+    async def _read_reference(self, reference: KeyVaultReference) -> Loaded:
+        vault: AsyncKeyVaultSource = self._referenced_vault(reference)
+        return await vault.read(reference.secret_name, version=reference.version)
+
+    def _source_class(self) -> type[AsyncKeyVaultSource]:
+        from .keyvault import AsyncKeyVaultSource
+
+        return AsyncKeyVaultSource
 
     async def get(self, name: str, *, org: str | None = None) -> str:
         """See :meth:`SecretStore.get`."""
         hit = self._memo.get((name, org))
         if hit is not None and self._clock() < hit.fresh_until:
             return hit.value
-        return await self._resolve(name, org)
-
-    async def _resolve(self, name: str, org: str | None) -> str:
-        generation = self._core.generation  # before any cache read
-        candidates = lookup_names(name, org)
-        fresh_until = math.inf
-        unreachable: VaultUnreachableError | None = None
-        for candidate in candidates:
-            try:
-                entry: CacheEntry = await self._cache.get(candidate)
-            except VaultUnreachableError as error:
-                if not self._core.fallback_when_unreachable:
-                    raise
-                value = self._core.local_fallback(candidate, error)
-                if value is not None:
-                    return value
-                unreachable = error
-                continue
-            fresh_until = min(fresh_until, entry.fresh_until)
-            if entry.value is not None and entry.found:
-                self._core.remember((name, org), entry.value, fresh_until, generation)
-                return entry.value
-        if unreachable is not None:
-            raise unreachable
-        raise self._core.not_found(
-            name, candidates, self._vault.description if self._vault else None
-        )
+        return await arun(self._core.resolution(name, org, self._vault_description), self._answer)
 
     async def prefetch(self, org: str | None = None) -> PrefetchResult:
         """See :meth:`SecretStore.prefetch`."""
-        scopes = self._core.prefetch_scopes(org)
-        started = time.perf_counter()
-        generation = self._cache.generation  # an invalidate() after this voids "not found"
+        import asyncio
+
+        plan = self._prefetch(org)
         limit = asyncio.Semaphore(self.config.cache.prefetch_concurrency)
 
-        async def one(name: SecretName) -> bool:
+        async def load(name: SecretName) -> bool:
             async with limit:
                 try:
                     await self._cache.refresh(name)
                 except VaultError as error:
-                    logger.warning("prefetch of secret %r failed: %s", name.vault_name, error)
-                    return False
+                    return _Prefetch.failed(name, error)
                 return True
 
-        async def names() -> AsyncIterator[SecretName]:
-            if self._vault is not None:
-                async for name in self._vault.iter_names():
-                    yield name
-            elif self._core.local is not None:
-                for name in self._core.local.names():
-                    yield name
-
-        selected: list[SecretName] = []
-        cached: list[str] = []
-        pending: list[tuple[SecretName, asyncio.Task[bool]]] = []
         # Values are read while later pages are still being listed.
-        async for n in names():
-            if n.scope.lower() not in scopes:
-                continue
-            selected.append(n)
-            entry = self._cache.peek(n)
-            if entry is not None and CacheCore.state(entry, self._clock()) is ReadState.FRESH:
-                cached.append(n.vault_name)
-            else:
-                pending.append((n, asyncio.ensure_future(one(n))))
-        outcomes = await asyncio.gather(*(task for _, task in pending))
-        todo = [n for n, _ in pending]
-        failed = [n.vault_name for (n, _), ok in zip(pending, outcomes, strict=True) if not ok]
-        _, absent = self._core.plan_prefetch(selected, org, scopes)
-        source = self._vault.description if self._vault else "local sources"
-        for n in absent:
-            if self._cache.peek(n) is None:
-                self._cache.prime(n, Loaded(None, source), if_generation=generation)
-        return PrefetchResult(
-            org=org,
-            loaded=tuple(n.vault_name for n in todo if n.vault_name not in failed),
-            already_cached=tuple(cached),
-            failed=tuple(failed),
-            elapsed_s=time.perf_counter() - started,
-        )
+        loads = [asyncio.ensure_future(load(n)) async for n in self._listed() if plan.wants(n)]
+        return plan.result(await asyncio.gather(*loads))
+
+    async def _listed(self) -> AsyncIterator[SecretName]:
+        if self._vault is not None:
+            async for name in self._vault.iter_names():
+                yield name
+        else:
+            for name in self._core.local_names():
+                yield name
 
     async def health(self) -> HealthReport:
         """See :meth:`SecretStore.health`."""
-        if self._vault is None:
+        vault = self._vault
+        if vault is None:
             return self._core.local_health()
-        started = time.perf_counter()
-        error: VaultError | None = None
-        try:
-            await self._vault.probe()
-        except VaultError as exc:
-            error = exc
-        return self._core.health_from(error, time.perf_counter() - started, self._vault.vault_url)
-
-    def invalidate(self, name: str | None = None, *, org: str | None = None) -> None:
-        """See :meth:`SecretStore.invalidate`."""
-        if name is None:
-            self._cache.invalidate()
-        else:
-            for candidate in lookup_names(name, org):
-                self._cache.invalidate(candidate)
-        self._core.forget()
+        return await arun(self._core.health_check(vault.vault_url), lambda _: vault.probe())
 
     async def close(self) -> None:
         """See :meth:`SecretStore.close`."""
         await self._cache.close()
-        if self._vault is not None:
-            await self._vault.close()
+        for vault in [self._vault, *self._referenced.values()]:
+            if vault is not None:
+                await vault.close()
         if self._owned_credential is not None:
             await self._owned_credential.close()
 
@@ -624,7 +738,3 @@ class AsyncSecretStore:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        desc = self._vault.description if self._vault else None
-        return f"AsyncSecretStore({self._core.describe(desc)}, cache={self._cache!r})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pytest
 from orgsecrets import AsyncSecretStore, SecretStore
@@ -51,3 +52,38 @@ def test_same_public_surface(sync_cls: type, async_cls: type) -> None:
         assert not inspect.isasyncgenfunction(sync_fn), name
         assert inspect.iscoroutinefunction(async_fn) or inspect.isasyncgenfunction(async_fn), name
     assert shape(sync_cls.__init__) == shape(async_cls.__init__)
+
+
+def test_both_loops_drive_one_core_alike() -> None:
+    """run and arun answer a core's requests alike: our errors as values, others raised."""
+    import asyncio
+
+    from orgsecrets._steps import arun, run
+    from orgsecrets.errors import VaultError
+
+    def core() -> Any:
+        first = yield "a"
+        second = yield "b"
+        return (first, type(second).__name__)
+
+    def answer(request: str) -> str:
+        if request == "b":
+            raise VaultError("down", vault_url="https://v/", operation="get")
+        return request.upper()
+
+    async def aanswer(request: str) -> str:
+        return answer(request)
+
+    assert run(core(), answer) == ("A", "VaultError")
+    assert asyncio.run(arun(core(), aanswer)) == ("A", "VaultError")
+
+    def broken(request: str) -> str:
+        raise KeyError(request)
+
+    async def abroken(request: str) -> str:
+        raise KeyError(request)
+
+    with pytest.raises(KeyError):
+        run(core(), broken)
+    with pytest.raises(KeyError):
+        asyncio.run(arun(core(), abroken))
