@@ -105,14 +105,18 @@ class ArmPlane:
         try:
             if self.world.arm_faults is not None:
                 delay = self.world.arm_faults.decide(operation)
-            claims = self._authenticate(request)
-            if route is None:
-                raise self._unrouted(request, path_known)
-            self._check_api_version(request, route)
-            caller = Caller(claims.object_id, claims.client_id)
-            subscription = self._subscription(params)
-            self.throttle.check(caller.object_id, subscription, route.is_write)
-            self._authorize(route, request, params, caller)
+            if route is not None and route.anonymous:  # cloud metadata: no token, no limits
+                self._check_api_version(request, route)
+                caller = Caller("", "")
+            else:
+                claims = self._authenticate(request)
+                if route is None:
+                    raise self._unrouted(request, path_known)
+                self._check_api_version(request, route)
+                caller = Caller(claims.object_id, claims.client_id)
+                subscription = self._subscription(params)
+                self.throttle.check(caller.object_id, subscription, route.is_write)
+                self._authorize(route, request, params, caller)
             handler: Callable[[Request, dict[str, str], Caller], Response] = getattr(
                 self._arm if hasattr(self._arm, route.handler) else self._authorization,
                 route.handler,

@@ -165,7 +165,8 @@ class Secret:
 
 
 def check_secret_name(name: str) -> None:
-    if not SECRET_NAME.match(name):
+    # fullmatch: ``$`` would also match before a trailing newline ("name\n").
+    if not SECRET_NAME.fullmatch(name):
         raise BadRequest(f"The request URI contains an invalid name: {name}")
 
 
