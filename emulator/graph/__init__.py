@@ -1,1 +1,1 @@
-"""Microsoft Graph: the little of the directory the Azure CLI reads, for the emulator's principals."""
+"""Microsoft Graph: the little of the directory the Azure CLI reads (the emulator's principals)."""

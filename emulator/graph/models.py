@@ -166,7 +166,7 @@ class Directory:
         raise resource_not_found(object_id)
 
     def get_by_ids(self, ids: list[str], types: list[str] | None) -> list[DirectoryObject]:
-        """``directoryObjects/getByIds``: the objects found, in the order asked; unknown ids left out."""
+        """``directoryObjects/getByIds``: the objects found, in order; unknown ids left out."""
         wanted_types = None if not types else {t.lower() for t in types}
         if wanted_types is not None and "directoryobject" in wanted_types:
             wanted_types = None  # the base type: every object

@@ -15,7 +15,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..http import InvalidJson, Request, Response, json_object
-from .models import SERVICE_PRINCIPAL, USER, Directory, DirectoryObject, bad_request, resource_not_found
+from .models import (
+    SERVICE_PRINCIPAL,
+    USER,
+    Directory,
+    DirectoryObject,
+    bad_request,
+    resource_not_found,
+)
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 999
