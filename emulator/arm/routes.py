@@ -510,7 +510,12 @@ ROUTES: tuple[Route, ...] = (
 
 
 def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-    """The route for a request, its path parameters, and whether the path exists at all."""
+    """The route for a request, its path parameters, and whether the path exists at all.
+
+    Leading slashes collapse: clients join an endpoint that ends in ``/`` with a
+    path that begins with one (``az cloud register`` reads ``//metadata/...``).
+    """
+    path = "/" + path.lstrip("/")
     return match_route(ROUTES, method, path.rstrip("/") or "/")
 
 
