@@ -18,7 +18,7 @@ from typing import Any
 from ..authorization.models import GUID, normalize_scope
 from ..errors import AzureError, BadRequest, Conflict, NotFound
 from ..keyvault.firewall import check_network_settings
-from ..keyvault.models import Vault
+from ..keyvault.models import Vault, printable
 from ..persistence import Store
 from ..state import World
 
@@ -122,7 +122,7 @@ def check_vault_name(name: str) -> None:
     # fullmatch: ``$`` would also match before a trailing newline ("kv\n").
     if not VAULT_NAME.fullmatch(name) or "--" in name:
         raise BadRequest(
-            f"The vault name '{name}' is invalid. A vault's name must be between 3-24 "
+            f"The vault name '{printable(name)}' is invalid. A vault's name must be between 3-24 "
             "alphanumeric characters. The name must begin with a letter, end with a letter or "
             "digit, and not contain consecutive hyphens. Follow this link for more information: "
             "https://go.microsoft.com/fwlink/?linkid=2147742",
@@ -323,9 +323,9 @@ class ResourceManager:
         subscription_id = self.check_subscription(subscription_id)
         if not RESOURCE_GROUP_NAME.fullmatch(name) or name.endswith("."):
             raise BadRequest(
-                f"Resource group name '{name}' is invalid. It can contain only alphanumeric "
-                "characters, periods, underscores, hyphens and parentheses, may not end in a "
-                "period, and is at most 90 characters long.",
+                f"Resource group name '{printable(name)}' is invalid. It can contain only "
+                "alphanumeric characters, periods, underscores, hyphens and parentheses, may "
+                "not end in a period, and is at most 90 characters long.",
                 code="InvalidResourceGroupName",  # guessed wording
             )
         if not isinstance(location, str) or not location.strip():
