@@ -113,9 +113,7 @@ def test_a_service_principal_nobody_has_is_an_empty_list(emulator):
 def test_users_are_found_by_principal_name(emulator):
     object_id = emulator.declare_identity("graph-user-alice", principal_type="User")
     upn = f"graph-user-alice@{USER_DOMAIN}"
-    answer = graph(
-        emulator, "GET", "/users", params={"$filter": f"userPrincipalName eq '{upn}'"}
-    )
+    answer = graph(emulator, "GET", "/users", params={"$filter": f"userPrincipalName eq '{upn}'"})
     assert [u["id"] for u in answer.json()["value"]] == [object_id]
     by_ids = graph(
         emulator, "POST", "/directoryObjects/getByIds", json={"ids": [object_id]}
