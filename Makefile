@@ -96,18 +96,22 @@ INTEROP_CACHE ?= $(HOME)/.cache/keyvault-platform/interop
 INTEROP_AZ    ?= azure-cli==2.91.0
 INTEROP_NPM   ?= @azure/keyvault-secrets@4.12.0 @azure/identity@4.14.1 @azure/arm-keyvault@5.0.0 \
                  @azure/arm-authorization@9.0.0 @azure/arm-resources@8.0.0
+# One marker per pinned set ('=' and '@' kept out of file names), so a new pin reinstalls.
+space := $(subst ,, )
+INTEROP_AZ_MARK  = $(INTEROP_CACHE)/az/.installed-$(subst =,-,$(INTEROP_AZ))
+INTEROP_NPM_MARK = $(INTEROP_CACHE)/npm/.installed-$(subst /,-,$(subst @,,$(subst $(space),+,$(strip $(INTEROP_NPM)))))
 
-$(INTEROP_CACHE)/az/.installed-$(INTEROP_AZ):
+$(INTEROP_AZ_MARK):
 	$(PYTHON) -m venv --clear $(INTEROP_CACHE)/az
 	$(INTEROP_CACHE)/az/bin/python -m pip install --quiet '$(INTEROP_AZ)'
 	touch '$@'
 
-$(INTEROP_CACHE)/npm/.installed:
+$(INTEROP_NPM_MARK):
 	mkdir -p $(INTEROP_CACHE)/npm
 	npm install --silent --no-audit --no-fund --prefix $(INTEROP_CACHE)/npm $(INTEROP_NPM)
-	touch $@
+	touch '$@'
 
-interop: venv $(INTEROP_CACHE)/az/.installed-$(INTEROP_AZ) $(INTEROP_CACHE)/npm/.installed  ## the Azure CLI and the JavaScript SDK against the emulator (one line per check)
+interop: venv $(INTEROP_AZ_MARK) $(INTEROP_NPM_MARK)  ## the Azure CLI and the JavaScript SDK against the emulator (one line per check)
 	$(PY) interop/run.py --az $(INTEROP_CACHE)/az/bin/az --node-modules $(INTEROP_CACHE)/npm/node_modules
 
 clean:  ## remove the virtual environment and emulator state

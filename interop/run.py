@@ -44,11 +44,15 @@ class Checks:
 
     def check(self, client: str, name: str, test: Callable[[], str | None]) -> None:
         """``test`` returns None when the check passed, else what went wrong."""
-        self.count += 1
         try:
             problem = test()
         except Exception as error:  # a client failing is a failed check, not a crash
             problem = f"{type(error).__name__}: {error}"
+        self.record(client, name, problem)
+
+    def record(self, client: str, name: str, problem: str | None) -> None:
+        """A check run elsewhere (the JS script): None when it passed."""
+        self.count += 1
         if problem is None:
             print(f"ok    {client:4} {name}", flush=True)
         else:
@@ -231,14 +235,12 @@ def js_checks(checks: Checks, node_modules: Path, emulator: EmulatorProcess) -> 
         except ValueError:
             continue
         reported += 1
-        problem = result.get("problem")
-        checks.check("js", result["check"], lambda problem=problem: problem)
+        checks.record("js", str(result["check"]), result.get("problem"))
     if finished.returncode != 0 or reported == 0:
-        stderr = finished.stderr
-        checks.check(
+        checks.record(
             "js",
             "sdk_checks.cjs ran to its end",
-            lambda: f"exit status {finished.returncode}: {_last_line(stderr or 'no output')}",
+            f"exit status {finished.returncode}: {_last_line(finished.stderr or 'no output')}",
         )
 
 
