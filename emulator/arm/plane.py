@@ -3,9 +3,11 @@
 In Azure's order: injected faults, bearer token (401), route (unknown
 namespaces, types and methods), api-version, request limits per principal
 (429 with ``Retry-After``), RBAC for the caller's action (403
-``AuthorizationFailed``), then the operation. Every request ends in one
-audit record (principal, method, resource id, status). Errors are raised as
-typed :class:`~emulator.errors.AzureError` and formatted here, once.
+``AuthorizationFailed``), then the operation. Cloud metadata
+(``/metadata/endpoints``) is served without a token, as Azure serves it.
+Every request ends in one audit record (principal, method, resource id,
+status). Errors are raised as typed :class:`~emulator.errors.AzureError` and
+formatted here, once.
 """
 
 from __future__ import annotations

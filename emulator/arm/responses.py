@@ -1,4 +1,5 @@
-"""Resource Manager on the wire for vaults, resource groups and subscriptions.
+"""Resource Manager on the wire: vaults, resource groups, generic resource lists,
+providers, managed HSM lists, cloud metadata and subscriptions.
 
 Handlers read parameters, call :class:`~emulator.arm.models.ResourceManager`
 and format Azure's JSON. Long-running operations answer so the SDK's pollers
