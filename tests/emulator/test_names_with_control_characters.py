@@ -9,6 +9,7 @@ vault name with ``VaultNameNotValid``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,13 @@ from azure.core.exceptions import HttpResponseError
 
 from emulator.testing import RunningEmulator, unique_vault_name
 
-from .arm_support import error_code, new_group, vault_parameters
+from .arm_support import (
+    SECRETS_USER,
+    assignment_parameters,
+    error_code,
+    new_group,
+    vault_parameters,
+)
 
 BAD_NAMES = ["name\n", "name\r\n", "name ", "name\t", "\nname", "na\x1bme", "na\x00me", "name\x7f"]
 
@@ -94,3 +101,15 @@ def test_a_resource_group_name_with_a_trailing_newline_is_refused(emulator):
         )
     assert raised.value.status_code == 400
     assert error_code(raised.value) == "InvalidResourceGroupName"
+
+
+def test_a_role_assignment_name_with_a_trailing_newline_is_no_guid(emulator):
+    vault = emulator.create_vault()
+    parameters = assignment_parameters(emulator, SECRETS_USER, emulator.object_id("app"))
+    client = emulator.authorization_client()
+    with pytest.raises(HttpResponseError) as raised:
+        client.role_assignments.create(vault.resource_id, f"{uuid.uuid4()}\n", parameters)
+    assert raised.value.status_code == 400
+    assert error_code(raised.value) == "InvalidRoleAssignmentId"
+    listed = client.role_assignments.list_for_scope(vault.resource_id)
+    assert emulator.object_id("app") not in {a.principal_id for a in listed}
