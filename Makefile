@@ -7,7 +7,7 @@ KVP     = $(VENV)/bin/keyvault-platform
 ENV    ?= local
 STATE  ?= .state/emulator
 
-.PHONY: help venv lock audit test-runtime test test-network test-unit lint validate emulator emulator-env plan provision sync-plan sync demo bench soak clean
+.PHONY: help venv lock audit test-runtime test test-network test-unit lint validate emulator emulator-env plan provision sync-plan sync demo bench soak interop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -88,6 +88,31 @@ bench: venv  ## benchmarks: print figures, never pass or fail on time
 
 soak: venv  ## the long reliability runs (full counts), beyond what CI runs
 	$(PY) -m pytest -q -m slow
+
+# Clients nobody here wrote, against the emulator (outside `make test`): the
+# Azure CLI in a venv of its own and the JavaScript SDK from npm, both cached
+# under INTEROP_CACHE and fetched on first use (docs/emulator.md).
+INTEROP_CACHE ?= $(HOME)/.cache/keyvault-platform/interop
+INTEROP_AZ    ?= azure-cli==2.91.0
+INTEROP_NPM   ?= @azure/keyvault-secrets@4.12.0 @azure/identity@4.14.1 @azure/arm-keyvault@5.0.0 \
+                 @azure/arm-authorization@9.0.0 @azure/arm-resources@8.0.0
+# One marker per pinned set ('=' and '@' kept out of file names), so a new pin reinstalls.
+space := $(subst ,, )
+INTEROP_AZ_MARK  = $(INTEROP_CACHE)/az/.installed-$(subst =,-,$(INTEROP_AZ))
+INTEROP_NPM_MARK = $(INTEROP_CACHE)/npm/.installed-$(subst /,-,$(subst @,,$(subst $(space),+,$(strip $(INTEROP_NPM)))))
+
+$(INTEROP_AZ_MARK):
+	$(PYTHON) -m venv --clear $(INTEROP_CACHE)/az
+	$(INTEROP_CACHE)/az/bin/python -m pip install --quiet '$(INTEROP_AZ)'
+	touch '$@'
+
+$(INTEROP_NPM_MARK):
+	mkdir -p $(INTEROP_CACHE)/npm
+	npm install --silent --no-audit --no-fund --prefix $(INTEROP_CACHE)/npm $(INTEROP_NPM)
+	touch '$@'
+
+interop: venv $(INTEROP_AZ_MARK) $(INTEROP_NPM_MARK)  ## the Azure CLI and the JavaScript SDK against the emulator (one line per check)
+	$(PY) interop/run.py --az $(INTEROP_CACHE)/az/bin/az --node-modules $(INTEROP_CACHE)/npm/node_modules
 
 clean:  ## remove the virtual environment and emulator state
 	rm -rf $(VENV) .state

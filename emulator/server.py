@@ -1,6 +1,7 @@
 """The emulator process: one event loop, a main listener and one per vault.
 
 The main port serves the managed-identity token endpoint (``/msi/token``),
+Microsoft Graph (``/v1.0/``, ``/beta/``),
 the admin API (``/_emulator/``) and Resource Manager (everything else). Each
 vault's data plane listens on a port of its own, because the SDK parses ids
 and ``nextLink`` against the vault's authority and a vault cannot live under
@@ -32,6 +33,8 @@ from .arm.plane import ArmPlane
 from .config import EmulatorConfig, Identity, VaultSeed
 from .discovery import Discovery, EmulatorIdentity, PublishedVault, remove_discovery
 from .errors import AzureError
+from .graph.plane import GraphPlane
+from .graph.routes import PREFIXES as GRAPH_PREFIXES
 from .http import Request, Response, bind_socket, serve_socket
 from .identity import TOKEN_PATH, handle_token_request, identity_header
 from .keyvault.models import Vault
@@ -75,6 +78,7 @@ class Emulator:
         self.admin_key = secrets.token_urlsafe(24)
         self.secrets_plane = SecretsPlane(self.world)
         self.arm = ArmPlane(self.world, self.ensure_vault_listener, self.close_vault_listener)
+        self.graph = GraphPlane(self.world)
         self._ssl = self.certificates.server_context()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -142,6 +146,8 @@ class Emulator:
             return handle_token_request(self.world, request)
         if request.path.startswith(ADMIN_PREFIX):
             return handle_admin(self, request)
+        if request.path.startswith(GRAPH_PREFIXES):  # Microsoft Graph: /v1.0/..., /beta/...
+            return self.graph.handle(request)
         try:
             return self.arm.handle(request)
         except AzureError as error:

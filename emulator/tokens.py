@@ -28,6 +28,15 @@ ARM_AUDIENCES = frozenset(
         "https://management.core.windows.net/",
     }
 )
+# Microsoft Graph's resource and app id; the Graph plane adds the emulator's own
+# origin (what a CLI registered against the emulator asks Graph tokens for).
+GRAPH_AUDIENCES = frozenset(
+    {
+        "https://graph.microsoft.com",
+        "https://graph.microsoft.com/",
+        "00000003-0000-0000-c000-000000000000",
+    }
+)
 
 
 def _b64(data: bytes) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from ..authorization.models import GUID, normalize_scope
 from ..errors import AzureError, BadRequest, Conflict, NotFound
 from ..keyvault.firewall import check_network_settings
-from ..keyvault.models import Vault
+from ..keyvault.models import Vault, printable
 from ..persistence import Store
 from ..state import World
 
@@ -119,9 +119,10 @@ class Caller:
 
 
 def check_vault_name(name: str) -> None:
-    if not VAULT_NAME.match(name) or "--" in name:
+    # fullmatch: ``$`` would also match before a trailing newline ("kv\n").
+    if not VAULT_NAME.fullmatch(name) or "--" in name:
         raise BadRequest(
-            f"The vault name '{name}' is invalid. A vault's name must be between 3-24 "
+            f"The vault name '{printable(name)}' is invalid. A vault's name must be between 3-24 "
             "alphanumeric characters. The name must begin with a letter, end with a letter or "
             "digit, and not contain consecutive hyphens. Follow this link for more information: "
             "https://go.microsoft.com/fwlink/?linkid=2147742",
@@ -180,7 +181,7 @@ def _check_property_types(properties: dict[str, Any]) -> None:
                 code="InvalidRequestContent",
             )
     tenant = properties.get("tenantId")
-    if tenant is not None and (not isinstance(tenant, str) or not GUID.match(tenant)):
+    if tenant is not None and (not isinstance(tenant, str) or not GUID.fullmatch(tenant)):
         raise _bad("The tenant ID of the vault must be a valid GUID.")
     sku = properties.get("sku")
     if sku is not None and (
@@ -231,7 +232,7 @@ def _check_policy_identity(index: int, entry: dict[str, Any]) -> None:
         value = entry.get(key)
         if key == "applicationId" and value is None:
             continue
-        if not isinstance(value, str) or not GUID.match(value):
+        if not isinstance(value, str) or not GUID.fullmatch(value):
             raise _bad(
                 f"Invalid value found at accessPolicies[{index}].{key}: {value} (expected a GUID)"
             )
@@ -320,11 +321,11 @@ class ResourceManager:
         managed_by: Any = None,
     ) -> tuple[ResourceGroup, bool]:
         subscription_id = self.check_subscription(subscription_id)
-        if not RESOURCE_GROUP_NAME.match(name) or name.endswith("."):
+        if not RESOURCE_GROUP_NAME.fullmatch(name) or name.endswith("."):
             raise BadRequest(
-                f"Resource group name '{name}' is invalid. It can contain only alphanumeric "
-                "characters, periods, underscores, hyphens and parentheses, may not end in a "
-                "period, and is at most 90 characters long.",
+                f"Resource group name '{printable(name)}' is invalid. It can contain only "
+                "alphanumeric characters, periods, underscores, hyphens and parentheses, may "
+                "not end in a period, and is at most 90 characters long.",
                 code="InvalidResourceGroupName",  # guessed wording
             )
         if not isinstance(location, str) or not location.strip():

@@ -3,9 +3,11 @@
 In Azure's order: injected faults, bearer token (401), route (unknown
 namespaces, types and methods), api-version, request limits per principal
 (429 with ``Retry-After``), RBAC for the caller's action (403
-``AuthorizationFailed``), then the operation. Every request ends in one
-audit record (principal, method, resource id, status). Errors are raised as
-typed :class:`~emulator.errors.AzureError` and formatted here, once.
+``AuthorizationFailed``), then the operation. Cloud metadata
+(``/metadata/endpoints``) is served without a token, as Azure serves it.
+Every request ends in one audit record (principal, method, resource id,
+status). Errors are raised as typed :class:`~emulator.errors.AzureError` and
+formatted here, once.
 """
 
 from __future__ import annotations
@@ -105,14 +107,18 @@ class ArmPlane:
         try:
             if self.world.arm_faults is not None:
                 delay = self.world.arm_faults.decide(operation)
-            claims = self._authenticate(request)
-            if route is None:
-                raise self._unrouted(request, path_known)
-            self._check_api_version(request, route)
-            caller = Caller(claims.object_id, claims.client_id)
-            subscription = self._subscription(params)
-            self.throttle.check(caller.object_id, subscription, route.is_write)
-            self._authorize(route, request, params, caller)
+            if route is not None and route.anonymous:  # cloud metadata: no token, no limits
+                self._check_api_version(request, route)
+                caller = Caller("", "")
+            else:
+                claims = self._authenticate(request)
+                if route is None:
+                    raise self._unrouted(request, path_known)
+                self._check_api_version(request, route)
+                caller = Caller(claims.object_id, claims.client_id)
+                subscription = self._subscription(params)
+                self.throttle.check(caller.object_id, subscription, route.is_write)
+                self._authorize(route, request, params, caller)
             handler: Callable[[Request, dict[str, str], Caller], Response] = getattr(
                 self._arm if hasattr(self._arm, route.handler) else self._authorization,
                 route.handler,

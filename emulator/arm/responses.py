@@ -1,4 +1,5 @@
-"""Resource Manager on the wire for vaults, resource groups and subscriptions.
+"""Resource Manager on the wire: vaults, resource groups, generic resource lists,
+providers, managed HSM lists, cloud metadata and subscriptions.
 
 Handlers read parameters, call :class:`~emulator.arm.models.ResourceManager`
 and format Azure's JSON. Long-running operations answer so the SDK's pollers
@@ -21,8 +22,12 @@ from ..http import InvalidJson, Request, Response, json_object
 from ..keyvault.models import Vault
 from ..keyvault.responses import vault_url
 from ..state import World
+from .cloud import metadata_for
+from .filters import parse_filter
 from .models import Caller, ResourceGroup, ResourceManager
 from .paging import paged
+from .providers import find_provider, provider_body, providers
+from .routes import API_VERSIONS
 
 # Before this api-version a new vault defaulted to access policies; from it on,
 # to RBAC (the 2026-05-15 spec documents ``default: true``). The switch-over
@@ -82,6 +87,7 @@ class ArmResponses:
         self.world = world
         self.manager = manager
         self._can_write_role_assignments = can_write_role_assignments
+        self._providers = providers(API_VERSIONS)
 
     # -- shapes ------------------------------------------------------------------------
     def _system_data(
@@ -337,32 +343,70 @@ class ArmResponses:
         return self._paged(request, groups, self.group_body)
 
     def list_resources(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
-        """Generic resources (Vaults_List uses it); the emulator's only resources are vaults."""
-        self.manager.check_subscription(params["subscription"])
-        wanted = request.query.get("$filter", "")
-        vaults = self.manager.vaults_in(params["subscription"])
-        if wanted:
-            clause = wanted.replace(" ", "").lower()
-            if clause.startswith("resourcetypeeq"):
-                if clause != "resourcetypeeq'microsoft.keyvault/vaults'":
-                    vaults = []
-            else:
-                raise BadRequest(
-                    f"The $filter '{wanted}' is not supported by the emulator; use "
-                    "\"resourceType eq 'Microsoft.KeyVault/vaults'\".",
-                    code="InvalidFilterInQueryString",
-                )
+        """Generic resources of a subscription or a group; the emulator's only ones are vaults.
+
+        ``$filter`` narrows them (see :mod:`emulator.arm.filters`); a filter the
+        emulator does not understand is refused, never answered with a wrong list.
+        """
+        wanted = parse_filter(request.query.get("$filter", ""))
+        group = params.get("group")
+        if group is not None:
+            self.manager.resource_group(params["subscription"], group)
+        else:
+            self.manager.check_subscription(params["subscription"])
+        vaults = [
+            v
+            for v in self.manager.vaults_in(params["subscription"], group)
+            if wanted.accepts(
+                {
+                    "resourcetype": "Microsoft.KeyVault/vaults",
+                    "name": v.name,
+                    "resourcegroup": v.resource_group,
+                    "location": v.location,
+                }
+            )
+        ]
+        return self._paged(request, vaults, self.generic_resource_body)
+
+    @staticmethod
+    def generic_resource_body(vault: Vault) -> dict[str, Any]:
+        return {
+            "id": vault.resource_id,
+            "name": vault.name,
+            "type": "Microsoft.KeyVault/vaults",
+            "location": vault.location,
+            "tags": dict(vault.tags),
+        }
+
+    # -- cloud metadata ----------------------------------------------------------------------
+    def metadata_endpoints(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        origin = f"https://{request.headers.get('host', '127.0.0.1')}"
+        body = metadata_for(request.query["api-version"], origin, self.world.config.tenant_id)
+        return Response.json(200, body)
+
+    # -- providers -------------------------------------------------------------------------
+    def get_provider(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
+        subscription = self.manager.check_subscription(params["subscription"])
+        provider = find_provider(self._providers, params["namespace"])
+        return Response.json(200, provider_body(subscription, provider))
+
+    def list_providers(self, request: Request, params: dict[str, str], caller: Caller) -> Response:
+        subscription = self.manager.check_subscription(params["subscription"])
         return self._paged(
-            request,
-            vaults,
-            lambda v: {
-                "id": v.resource_id,
-                "name": v.name,
-                "type": "Microsoft.KeyVault/vaults",
-                "location": v.location,
-                "tags": dict(v.tags),
-            },
+            request, self._providers, lambda provider: provider_body(subscription, provider)
         )
+
+    def list_managed_hsms(
+        self, request: Request, params: dict[str, str], caller: Caller
+    ) -> Response:
+        """Managed HSMs (live or deleted): the emulator has none, so an empty list."""
+        if "group" in params:
+            self.manager.resource_group(params["subscription"], params["group"])
+        else:
+            self.manager.check_subscription(params["subscription"])
+        return self._paged(request, [], lambda item: item)
 
     # -- subscriptions ---------------------------------------------------------------------
     def _visible_subscriptions(self, caller: Caller) -> list[tuple[int, str]]:

@@ -19,6 +19,7 @@ KEYVAULT = "Microsoft.KeyVault"
 AUTHORIZATION = "Microsoft.Authorization"
 RESOURCES = "Microsoft.Resources"
 SUBSCRIPTIONS = "subscriptions"
+METADATA = "metadata"
 
 # api-versions each family answers. The wire shapes the emulator serves are the
 # same across these versions; defaults that changed (a new vault's RBAC mode)
@@ -65,6 +66,9 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {
         "2025-03-01",
         "2025-04-01",
     ),
+    # Cloud metadata: before 2019-05-01 one legacy object, then a list of clouds,
+    # from 2022-09-01 the current cloud alone (what ``az cloud register`` reads).
+    METADATA: ("2015-01-01", "2018-01-01", "2019-05-01", "2020-06-01", "2022-09-01"),
     SUBSCRIPTIONS: (
         "2016-06-01",
         "2019-11-01",
@@ -89,6 +93,7 @@ class Route:
     scope: str  # format string over path parameters: where the action is checked
     is_write: bool
     resource_type: str  # for NoRegisteredProviderFound
+    anonymous: bool = False  # served without a token (cloud metadata)
 
 
 def _compile(path: str) -> re.Pattern[str]:
@@ -116,6 +121,7 @@ def _route(
     *,
     resource_type: str,
     is_write: bool | None = None,
+    anonymous: bool = False,
 ) -> Route:
     if path.startswith("^"):
         pattern = re.compile(path, re.IGNORECASE)
@@ -131,6 +137,7 @@ def _route(
         scope,
         method in ("PUT", "PATCH", "DELETE", "POST") if is_write is None else is_write,
         resource_type,
+        anonymous,
     )
 
 
@@ -337,6 +344,36 @@ ROUTES: tuple[Route, ...] = (
         resource_type="checkNameAvailability",
         is_write=False,
     ),
+    _route(
+        "GET",
+        _RG + "/providers/Microsoft.KeyVault/managedHSMs",
+        "ManagedHsmList",
+        "list_managed_hsms",
+        KEYVAULT,
+        f"{KEYVAULT}/managedHSMs/read",
+        _RG,
+        resource_type="managedHSMs",
+    ),
+    _route(
+        "GET",
+        _SUB + "/providers/Microsoft.KeyVault/managedHSMs",
+        "ManagedHsmList",
+        "list_managed_hsms",
+        KEYVAULT,
+        f"{KEYVAULT}/managedHSMs/read",
+        _SUB,
+        resource_type="managedHSMs",
+    ),
+    _route(
+        "GET",
+        _SUB + "/providers/Microsoft.KeyVault/deletedManagedHSMs",
+        "DeletedManagedHsmList",
+        "list_managed_hsms",
+        KEYVAULT,
+        f"{KEYVAULT}/deletedManagedHsms/read",
+        _SUB,
+        resource_type="deletedManagedHSMs",
+    ),
     # -- Microsoft.Resources -----------------------------------------------------------------
     _route(
         "GET",
@@ -410,6 +447,47 @@ ROUTES: tuple[Route, ...] = (
     ),
     _route(
         "GET",
+        _RG + "/resources",
+        "ResourceList",
+        "list_resources",
+        RESOURCES,
+        f"{RESOURCES}/subscriptions/resourceGroups/resources/read",
+        _RG,
+        resource_type="resources",
+    ),
+    _route(
+        "GET",
+        _SUB + "/providers",
+        "ProviderList",
+        "list_providers",
+        RESOURCES,
+        f"{RESOURCES}/subscriptions/providers/read",
+        _SUB,
+        resource_type="providers",
+    ),
+    _route(
+        "GET",
+        _SUB + "/providers/{namespace}",
+        "ProviderGet",
+        "get_provider",
+        RESOURCES,
+        f"{RESOURCES}/subscriptions/providers/read",
+        _SUB,
+        resource_type="providers",
+    ),
+    _route(
+        "GET",
+        "/metadata/endpoints",
+        "MetadataEndpoints",
+        "metadata_endpoints",
+        METADATA,
+        "",
+        "",
+        resource_type="metadata",
+        anonymous=True,
+    ),
+    _route(
+        "GET",
         _SUB,
         "SubscriptionGet",
         "get_subscription",
@@ -432,7 +510,12 @@ ROUTES: tuple[Route, ...] = (
 
 
 def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-    """The route for a request, its path parameters, and whether the path exists at all."""
+    """The route for a request, its path parameters, and whether the path exists at all.
+
+    Leading slashes collapse: clients join an endpoint that ends in ``/`` with a
+    path that begins with one (``az cloud register`` reads ``//metadata/...``).
+    """
+    path = "/" + path.lstrip("/")
     return match_route(ROUTES, method, path.rstrip("/") or "/")
 
 

@@ -164,9 +164,17 @@ class Secret:
         )
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``), for error messages."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
 def check_secret_name(name: str) -> None:
-    if not SECRET_NAME.match(name):
-        raise BadRequest(f"The request URI contains an invalid name: {name}")
+    # fullmatch: ``$`` would also match before a trailing newline ("name\n").
+    if not SECRET_NAME.fullmatch(name):
+        raise BadRequest(f"The request URI contains an invalid name: {printable(name)}")
 
 
 def _check_tags(tags: dict[str, str] | None) -> None:

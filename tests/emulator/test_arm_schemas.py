@@ -312,3 +312,21 @@ def test_every_vault_response_key_is_declared(emulator, world):
     assert re.match(r"^https://127\.0\.0\.1:\d+/$", body["properties"]["vaultUri"])
     assert set(body) == {"id", "name", "type", "location", "tags", "systemData", "properties"}
     assert KV_API == "2026-05-15"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        _SUB + "/providers/Microsoft.KeyVault/managedHSMs",
+        _RG + "/providers/Microsoft.KeyVault/managedHSMs",
+        _SUB + "/providers/Microsoft.KeyVault/deletedManagedHSMs",
+    ],
+)
+def test_managed_hsm_lists_match_the_description(emulator, world, template):
+    path = template.replace("{subscriptionId}", world["sub"]).replace(
+        "{resourceGroupName}", world["group"]
+    )
+    status, body, _ = emulator.arm_request("GET", path)
+    assert status == 200
+    check("keyvault", template, "GET", status, body)
+    assert body["value"] == []
