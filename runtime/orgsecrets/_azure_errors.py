@@ -21,6 +21,7 @@ from azure.core.exceptions import (
 )
 from azure.identity import CredentialUnavailableError
 
+from . import naming
 from ._retry import is_unknown_host
 from .errors import (
     SECRETS_USER_ROLE,
@@ -39,16 +40,19 @@ __all__ = ["Operation", "is_disabled_secret", "map_azure_error"]
 class Operation:
     """A data-plane operation: words for messages and the RBAC data action it needs."""
 
-    __slots__ = ("data_action", "description")
+    __slots__ = ("data_action", "description", "secret_name")
 
-    def __init__(self, description: str, data_action: str) -> None:
+    def __init__(self, description: str, data_action: str, secret_name: str | None = None) -> None:
         self.description = description
         self.data_action = data_action
+        self.secret_name = secret_name
 
     @classmethod
     def get_secret(cls, vault_name: str) -> Operation:
         return cls(
-            f"get secret {vault_name!r}", "Microsoft.KeyVault/vaults/secrets/getSecret/action"
+            f"get secret {vault_name!r}",
+            "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            vault_name,
         )
 
     @classmethod
@@ -207,6 +211,17 @@ def map_azure_error(exc: AzureError, *, vault_url: str, operation: Operation) ->
     )
 
 
+def _org_of(secret_name: str | None) -> str | None:
+    """The org of an org-scoped secret name, or None (GLOBAL, unparsable, no name)."""
+    if secret_name is None:
+        return None
+    try:
+        parsed = naming.parse_secret_name(secret_name)
+    except naming.InvalidSecretNameError:
+        return None
+    return None if parsed.is_global else parsed.scope
+
+
 def _permission_denied(
     exc: AzureError, *, vault_url: str, operation: Operation
 ) -> PermissionDeniedError:
@@ -222,6 +237,16 @@ def _permission_denied(
             f"assign the identity the '{SECRETS_USER_ROLE}' role on the vault (or on the "
             f"secret); it grants {operation.data_action}"
         )
+        org = _org_of(operation.secret_name)
+        if org is not None:
+            # An org-limited grant (an ABAC condition on the secret name) refuses
+            # other orgs' names with the same 403 as a missing grant.
+            how += (
+                f". If the identity's role assignment is limited to some orgs (a condition "
+                f"on the secret name: an access entry with orgs), the condition excludes "
+                f"{operation.secret_name!r}: org {org!r} is not among the orgs it may read; "
+                "add the org to that entry, or read it with an identity that serves it"
+            )
     return PermissionDeniedError(
         f"permission denied to {operation.description} in Key Vault {vault_url}: {how}. "
         f"The vault said: {_service_message(exc)}",

@@ -794,6 +794,20 @@ def test_an_org_limited_reader_reads_its_orgs_and_global_only(emulator, deployme
     # Names stay listable by every reader (the docs say so).
     assert "fabrikam--z" in {p.name for p in reader.list_properties_of_secrets()}
 
+    # The app's runtime: its org first, then GLOBAL; another org's name is a
+    # PermissionDeniedError that says the condition excludes it.
+    from orgsecrets import EmulatorSettings, PermissionDeniedError, SecretStore, StoreConfig
+
+    config = StoreConfig(vault_url=uri, emulator=EmulatorSettings(ca_path=emulator.ca_path))
+    with SecretStore(config, credential=emulator.credential("outsider")) as store:
+        assert store.get("x", org="contoso") == "value of contoso--x"
+        assert store.get("y", org="contoso") == "value of GLOBAL--y"
+        with pytest.raises(PermissionDeniedError) as refused:
+            store.get("z", org="fabrikam")
+    message = str(refused.value)
+    assert "the condition excludes 'fabrikam--z'" in message
+    assert "org 'fabrikam' is not among the orgs it may read" in message
+
     start = time.time()
     assert deployment.run().code == 0
     assert deployment.run("--plan").code == 0
