@@ -43,7 +43,7 @@ $(RUNTIME_VENV)/.installed: $(RUNTIME_LOCK) runtime/pyproject.toml
 	touch $@
 
 test-runtime: $(RUNTIME_VENV)/.installed  ## the runtime's tests alone, at the lowest versions its bounds allow
-	PYTHONPATH=. $(RUNTIME_VENV)/bin/python -m pytest -n 2 -q -m "not slow" -p no:cacheprovider tests/runtime
+	PYTHONPATH=.:keyvault-emulator $(RUNTIME_VENV)/bin/python -m pytest -n 2 -q -m "not slow" -p no:cacheprovider tests/runtime
 
 test: venv  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n 2 -q -m "not slow and not network"
@@ -57,7 +57,7 @@ test-unit: venv  ## the fast tier: pure logic, no emulator, no child process (se
 lint: venv  ## ruff; mypy --strict on the runtime package, the tooling, the emulator and the demo
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict runtime/orgsecrets
-	$(VENV)/bin/mypy --strict infra/keyvault_platform emulator scripts tools
+	$(VENV)/bin/mypy --strict infra/keyvault_platform keyvault-emulator/emulator scripts tools
 
 emulator: venv  ## run the local Azure emulator in the foreground
 	$(KVP) emulator --state-dir $(STATE) serve
