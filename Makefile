@@ -14,7 +14,7 @@ help:  ## list the targets
 
 # Installs are the lock's, hash for hash (docs/installs.md): everything from
 # requirements/dev.txt with --require-hashes (pip and the build backend too),
-# then the two local packages with --no-deps and that backend. --clear: a
+# then the three local packages with --no-deps and that backend. --clear: a
 # rebuilt venv holds exactly the lock, nothing left from an older one.
 LOCK         ?= requirements/dev.txt
 RUNTIME_LOCK ?= requirements/runtime-tests.txt
@@ -22,10 +22,10 @@ RUNTIME_VENV ?= .state/venv-runtime
 PIP_LOCKED    = -m pip install --quiet --require-hashes --only-binary :all: -r
 PIP_LOCAL     = -m pip install --quiet --no-deps --no-build-isolation
 
-$(VENV)/.installed: $(LOCK) pyproject.toml runtime/pyproject.toml
+$(VENV)/.installed: $(LOCK) pyproject.toml runtime/pyproject.toml keyvault-emulator/pyproject.toml
 	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) $(PIP_LOCKED) $(LOCK)
-	$(PY) $(PIP_LOCAL) -e ./runtime -e .
+	$(PY) $(PIP_LOCAL) -e ./runtime -e ./keyvault-emulator -e .
 	touch $@
 
 venv: $(VENV)/.installed  ## create the virtual environment (exactly requirements/dev.txt)
