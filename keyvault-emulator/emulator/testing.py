@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit import AuditRecord
+from .clock import parse_duration
 from .config import ArmLimits, EmulatorConfig
 from .discovery import Discovery, discovery_path, identity_environment
 from .faults import FaultPlan
@@ -176,6 +177,15 @@ class RunningEmulator:
         return SecretClient(uri, self.credential(identity), **self.client_kwargs(), **kwargs)
 
     # -- state -------------------------------------------------------------------------
+    def async_secret_client(self, vault: VaultHandle | str, identity: str, **kwargs: Any) -> Any:
+        """The aio ``SecretClient`` for ``vault`` as ``identity``; use it in ``async with``."""
+        from azure.keyvault.secrets.aio import SecretClient
+
+        uri = vault.uri if isinstance(vault, VaultHandle) else vault
+        return SecretClient(
+            uri, self.async_credential(identity), **self.client_kwargs(), **kwargs
+        )
+
     def create_vault(
         self,
         name: str | None = None,
@@ -249,6 +259,21 @@ class RunningEmulator:
         """TCP connections the vault's data plane has accepted (clients should reuse them)."""
         port = int(vault.uri.rstrip("/").rsplit(":", 1)[1])
         return self.server.connections_accepted[port]
+
+    # -- time -------------------------------------------------------------------------------
+    def advance_clock(self, duration: str | float) -> float:
+        """Move the emulator's clock forward (``"30d"``, ``"12h"``, or seconds); returns its now.
+
+        Secret expiry and purge dates, vault purge dates and token expiry all
+        read this clock (see :mod:`emulator.clock`); it never goes back.
+        """
+        seconds = parse_duration(duration) if isinstance(duration, str) else float(duration)
+        now: float = self.server.call(self.world.clock.advance, seconds)
+        return now
+
+    def now(self) -> float:
+        """The emulator's time (epoch seconds): this machine's plus what was advanced."""
+        return self.world.clock.now()
 
     def mint_token(self, identity: str, resource: str, *, lifetime_s: int | None = None) -> str:
         token, _ = self.world.tokens.mint(

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Parsed by the emulator's own command line; listed here for --help.
     commands.add_parser(
         "emulator",
-        help="Run the local Azure emulator: serve, env, audit "
+        help="Run the local Azure emulator: serve, env, audit, identity, clock, config "
         "(`keyvault-platform emulator --help`).",
         add_help=False,
     )
