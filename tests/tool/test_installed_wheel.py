@@ -241,3 +241,58 @@ def _wait_for_discovery(state: Path, process: subprocess.Popen[str]) -> None:
         time.sleep(0.1)
     raise AssertionError("the emulator did not start within 60 s")
 
+
+def test_the_emulator_wheel_installs_alone_and_its_command_serves(
+    wheels: Path, tmp_path: Path
+) -> None:
+    """An app's developer: `pip install keyvault-emulator`, then `keyvault-emulator serve`."""
+    venv, env = _fresh_venv(tmp_path, wheels, "keyvault-emulator")
+    listed = _run(
+        [str(venv / "bin/python"), "-m", "pip", "list", "--format=json"], cwd=tmp_path, env=env
+    )
+    names = {entry["name"] for entry in json.loads(listed.stdout)}
+    assert "keyvault-emulator" in names
+    assert not names & {"keyvault-platform", "keyvault-orgsecrets", "azure-core"}, names
+    command = str(venv / "bin" / "keyvault-emulator")
+    project = tmp_path / "app"
+    project.mkdir()
+    example = _run([command, "config", "example"], cwd=project, env=env)
+    assert example.returncode == 0, _shown(example)
+    (project / "emulator.yaml").write_text(example.stdout, encoding="utf-8")
+    server = subprocess.Popen(
+        [command, "serve", "--config", "emulator.yaml", "--port", "0"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_discovery(project / ".state" / "emulator", server)
+        shown = _run([command, "env", "--identity", "app"], cwd=project, env=env)
+        assert shown.returncode == 0, _shown(shown)
+        assert "export IDENTITY_ENDPOINT=https://127.0.0.1:" in shown.stdout
+        added = _run(
+            [
+                command,
+                "identity",
+                "add",
+                "billing",
+                "--role",
+                "Key Vault Secrets User",
+                "--vault",
+                "kv-app-local",
+            ],
+            cwd=project,
+            env=env,
+        )
+        assert added.returncode == 0, _shown(added)
+        assert "env --identity billing" in added.stdout
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            _, stderr = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, stderr = server.communicate()
+    assert "read from the source checkout" not in (stderr or "")
