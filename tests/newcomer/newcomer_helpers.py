@@ -153,6 +153,8 @@ def newcomer_environment(clone: Path) -> dict[str, str]:
     for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "MFLAGS", "PYTHONPATH", "VIRTUAL_ENV"):
         env.pop(name, None)
     env["NO_COLOR"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(str(clone / part) for part in ("", "infra", "runtime"))
+    env["PYTHONPATH"] = os.pathsep.join(
+        str(clone / part) for part in ("", "infra", "runtime", "keyvault-emulator")
+    )
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
