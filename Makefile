@@ -57,7 +57,7 @@ test-unit: venv  ## the fast tier: pure logic, no emulator, no child process (se
 lint: venv  ## ruff; mypy --strict on the runtime package, the tooling, the emulator and the demo
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict runtime/orgsecrets
-	$(VENV)/bin/mypy --strict infra/keyvault_platform keyvault-emulator/emulator scripts tools
+	$(VENV)/bin/mypy --strict infra/keyvault_platform keyvault-emulator/keyvault_emulator scripts tools
 
 emulator: venv  ## run the local Azure emulator in the foreground
 	$(KVP) emulator --state-dir $(STATE) serve

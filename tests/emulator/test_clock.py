@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 
-from emulator.clock import parse_duration
-from emulator.config import EmulatorConfig
-from emulator.testing import EmulatorProcess, RunningEmulator
+from keyvault_emulator.clock import parse_duration
+from keyvault_emulator.config import EmulatorConfig
+from keyvault_emulator.testing import EmulatorProcess, RunningEmulator
 
 DAY_S = 86_400
 
@@ -134,7 +134,7 @@ def test_clock_advance_from_the_command_line(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "emulator",
+                "keyvault_emulator",
                 "--state-dir",
                 str(tmp_path / "state"),
                 "clock",
@@ -153,7 +153,7 @@ def test_clock_advance_from_the_command_line(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "emulator",
+                "keyvault_emulator",
                 "--state-dir",
                 str(tmp_path / "state"),
                 "clock",

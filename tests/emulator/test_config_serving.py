@@ -13,15 +13,15 @@ from pathlib import Path
 
 from azure.keyvault.secrets import SecretClient
 
-from emulator.config import load_config
-from emulator.config_file import example_text
-from emulator.discovery import Discovery
-from emulator.testing import EmulatorProcess, IdentityBoundCredential, RunningEmulator
+from keyvault_emulator.config import load_config
+from keyvault_emulator.config_file import example_text
+from keyvault_emulator.discovery import Discovery
+from keyvault_emulator.testing import EmulatorProcess, IdentityBoundCredential, RunningEmulator
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "emulator", *args],
+        [sys.executable, "-m", "keyvault_emulator", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -107,9 +107,8 @@ def test_an_identity_added_from_the_command_line_acts_at_once(tmp_path: Path) ->
             "kv-cli",
         )
         assert officer.returncode == 0, officer.stderr
-        assert f'eval "$(python -m emulator --state-dir {state} env --identity writer)"' in (
-            officer.stdout
-        )
+        act = f'eval "$(python -m keyvault_emulator --state-dir {state} env --identity writer)"'
+        assert act in officer.stdout
         found = Discovery.read(state)
         uri = found.vaults["kv-cli"].uri
         writer = SecretClient(

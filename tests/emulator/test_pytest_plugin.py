@@ -47,4 +47,4 @@ def test_the_plugin_is_registered_by_the_distribution() -> None:
     from importlib.metadata import entry_points
 
     plugins = {e.name: e.value for e in entry_points(group="pytest11")}
-    assert plugins.get("keyvault_emulator") == "emulator.pytest_plugin"
+    assert plugins.get("keyvault_emulator") == "keyvault_emulator.pytest_plugin"

@@ -23,7 +23,7 @@ EXERCISED = {
     "make emulator": _REPLAY,
     'eval "$(make -s emulator-env IDENTITY=app)"': _REPLAY,
     "make plan": _REPLAY,
-    ".venv/bin/python -m emulator audit --vault kv-secrets-local": _REPLAY,
+    ".venv/bin/python -m keyvault_emulator audit --vault kv-secrets-local": _REPLAY,
     "cp infra/environments/azure.example.yaml infra/environments/dev.yaml": _REPLAY,
     "make plan ENV=dev": _REPLAY,
     "make provision ENV=dev": _REPLAY,

@@ -148,11 +148,13 @@ def test_the_wheel_ships_its_data_and_no_generic_top_level_packages(
             textwrap.dedent(
                 """
             import importlib.metadata as m, json
-            import keyvault_platform, emulator, orgsecrets
+            import keyvault_platform, keyvault_emulator, orgsecrets
             from keyvault_platform import schemas
             files = [str(f) for f in m.files("keyvault-platform")]
             print(json.dumps({
-                "modules": [keyvault_platform.__file__, emulator.__file__, orgsecrets.__file__],
+                "modules": [
+                    keyvault_platform.__file__, keyvault_emulator.__file__, orgsecrets.__file__
+                ],
                 "tops": sorted({f.split("/")[0] for f in files if "/" in f}),
                 "schema": len(schemas.schema_text(schemas.SECRETS)),
                 "version": keyvault_platform.__version__,

@@ -128,7 +128,7 @@ def _config_directory(chdir: str | Path | None) -> Path:
 
 
 def _run_emulator(chdir: str | None, arguments: list[str]) -> int:
-    from emulator.__main__ import main as emulator_main
+    from keyvault_emulator.__main__ import main as emulator_main
 
     try:
         directory = _config_directory(chdir)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.config_file import ConfigError, example_text, parse_config
+from keyvault_emulator.config_file import ConfigError, example_text, parse_config
 
 HERE = Path("emulator.yaml")
 
@@ -132,7 +132,7 @@ def test_shapes(text: str, expected: str) -> None:
 
 
 def test_an_unreadable_file_is_a_located_error(tmp_path: Path) -> None:
-    from emulator.config import load_config
+    from keyvault_emulator.config import load_config
 
     with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read it"):
         load_config(tmp_path / "missing.yaml")

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from emulator.__main__ import build_parser
-from emulator.config_file import example_text
+from keyvault_emulator.__main__ import build_parser
+from keyvault_emulator.config_file import example_text
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = (ROOT / "docs" / "emulator.md").read_text(encoding="utf-8")
-ADMIN = (ROOT / "keyvault-emulator" / "emulator" / "admin.py").read_text(encoding="utf-8")
+ADMIN = (ROOT / "keyvault-emulator" / "keyvault_emulator" / "admin.py").read_text(encoding="utf-8")
 def _keys(value: Any, parent: str = "") -> set[str]:
     found: set[str] = set()
     if isinstance(value, dict):
@@ -29,7 +29,7 @@ def _keys(value: Any, parent: str = "") -> set[str]:
 
 
 def test_the_example_uses_every_key_the_checker_knows() -> None:
-    from emulator import config_file
+    from keyvault_emulator import config_file
 
     known = set(config_file._TOP_LEVEL) | set(config_file._VAULT) | set(config_file._SECRET)
     known |= (

@@ -67,7 +67,8 @@ class ConfigError(ValueError):
 
 def example_text() -> str:
     """The example configuration shipped with the package (every key, commented)."""
-    return resources.files("emulator").joinpath(EXAMPLE_RESOURCE).read_text(encoding="utf-8")
+    example = resources.files("keyvault_emulator").joinpath(EXAMPLE_RESOURCE)
+    return example.read_text(encoding="utf-8")
 
 
 def read_config_file(path: Path) -> EmulatorConfig:

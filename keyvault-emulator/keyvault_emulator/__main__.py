@@ -1,6 +1,6 @@
 """Command line: ``keyvault-emulator serve | env | audit | identity | clock | config``.
 
-``python -m emulator`` and ``keyvault-platform emulator`` run the same.
+``python -m keyvault_emulator`` and ``keyvault-platform emulator`` run the same.
 Every command but ``serve`` and ``config`` talks to the emulator already
 serving the state directory, found through its discovery file.
 """
@@ -322,4 +322,4 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(prog="python -m emulator"))
+    sys.exit(main(prog="python -m keyvault_emulator"))

@@ -3,7 +3,7 @@
 Everything has a sensible default, so ``keyvault-emulator serve`` needs no
 file. Object ids are derived from names (UUID v5), so they are stable across
 machines and restarts: environment files can name them. The file format
-(YAML) is read and checked by :mod:`emulator.config_file` and documented in
+(YAML) is read and checked by :mod:`keyvault_emulator.config_file` and documented in
 docs/emulator.md.
 """
 

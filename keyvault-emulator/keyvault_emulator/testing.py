@@ -2,7 +2,7 @@
 
 ``RunningEmulator`` wraps an in-process :class:`Emulator` with the calls
 tests need (vaults, role assignments, faults, audit, credentials acting as
-an identity). ``EmulatorProcess`` supervises ``python -m emulator serve`` as
+an identity). ``EmulatorProcess`` supervises ``python -m keyvault_emulator serve`` as
 a child process (start, wait for its discovery file, stop), so tests can
 SIGKILL it and restart on the same state, and ``make demo`` can run one in the
 background.
@@ -265,7 +265,7 @@ class RunningEmulator:
         """Move the emulator's clock forward (``"30d"``, ``"12h"``, or seconds); returns its now.
 
         Secret expiry and purge dates, vault purge dates and token expiry all
-        read this clock (see :mod:`emulator.clock`); it never goes back.
+        read this clock (see :mod:`keyvault_emulator.clock`); it never goes back.
         """
         seconds = parse_duration(duration) if isinstance(duration, str) else float(duration)
         now: float = self.server.call(self.world.clock.advance, seconds)
@@ -417,7 +417,7 @@ def _process_alive(pid: int) -> bool:
 
 
 class EmulatorProcess:
-    """``python -m emulator serve`` as a child process: started, waited for, stopped.
+    """``python -m keyvault_emulator serve`` as a child process: started, waited for, stopped.
 
     Tests kill and restart it on the same state; ``make demo`` runs one in the
     background, or attaches to one already serving its state directory
@@ -491,7 +491,7 @@ class EmulatorProcess:
         command = [
             sys.executable,
             "-m",
-            "emulator",
+            "keyvault_emulator",
             "--state-dir",
             str(self.state_dir),
             "serve",
