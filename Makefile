@@ -14,7 +14,7 @@ help:  ## list the targets
 
 # Installs are the lock's, hash for hash (docs/installs.md): everything from
 # requirements/dev.txt with --require-hashes (pip and the build backend too),
-# then the two local packages with --no-deps and that backend. --clear: a
+# then the three local packages with --no-deps and that backend. --clear: a
 # rebuilt venv holds exactly the lock, nothing left from an older one.
 LOCK         ?= requirements/dev.txt
 RUNTIME_LOCK ?= requirements/runtime-tests.txt
@@ -22,10 +22,10 @@ RUNTIME_VENV ?= .state/venv-runtime
 PIP_LOCKED    = -m pip install --quiet --require-hashes --only-binary :all: -r
 PIP_LOCAL     = -m pip install --quiet --no-deps --no-build-isolation
 
-$(VENV)/.installed: $(LOCK) pyproject.toml runtime/pyproject.toml
+$(VENV)/.installed: $(LOCK) pyproject.toml runtime/pyproject.toml keyvault-emulator/pyproject.toml
 	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) $(PIP_LOCKED) $(LOCK)
-	$(PY) $(PIP_LOCAL) -e ./runtime -e .
+	$(PY) $(PIP_LOCAL) -e ./runtime -e ./keyvault-emulator -e .
 	touch $@
 
 venv: $(VENV)/.installed  ## create the virtual environment (exactly requirements/dev.txt)
@@ -43,7 +43,7 @@ $(RUNTIME_VENV)/.installed: $(RUNTIME_LOCK) runtime/pyproject.toml
 	touch $@
 
 test-runtime: $(RUNTIME_VENV)/.installed  ## the runtime's tests alone, at the lowest versions its bounds allow
-	PYTHONPATH=. $(RUNTIME_VENV)/bin/python -m pytest -n 2 -q -m "not slow" -p no:cacheprovider tests/runtime
+	PYTHONPATH=.:keyvault-emulator $(RUNTIME_VENV)/bin/python -m pytest -n 2 -q -m "not slow" -p no:cacheprovider tests/runtime
 
 test: venv  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n 2 -q -m "not slow and not network"
@@ -57,7 +57,7 @@ test-unit: venv  ## the fast tier: pure logic, no emulator, no child process (se
 lint: venv  ## ruff; mypy --strict on the runtime package, the tooling, the emulator and the demo
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict runtime/orgsecrets
-	$(VENV)/bin/mypy --strict infra/keyvault_platform emulator scripts tools
+	$(VENV)/bin/mypy --strict infra/keyvault_platform keyvault-emulator/keyvault_emulator scripts tools
 
 emulator: venv  ## run the local Azure emulator in the foreground
 	$(KVP) emulator --state-dir $(STATE) serve

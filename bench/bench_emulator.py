@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from emulator.testing import EmulatorProcess
+from keyvault_emulator.testing import EmulatorProcess
 
 
 def _python_load(args: tuple[str, int, str, str, float]) -> int:

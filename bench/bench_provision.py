@@ -69,7 +69,7 @@ from keyvault_platform.provision import ArmClients, ProvisionPlan, apply, plan  
 from keyvault_platform.provision import vault as vaults  # noqa: E402
 from keyvault_platform.provision.apply import DEFAULT_CONCURRENCY, Timing  # noqa: E402
 
-from emulator.testing import RunningEmulator  # noqa: E402
+from keyvault_emulator.testing import RunningEmulator  # noqa: E402
 
 #: The sequential apply before the executor, as reported then (60 requests, 100 ms).
 REPORTED_SEQUENTIAL_S = 7.75

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulator.testing import EmulatorProcess, IdentityBoundCredential
+from keyvault_emulator.testing import EmulatorProcess, IdentityBoundCredential
 
 
 def seed(child: EmulatorProcess) -> dict[str, Any]:

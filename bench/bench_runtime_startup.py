@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from emulator.testing import EmulatorProcess
+from keyvault_emulator.testing import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -39,7 +39,7 @@ from keyvault_platform.cli import conventions as cli  # noqa: E402
 from keyvault_platform.cli.sync import prepare, run_sync  # noqa: E402
 from keyvault_platform.sync.pacing import WINDOW_S, WRITES_PER_WINDOW  # noqa: E402
 
-from emulator.testing import RunningEmulator  # noqa: E402
+from keyvault_emulator.testing import RunningEmulator  # noqa: E402
 
 VALUE = "bench-value-" + "x" * 40
 KEY = "bench-fingerprint-key-" + "k" * 40

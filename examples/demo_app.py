@@ -3,7 +3,7 @@
 It is configured the way a deployed app is: ``AZURE_KEY_VAULT_URL`` names the
 vault and the managed identity signs in through ``DefaultAzureCredential``
 (``IDENTITY_ENDPOINT``/``IDENTITY_HEADER``). `make demo` points both at the
-local emulator (``python -m emulator env --identity app`` prints them)::
+local emulator (``python -m keyvault_emulator env --identity app`` prints them)::
 
     eval "$(make -s emulator-env IDENTITY=app)"
     AZURE_KEY_VAULT_URL=https://127.0.0.1:PORT/ .venv/bin/python examples/demo_app.py

@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emulator.testing import EmulatorProcess  # noqa: E402
+from keyvault_emulator.testing import EmulatorProcess  # noqa: E402
 
 CLOUD = "KvEmulator"
 SECRETS_OFFICER = "Key Vault Secrets Officer"

@@ -3,7 +3,7 @@
 1. start the emulator in the background (state in ``.state/emulator``, the
    Makefile's ``STATE``, so it persists between runs and `make emulator`
    opens the same vault), or reuse one already running there; the tests'
-   supervision does it (:class:`emulator.testing.EmulatorProcess`);
+   supervision does it (:class:`keyvault_emulator.testing.EmulatorProcess`);
 2. provision ``infra/environments/local.yaml`` (``keyvault-platform provision``);
 3. sync the example manifests ``secrets/*.yaml`` (``keyvault-platform sync``);
 4. run ``examples/demo_app.py`` as the managed identity ``app``;
@@ -36,7 +36,7 @@ from typing import Any
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.core import messages
 
-from emulator.testing import EmulatorProcess, EmulatorStartError
+from keyvault_emulator.testing import EmulatorProcess, EmulatorStartError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE = Path(".state/emulator")
@@ -294,10 +294,10 @@ def step_audit(
     view: View, runner: Runner, args: argparse.Namespace, outcome: Outcome, since: float
 ) -> None:
     view.step("What the vault saw from the app (the emulator's audit log)")
-    view.say("  $ .venv/bin/python -m emulator audit --vault kv-secrets-local")
+    view.say("  $ .venv/bin/python -m keyvault_emulator audit --vault kv-secrets-local")
     result = runner.run(
         _python(
-            "-m", "emulator", "--state-dir", str(args.state_dir), "audit",
+            "-m", "keyvault_emulator", "--state-dir", str(args.state_dir), "audit",
             "--vault", "kv-secrets-local", "--plane", "data", "--output", "json", "--limit", "1000",
         )
     )  # fmt: skip

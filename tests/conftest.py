@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.tls import ensure_certificates
+from keyvault_emulator.tls import ensure_certificates
 
 _STATE = Path(tempfile.mkdtemp(prefix="kv-emulator-tests-"))
 _CERTS = ensure_certificates(_STATE / "tls")
@@ -33,7 +33,7 @@ for _name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_KEY_VAULT_URL"):
 for _name in ("FORCE_COLOR", "CLICOLOR_FORCE"):
     os.environ.pop(_name, None)
 
-from emulator.testing import RunningEmulator  # noqa: E402
+from keyvault_emulator.testing import RunningEmulator  # noqa: E402
 
 # The fast tier (`make test-unit`) is every test that needs no emulator:
 # pure logic. A test joins the integration tier when it

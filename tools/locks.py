@@ -5,7 +5,7 @@ Two locks, both compiled by ``uv pip compile --universal --generate-hashes``
 
 * ``requirements/dev.txt``: everything ``make venv`` installs for the tooling,
   the emulator, the runtime and the test suite; pip and the build backend
-  included, the two local packages left out (they install with ``--no-deps``).
+  included, the three local packages left out (they install with ``--no-deps``).
 * ``requirements/runtime-tests.txt``: the runtime package's own tests
   (``make test-runtime``), resolved at the *lowest* versions its open bounds
   allow, so the floors apps get are the floors we test.
@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Installed from the working tree with ``--no-deps -e``; never in a lock.
-LOCAL_PACKAGES = ("keyvault-platform", "keyvault-orgsecrets")
+LOCAL_PACKAGES = ("keyvault-platform", "keyvault-orgsecrets", "keyvault-emulator")
 #: The oldest Python the packages support: a lock must install there.
 PYTHON_FLOOR = "3.11"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError
 
-from emulator.testing import RunningEmulator, unique_vault_name
+from keyvault_emulator.testing import RunningEmulator, unique_vault_name
 
 KV_API = "2026-05-15"
 AUTH_API = "2022-04-01"

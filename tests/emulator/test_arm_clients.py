@@ -10,9 +10,9 @@ import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
 
-from emulator.arm.filters import parse_filter
-from emulator.config import EmulatorConfig
-from emulator.testing import RunningEmulator
+from keyvault_emulator.arm.filters import parse_filter
+from keyvault_emulator.config import EmulatorConfig
+from keyvault_emulator.testing import RunningEmulator
 
 from .arm_support import create_vault, error_code, new_group
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from keyvault_platform.cli.provision import run as provision
 
-from emulator.config import EmulatorConfig
-from emulator.testing import RunningEmulator
+from keyvault_emulator.config import EmulatorConfig
+from keyvault_emulator.testing import RunningEmulator
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 

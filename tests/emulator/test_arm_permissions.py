@@ -13,8 +13,8 @@ import uuid
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from emulator.authorization.roles import role_by_name
-from emulator.testing import RunningEmulator, unique_vault_name
+from keyvault_emulator.authorization.roles import role_by_name
+from keyvault_emulator.testing import RunningEmulator, unique_vault_name
 
 from .arm_support import SECRETS_USER, assignment_parameters, create_vault, error_code, new_group
 

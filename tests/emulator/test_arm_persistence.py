@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from emulator.testing import RunningEmulator
+from keyvault_emulator.testing import RunningEmulator
 
 from .arm_support import SECRETS_OFFICER, SECRETS_USER, assignment_parameters, vault_parameters
 
@@ -65,7 +65,7 @@ def test_arm_writes_survive_sigkill_and_admin_declares_identities(tmp_path):
     from azure.mgmt.keyvault import KeyVaultManagementClient
     from azure.mgmt.resource.resources import ResourceManagementClient
 
-    from emulator.testing import EmulatorProcess, IdentityBoundCredential
+    from keyvault_emulator.testing import EmulatorProcess, IdentityBoundCredential
 
     def clients(child: EmulatorProcess) -> tuple[Any, Any, Any]:
         credential = IdentityBoundCredential(child.identity_env("deployer"))

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from emulator.config import EmulatorConfig
-from emulator.testing import RunningEmulator
+from keyvault_emulator.config import EmulatorConfig
+from keyvault_emulator.testing import RunningEmulator
 
 from .arm_support import (
     CONTRIBUTOR,

@@ -24,7 +24,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from emulator.testing import RunningEmulator, unique_vault_name
+from keyvault_emulator.testing import RunningEmulator, unique_vault_name
 
 from .arm_support import AUTH_API, KV_API, SECRETS_USER, new_group, role_definition_id
 

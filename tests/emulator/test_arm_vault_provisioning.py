@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.config import EmulatorConfig, load_config
-from emulator.keyvault.models import Vault
-from emulator.testing import RunningEmulator, unique_vault_name
+from keyvault_emulator.config import EmulatorConfig, load_config
+from keyvault_emulator.keyvault.models import Vault
+from keyvault_emulator.testing import RunningEmulator, unique_vault_name
 
 from .arm_support import KV_API, new_group, vault_parameters
 

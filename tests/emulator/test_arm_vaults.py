@@ -11,8 +11,8 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from emulator.config import EmulatorConfig, RoleSeed, stable_id
-from emulator.testing import RunningEmulator, unique_vault_name
+from keyvault_emulator.config import EmulatorConfig, RoleSeed, stable_id
+from keyvault_emulator.testing import RunningEmulator, unique_vault_name
 
 from .arm_support import (
     create_vault,

@@ -9,7 +9,7 @@ import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
 
-from emulator.testing import RunningEmulator, unique_vault_name
+from keyvault_emulator.testing import RunningEmulator, unique_vault_name
 
 from .arm_support import AUTH_API, SECRETS_USER, error_code, new_group, vault_parameters
 

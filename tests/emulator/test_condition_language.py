@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.authorization.conditions import (
+from keyvault_emulator.authorization.conditions import (
     REQUEST_ROLE_DEFINITION,
     SECRET_NAME,
     ConditionSyntaxError,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from emulator.graph.models import USER_DOMAIN
-from emulator.testing import RunningEmulator
+from keyvault_emulator.graph.models import USER_DOMAIN
+from keyvault_emulator.testing import RunningEmulator
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from azure.identity import DefaultAzureCredential
 
-from emulator.testing import patched_environment
+from keyvault_emulator.testing import patched_environment
 
 
 def _call(url, headers=None, method="GET", body=None, ca=None):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import socket
 
-from emulator.discovery import Discovery, discovery_path
-from emulator.testing import RunningEmulator, unique_vault_name
+from keyvault_emulator.discovery import Discovery, discovery_path
+from keyvault_emulator.testing import RunningEmulator, unique_vault_name
 
 
 def _refuses_connections(port: int) -> bool:

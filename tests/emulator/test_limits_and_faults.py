@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from emulator.throttling import SlidingWindow
+from keyvault_emulator.throttling import SlidingWindow
 
 
 def test_sliding_window_counts_and_tells_how_long_to_wait():

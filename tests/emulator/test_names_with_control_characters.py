@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from emulator.testing import RunningEmulator, unique_vault_name
+from keyvault_emulator.testing import RunningEmulator, unique_vault_name
 
 from .arm_support import (
     SECRETS_USER,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from emulator.testing import EmulatorProcess, RunningEmulator
+from keyvault_emulator.testing import EmulatorProcess, RunningEmulator
 
 
 def test_state_survives_a_restart(tmp_path):

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from emulator.testing import RunningEmulator
+from keyvault_emulator.testing import RunningEmulator
 
 from .arm_support import (
     AUTH_API,

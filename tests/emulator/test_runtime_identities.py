@@ -1,7 +1,7 @@
 """Identities declared at run time are published at once and survive a restart.
 
 A principal created in Entra ID does not vanish when the emulator restarts,
-and other processes find it (``python -m emulator env --identity``) through
+and other processes find it (``python -m keyvault_emulator env --identity``) through
 the discovery file as they find the configured ones.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from emulator.discovery import Discovery
-from emulator.testing import RunningEmulator
+from keyvault_emulator.discovery import Discovery
+from keyvault_emulator.testing import RunningEmulator
 
 from .arm_support import SECRETS_USER, assignment_parameters, create_vault, error_code, new_group
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _env_command(state_dir: Path, identity: str) -> subprocess.CompletedProcess[str]:
     command = ["env", "--identity", identity]
     return subprocess.run(
-        [sys.executable, "-m", "emulator", "--state-dir", str(state_dir), *command],
+        [sys.executable, "-m", "keyvault_emulator", "--state-dir", str(state_dir), *command],
         capture_output=True,
         text=True,
         cwd=ROOT,

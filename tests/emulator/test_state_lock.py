@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-from emulator.discovery import Discovery
-from emulator.server import Emulator
-from emulator.statelock import StateDirectoryInUse
-from emulator.testing import EmulatorProcess, EmulatorStartError, RunningEmulator
+from keyvault_emulator.discovery import Discovery
+from keyvault_emulator.server import Emulator
+from keyvault_emulator.statelock import StateDirectoryInUse
+from keyvault_emulator.testing import EmulatorProcess, EmulatorStartError, RunningEmulator
 
 
 def test_a_second_emulator_on_the_same_state_is_refused_until_the_first_stops(tmp_path):

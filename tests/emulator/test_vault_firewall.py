@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from emulator.testing import RunningEmulator, unique_vault_name
+from keyvault_emulator.testing import RunningEmulator, unique_vault_name
 
 from .arm_support import KV_API, create_vault, error_code, new_group, vault_parameters
 

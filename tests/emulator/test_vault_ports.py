@@ -9,8 +9,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from emulator.config import EmulatorConfig
-from emulator.testing import RunningEmulator, VaultHandle
+from keyvault_emulator.config import EmulatorConfig
+from keyvault_emulator.testing import RunningEmulator, VaultHandle
 
 from .arm_support import create_vault, new_group, vault_parameters
 

@@ -51,6 +51,7 @@ BOUNDS = {
     DEV: [
         *_requirements(ROOT / "pyproject.toml", ("test",)),
         *_requirements(ROOT / "runtime" / "pyproject.toml", ("aio",)),
+        *_requirements(ROOT / "keyvault-emulator" / "pyproject.toml", ("pytest",)),
         *_in_file_requirements(DEV.source),
     ],
     RUNTIME_TESTS: [

@@ -46,7 +46,12 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (target / ".venv").symlink_to(venv, target_is_directory=True)
     stamp = (venv / ".installed").stat().st_mtime
-    for name in ("pyproject.toml", "runtime/pyproject.toml", "requirements/dev.txt"):
+    for name in (
+        "pyproject.toml",
+        "runtime/pyproject.toml",
+        "keyvault-emulator/pyproject.toml",
+        "requirements/dev.txt",
+    ):
         os.utime(target / name, (stamp - 60, stamp - 60))
     # Guard: `make` must consider the venv up to date, or it would reinstall
     # into the shared venv. `make -q` answers without running anything.

@@ -23,7 +23,7 @@ EXERCISED = {
     "make emulator": _REPLAY,
     'eval "$(make -s emulator-env IDENTITY=app)"': _REPLAY,
     "make plan": _REPLAY,
-    ".venv/bin/python -m emulator audit --vault kv-secrets-local": _REPLAY,
+    ".venv/bin/python -m keyvault_emulator audit --vault kv-secrets-local": _REPLAY,
     "cp infra/environments/azure.example.yaml infra/environments/dev.yaml": _REPLAY,
     "make plan ENV=dev": _REPLAY,
     "make provision ENV=dev": _REPLAY,
@@ -153,6 +153,8 @@ def newcomer_environment(clone: Path) -> dict[str, str]:
     for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "MFLAGS", "PYTHONPATH", "VIRTUAL_ENV"):
         env.pop(name, None)
     env["NO_COLOR"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(str(clone / part) for part in ("", "infra", "runtime"))
+    env["PYTHONPATH"] = os.pathsep.join(
+        str(clone / part) for part in ("", "infra", "runtime", "keyvault-emulator")
+    )
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env

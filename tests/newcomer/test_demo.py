@@ -81,7 +81,16 @@ def test_demo_json_output_and_reuse_of_a_running_emulator(
 
     state = clone / ".state" / "emulator"
     emulator = subprocess.Popen(
-        [".venv/bin/python", "-m", "emulator", "--state-dir", str(state), "serve", "--port", "0"],
+        [
+            ".venv/bin/python",
+            "-m",
+            "keyvault_emulator",
+            "--state-dir",
+            str(state),
+            "serve",
+            "--port",
+            "0",
+        ],
         cwd=clone,
         env=newcomer_env,
         stdout=subprocess.DEVNULL,

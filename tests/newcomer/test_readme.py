@@ -98,7 +98,9 @@ def test_readme_commands_on_a_clone(clone: Path, newcomer_env: dict[str, str]) -
         assert ran.returncode == 0, ran.describe()
         assert "Plan: 4 to add, 0 to change, 0 to destroy." in ran.stdout
 
-        audit = readme_command(".venv/bin/python -m emulator audit --vault kv-secrets-local")
+        audit = readme_command(
+            ".venv/bin/python -m keyvault_emulator audit --vault kv-secrets-local"
+        )
         ran = run(audit, cwd=clone, env=env)
         assert ran.returncode == 0, ran.describe()
 

@@ -46,7 +46,10 @@ def _normalise(text: str) -> str:
 
 
 def _sources() -> str:
-    files = [*REPO_ROOT.glob("emulator/**/*.py"), *REPO_ROOT.glob("infra/**/*.py")]
+    files = [
+        *REPO_ROOT.glob("keyvault-emulator/keyvault_emulator/**/*.py"),
+        *REPO_ROOT.glob("infra/**/*.py"),
+    ]
     return "\n".join(path.read_text(encoding="utf-8") for path in files)
 
 

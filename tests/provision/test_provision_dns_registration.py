@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from keyvault_platform.cli.provision import run
 
-from emulator.config import EmulatorConfig
-from emulator.testing import RunningEmulator
+from keyvault_emulator.config import EmulatorConfig
+from keyvault_emulator.testing import RunningEmulator
 
 from .test_provision_emulator import env_text
 

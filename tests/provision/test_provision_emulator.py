@@ -555,8 +555,8 @@ def test_plan_reports_missing_emulator_clearly(tmp_path: Path) -> None:
 @pytest.fixture
 def slow_emulator(tmp_path: Path):
     """A second emulator whose role assignments take effect after a delay."""
-    from emulator.config import EmulatorConfig
-    from emulator.testing import RunningEmulator
+    from keyvault_emulator.config import EmulatorConfig
+    from keyvault_emulator.testing import RunningEmulator
 
     running = RunningEmulator(
         EmulatorConfig(rbac_propagation_delay_s=2.0, principal_replication_delay_s=30.0),
@@ -591,7 +591,7 @@ def test_rbac_propagation_bound_reports_who_is_denied(slow_emulator, tmp_path: P
 
 def test_new_principal_during_replication_delay_succeeds(emulator, deployment) -> None:
     """ARM would answer PrincipalNotFound for 10 minutes without principalType; we send it."""
-    from emulator.config import Identity
+    from keyvault_emulator.config import Identity
 
     newcomer = Identity.named(f"new-app-{uuid.uuid4().hex[:8]}")
     emulator.server.call(emulator.world.add_identity, newcomer, replication_delay_s=600)

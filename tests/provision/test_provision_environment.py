@@ -44,7 +44,7 @@ def test_shipped_environments_load(name: str) -> None:
 
 
 def test_local_environment_names_the_emulator_identities() -> None:
-    from emulator.config import stable_id
+    from keyvault_emulator.config import stable_id
 
     env = load_environment("local")
     principals = {g.principal_id for g in env.access}

@@ -27,7 +27,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 
-from emulator.testing import EmulatorProcess
+from keyvault_emulator.testing import EmulatorProcess
 
 WRITERS = 4
 

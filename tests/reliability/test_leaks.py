@@ -34,7 +34,7 @@ from keyvault_platform.cli.sync import build_parser as sync_parser
 from keyvault_platform.cli.sync import main as sync_main
 from orgsecrets import AsyncSecretStore, EmulatorSettings, SecretStore, StoreConfig
 
-from emulator.testing import EmulatorProcess
+from keyvault_emulator.testing import EmulatorProcess
 
 from .leakscan import LeakScanner
 from .sync_support import FINGERPRINT_KEY

@@ -34,7 +34,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from keyvault_platform.sync import fingerprint as fp
 from keyvault_platform.sync.manifests import FINGERPRINT_TAG, OWNER_TAG, OWNER_VALUE
 
-from emulator.testing import EmulatorProcess
+from keyvault_emulator.testing import EmulatorProcess
 
 from .leakscan import LeakScanner
 from .sync_support import Fleet, keyring, read_back, write_environment

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.discovery import Discovery
-from emulator.testing import RunningEmulator
+from keyvault_emulator.discovery import Discovery
+from keyvault_emulator.testing import RunningEmulator
 
 HANG_GUARD_S = 90
 

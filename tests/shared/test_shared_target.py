@@ -17,7 +17,7 @@ from keyvault_platform.target.clouds import AZURE_CHINA_CLOUD, AZURE_PUBLIC_CLOU
 from keyvault_platform.target.credentials import TenantPinnedCredential
 from keyvault_platform.target.emulator import EmulatorTarget
 
-from emulator.discovery import Discovery, EmulatorIdentity
+from keyvault_emulator.discovery import Discovery, EmulatorIdentity
 
 ARM_SCOPE = AZURE_PUBLIC_CLOUD.arm_scope
 

@@ -1,7 +1,8 @@
 """From a wheel, in a fresh virtual environment, with the checkout out of reach.
 
 What a platform team does on day one: install the tool, scaffold its own
-config repository, validate it, and plan and apply on the emulator. Every
+config repository, validate it, and plan and apply on the emulator. What an
+app developer does: install the emulator's wheel alone and serve. Every
 process here runs the fresh environment's interpreter with an audit hook
 that refuses to open any file of this checkout, so a path computed from the
 code's location, or a schema read from the source tree, fails the test.
@@ -75,36 +76,42 @@ def _shown(ran: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A venv outside the checkout with the tool installed from freshly built wheels."""
-    work = tmp_path_factory.mktemp("installed")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Freshly built wheels of the three distributions, the sources gone."""
+    work = tmp_path_factory.mktemp("wheels")
     source = work / "source"
     shutil.copytree(CHECKOUT, source, ignore=SOURCE_IGNORE, symlinks=True)
-    wheels = work / "wheels"
-    for project in (source, source / "runtime"):
+    built_wheels = work / "wheels"
+    for project in (source, source / "runtime", source / "keyvault-emulator"):
         built = _run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), "."],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "-q",
+                "-w",
+                str(built_wheels),
+                ".",
+            ],
             cwd=project,
             env=_clean_environment(CHECKOUT),
         )
         assert built.returncode == 0, _shown(built)
     shutil.rmtree(source)  # nothing of the sources is left to read
+    return built_wheels
+
+
+def _fresh_venv(work: Path, wheels: Path, distribution: str) -> tuple[Path, dict[str, str]]:
+    """A venv outside the checkout with ``distribution`` installed from ``wheels``, guarded."""
     venv = work / "venv"
     created = _run([sys.executable, "-m", "venv", str(venv)], cwd=work, env=os.environ.copy())
     assert created.returncode == 0, _shown(created)
     python = venv / "bin" / "python"
     env = _clean_environment(CHECKOUT)
     install = _run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--find-links",
-            str(wheels),
-            "keyvault-platform",
-        ],
+        [str(python), "-m", "pip", "install", "-q", "--find-links", str(wheels), distribution],
         cwd=work,
         env=env,
         timeout=600,
@@ -119,7 +126,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     )
     (site / "kvp_test_guard.py").write_text(GUARD, encoding="utf-8")
     (site / "kvp_test_guard.pth").write_text("import kvp_test_guard\n", encoding="utf-8")
-    yield venv, env
+    return venv, env
+
+
+@pytest.fixture(scope="module")
+def installed(
+    tmp_path_factory: pytest.TempPathFactory, wheels: Path
+) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A venv outside the checkout with the tool installed from freshly built wheels."""
+    yield _fresh_venv(tmp_path_factory.mktemp("installed"), wheels, "keyvault-platform")
 
 
 def test_the_wheel_ships_its_data_and_no_generic_top_level_packages(
@@ -133,11 +148,13 @@ def test_the_wheel_ships_its_data_and_no_generic_top_level_packages(
             textwrap.dedent(
                 """
             import importlib.metadata as m, json
-            import keyvault_platform, emulator, orgsecrets
+            import keyvault_platform, keyvault_emulator, orgsecrets
             from keyvault_platform import schemas
             files = [str(f) for f in m.files("keyvault-platform")]
             print(json.dumps({
-                "modules": [keyvault_platform.__file__, emulator.__file__, orgsecrets.__file__],
+                "modules": [
+                    keyvault_platform.__file__, keyvault_emulator.__file__, orgsecrets.__file__
+                ],
                 "tops": sorted({f.split("/")[0] for f in files if "/" in f}),
                 "schema": len(schemas.schema_text(schemas.SECRETS)),
                 "version": keyvault_platform.__version__,
@@ -152,7 +169,7 @@ def test_the_wheel_ships_its_data_and_no_generic_top_level_packages(
     found = json.loads(probe.stdout)
     assert all(path.startswith(str(venv)) for path in found["modules"]), found
     tops = [t for t in found["tops"] if not t.endswith((".dist-info", ".data")) and t != ".."]
-    assert sorted(tops) == ["emulator", "keyvault_platform"], tops
+    assert sorted(tops) == ["keyvault_platform"], tops
     assert found["schema"] > 1000
     assert found["version"] != "0+unknown"
 
@@ -229,3 +246,59 @@ def _wait_for_discovery(state: Path, process: subprocess.Popen[str]) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError("the emulator did not start within 60 s")
+
+
+def test_the_emulator_wheel_installs_alone_and_its_command_serves(
+    wheels: Path, tmp_path: Path
+) -> None:
+    """An app's developer: `pip install keyvault-emulator`, then `keyvault-emulator serve`."""
+    venv, env = _fresh_venv(tmp_path, wheels, "keyvault-emulator")
+    listed = _run(
+        [str(venv / "bin/python"), "-m", "pip", "list", "--format=json"], cwd=tmp_path, env=env
+    )
+    names = {entry["name"] for entry in json.loads(listed.stdout)}
+    assert "keyvault-emulator" in names
+    assert not names & {"keyvault-platform", "keyvault-orgsecrets", "azure-core"}, names
+    command = str(venv / "bin" / "keyvault-emulator")
+    project = tmp_path / "app"
+    project.mkdir()
+    example = _run([command, "config", "example"], cwd=project, env=env)
+    assert example.returncode == 0, _shown(example)
+    (project / "emulator.yaml").write_text(example.stdout, encoding="utf-8")
+    server = subprocess.Popen(
+        [command, "serve", "--config", "emulator.yaml", "--port", "0"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_discovery(project / ".state" / "emulator", server)
+        shown = _run([command, "env", "--identity", "app"], cwd=project, env=env)
+        assert shown.returncode == 0, _shown(shown)
+        assert "export IDENTITY_ENDPOINT=https://127.0.0.1:" in shown.stdout
+        added = _run(
+            [
+                command,
+                "identity",
+                "add",
+                "billing",
+                "--role",
+                "Key Vault Secrets User",
+                "--vault",
+                "kv-app-local",
+            ],
+            cwd=project,
+            env=env,
+        )
+        assert added.returncode == 0, _shown(added)
+        assert "env --identity billing" in added.stdout
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            _, stderr = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, stderr = server.communicate()
+    assert "read from the source checkout" not in (stderr or "")

@@ -10,7 +10,7 @@ import yaml
 from keyvault_platform.config.environment import load_environment
 from keyvault_platform.scaffold import FILES
 
-from emulator.testing import RunningEmulator
+from keyvault_emulator.testing import RunningEmulator
 
 from .tool_helpers import kvp, scaffolded
 

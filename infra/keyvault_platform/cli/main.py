@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Parsed by the emulator's own command line; listed here for --help.
     commands.add_parser(
         "emulator",
-        help="Run the local Azure emulator: serve, env, audit "
+        help="Run the local Azure emulator: serve, env, audit, identity, clock, config "
         "(`keyvault-platform emulator --help`).",
         add_help=False,
     )
@@ -130,7 +130,7 @@ def _config_directory(chdir: str | Path | None) -> Path:
 
 
 def _run_emulator(chdir: str | None, arguments: list[str]) -> int:
-    from emulator.__main__ import main as emulator_main
+    from keyvault_emulator.__main__ import main as emulator_main
 
     try:
         directory = _config_directory(chdir)

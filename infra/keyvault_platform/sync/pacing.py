@@ -14,7 +14,7 @@ sync is **conservative on purpose**: every mutating call (``set_secret``,
 ``update_secret_properties``, ``begin_delete_secret``,
 ``begin_recover_deleted_secret``) is paced in the write budget
 (:attr:`Budget.WRITE`), the way the emulator counts them (``is_write`` in
-``emulator/keyvault/routes.py``); only reads and listings are
+``keyvault-emulator/keyvault_emulator/keyvault/routes.py``); only reads and listings are
 :attr:`Budget.OTHER`. At worst a large prune runs at 30 deletes a second when
 Azure might have allowed more; it never meets 429s for having guessed the
 cheaper budget.

@@ -1,7 +1,7 @@
 """The local emulator as the target: its ARM endpoint, its token endpoint, its CA file.
 
 The running emulator publishes ``{state_dir}/emulator.json``, read here
-through the emulator's own contract (:class:`emulator.discovery.Discovery`),
+through the emulator's own contract (:class:`keyvault_emulator.discovery.Discovery`),
 again on each use since the emulator may have restarted. A client acting as
 identity ``name`` gets tokens from its ``identity_endpoint`` the way an App
 Service managed identity does, trusting its CA.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emulator.discovery import (
+from keyvault_emulator.discovery import (
     Discovery,
     DiscoveryNotFound,
     DiscoveryUnreadable,
@@ -158,7 +158,7 @@ def read_discovery(state_dir: Path) -> Discovery:
     except DiscoveryNotFound as missing:
         raise ActionableError(
             f"the emulator is not running: {missing.path} does not exist",
-            hint="start it with `make emulator` (or `python -m emulator serve "
+            hint="start it with `make emulator` (or `python -m keyvault_emulator serve "
             f"--state-dir {state_dir}`) in another terminal",
         ) from None
     except DiscoveryUnreadable as unreadable:

@@ -1,8 +1,10 @@
 """The emulator's own control API, under ``/_emulator/`` on the main port.
 
 Tests and the CLI use it to read the audit log, inject faults, change
-limits, declare vaults and assignments directly, and mint tokens with odd
-lifetimes. It needs the admin key from the discovery file.
+limits, declare vaults, identities and assignments directly, move the clock
+forward, and mint tokens with odd lifetimes. It needs the admin key from the
+discovery file (header ``X-Emulator-Admin-Key``). docs/emulator.md lists every
+action with its body and answer.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import dataclasses
 import hmac
 from typing import TYPE_CHECKING, Any
 
-from .config import ArmLimits, Identity
+from .clock import parse_duration
+from .config import IDENTITY_NAME, PRINCIPAL_TYPES, ArmLimits, Identity
 from .errors import AzureError, BadRequest, NotFound
 from .faults import FaultPlan
 from .http import InvalidJson, Request, Response, json_object
@@ -87,7 +90,14 @@ def _dispatch(
         assignment = emulator.world.grant(identity.object_id, body["role"], body["scope"])
         return {"id": assignment.id, "name": assignment.name}
     if method == "POST" and action == "identities":
-        identity = Identity.named(body["name"], body.get("principal_type", "ServicePrincipal"))
+        name, principal_type = body["name"], body.get("principal_type", "ServicePrincipal")
+        if not isinstance(name, str) or not IDENTITY_NAME.match(name):
+            raise ValueError(
+                f"{name!r} is not an identity name: 1-64 letters, digits, '-', '_' or '.'"
+            )
+        if principal_type not in PRINCIPAL_TYPES:
+            raise ValueError(f"principal_type must be one of {', '.join(PRINCIPAL_TYPES)}")
+        identity = Identity.named(name, principal_type)
         emulator.add_identity(identity, replication_delay_s=body.get("replicate_after_s"))
         return {"name": identity.name, "object_id": identity.object_id}
     if method == "POST" and action == "arm-throttling":
@@ -101,6 +111,18 @@ def _dispatch(
             )
         )
         return {"ok": True}
+    if method == "GET" and action == "clock":
+        return _clock_state(emulator)
+    if method == "POST" and action == "clock":
+        advance = body.get("advance")
+        if isinstance(advance, str):
+            seconds = parse_duration(advance)
+        elif isinstance(advance, int | float) and not isinstance(advance, bool):
+            seconds = float(advance)
+        else:
+            raise ValueError("give 'advance': a duration like \"30d\", or seconds (a number)")
+        emulator.world.clock.advance(seconds)
+        return _clock_state(emulator)
     if method == "POST" and action == "tokens":
         identity = emulator.world.identity(body["identity"])
         token, expires_on = emulator.world.tokens.mint(
@@ -108,3 +130,8 @@ def _dispatch(
         )
         return {"access_token": token, "expires_on": expires_on}
     raise NotFound(f"Unknown emulator admin action: {method} {action}")
+
+
+def _clock_state(emulator: Emulator) -> dict[str, float]:
+    clock = emulator.world.clock
+    return {"now": clock.now(), "offset_s": clock.offset_s}

@@ -477,7 +477,7 @@ class ResourceManager:
                 )
         wanted = {key: properties[key] for key in SETTABLE if properties.get(key) is not None}
         wanted["sku"] = {"family": "A", "name": str(wanted["sku"]["name"]).lower()}
-        now = time.time()
+        now = self.world.clock.now()
         if existing is None:
             wanted.setdefault("accessPolicies", [])
             if rbac_default:
@@ -617,7 +617,7 @@ class ResourceManager:
             return
         vault.properties = merged
         vault.tags = dict(tags)
-        vault.updated_at = time.time()
+        vault.updated_at = self.world.clock.now()
         vault.updated_by = caller.object_id
         self.world.save_vault(vault)
 
@@ -629,7 +629,7 @@ class ResourceManager:
             if error.code == "ResourceGroupNotFound":
                 raise
             return None
-        vault.deleted_at = time.time()
+        vault.deleted_at = self.world.clock.now()
         self.world.save_vault(vault)
         self.world.role_assignments.remove_at_or_below(vault.resource_id)
         return vault
@@ -674,7 +674,7 @@ class ResourceManager:
         # properties; see Azure/azure-rest-api-specs#21306) and its secrets, but not
         # the role assignments that were removed when it was deleted.
         existing.deleted_at = None
-        existing.updated_at = time.time()
+        existing.updated_at = self.world.clock.now()
         existing.updated_by = caller.object_id
         self.world.save_vault(existing)
         self._on_live(existing)
@@ -682,7 +682,7 @@ class ResourceManager:
 
     # -- deleted vaults --------------------------------------------------------------------
     def _expire_deleted(self) -> None:
-        now = time.time()
+        now = self.world.clock.now()
         for vault in list(self.world.vaults.values()):
             purge_at = vault.scheduled_purge_at
             if purge_at is not None and purge_at <= now:

@@ -1,18 +1,21 @@
-"""The emulator's configuration: tenant, subscriptions, identities, limits.
+"""The emulator's configuration: tenant, subscriptions, identities, vaults, limits.
 
-Everything has a sensible default, so ``python -m emulator serve`` needs no
+Everything has a sensible default, so ``keyvault-emulator serve`` needs no
 file. Object ids are derived from names (UUID v5), so they are stable across
-machines and restarts: environment files can name them.
+machines and restarts: environment files can name them. The file format
+(YAML) is read and checked by :mod:`keyvault_emulator.config_file` and documented in
+docs/emulator.md.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
+from .faults import FaultPlan
 
 _NAMESPACE = uuid.UUID("5b1d8a0e-6f5c-4b8e-9a57-6b0f1f5c2d11")
 
@@ -21,6 +24,9 @@ def stable_id(kind: str, name: str) -> str:
     """A UUID that is the same for the same kind and name everywhere."""
     return str(uuid.uuid5(_NAMESPACE, f"{kind}:{name.lower()}"))
 
+
+IDENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+PRINCIPAL_TYPES = ("ServicePrincipal", "User", "Group")
 
 DEFAULT_TENANT_ID = stable_id("tenant", "emulator")
 DEFAULT_SUBSCRIPTION_ID = stable_id("subscription", "emulator")
@@ -46,6 +52,19 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class SecretSeed:
+    """A secret a configured vault holds from its first start (one version)."""
+
+    name: str
+    value: str = field(repr=False)
+    content_type: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    enabled: bool = True
+    not_before: int | None = None  # epoch seconds
+    expires: int | None = None  # epoch seconds
+
+
+@dataclass(frozen=True)
 class VaultSeed:
     """A vault that exists from the start (before ARM creates any)."""
 
@@ -56,6 +75,15 @@ class VaultSeed:
     rbac: bool = True
     purge_protection: bool = True
     retention_days: int = 90
+    # Set when the vault is first created, never again (a restart keeps what is there).
+    secrets: tuple[SecretSeed, ...] = ()
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.KeyVault/vaults/{self.name}"
+        )
 
 
 @dataclass(frozen=True)
@@ -116,6 +144,8 @@ class EmulatorConfig:
     # RegisteringDns (its PUT then answers 200, and the SDK's poller polls the
     # vault's GET until Succeeded). 0: a new vault is Succeeded at once (201).
     vault_dns_registration_s: float = 0.0
+    # Faults from the start: (vault name, plan); None names Resource Manager.
+    faults: tuple[tuple[str | None, FaultPlan], ...] = ()
 
     @property
     def subscription_id(self) -> str:
@@ -133,49 +163,12 @@ class EmulatorConfig:
 
 
 def load_config(path: Path | None) -> EmulatorConfig:
-    """Read an emulator configuration file (YAML); missing keys keep defaults."""
-    config = EmulatorConfig()
+    """Read an emulator configuration file; missing keys keep their defaults.
+
+    :raises ConfigError: the file is unreadable or wrong; every problem with its line.
+    """
     if path is None:
-        return config
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    changes: dict[str, Any] = {}
-    for key in (
-        "arm_page_size",
-        "tenant_id",
-        "port",
-        "vault_port_base",
-        "token_lifetime_s",
-        "rbac_propagation_delay_s",
-        "principal_replication_delay_s",
-        "vault_dns_registration_s",
-    ):
-        if key in data:
-            changes[key] = data[key]
-    if "subscriptions" in data:
-        changes["subscriptions"] = tuple(str(s) for s in data["subscriptions"])
-    if "identities" in data:
-        identities = []
-        for entry in data["identities"]:
-            if isinstance(entry, str):
-                identities.append(Identity.named(entry))
-            else:
-                base = Identity.named(
-                    entry["name"], entry.get("principal_type", "ServicePrincipal")
-                )
-                identities.append(
-                    replace(
-                        base,
-                        object_id=entry.get("object_id", base.object_id),
-                        client_id=entry.get("client_id", base.client_id),
-                    )
-                )
-        changes["identities"] = tuple(identities)
-    if "vaults" in data:
-        changes["vaults"] = tuple(VaultSeed(**v) for v in data["vaults"])
-    if "role_assignments" in data:
-        changes["role_assignments"] = tuple(RoleSeed(**r) for r in data["role_assignments"])
-    if "throttling" in data:
-        changes["throttling"] = ThrottleLimits(**data["throttling"])
-    if "arm_throttling" in data:
-        changes["arm_throttling"] = ArmLimits(**data["arm_throttling"])
-    return replace(config, **changes)
+        return EmulatorConfig()
+    from .config_file import read_config_file
+
+    return read_config_file(path)

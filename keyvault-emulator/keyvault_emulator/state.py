@@ -16,6 +16,7 @@ from pathlib import Path
 from .audit import AuditLog
 from .authorization.models import RoleAssignment, RoleAssignments
 from .authorization.roles import role_by_name
+from .clock import Clock
 from .config import EmulatorConfig, Identity, stable_id
 from .faults import FaultInjector, FaultPlan
 from .keyvault.models import Vault, VaultSecrets
@@ -54,8 +55,12 @@ class World:
         self.config = config
         self.store = store
         self.key = _load_key(key_path)
+        self.clock = Clock.restored(store)
         self.tokens = TokenIssuer(
-            self.key, tenant_id=config.tenant_id, lifetime_s=config.token_lifetime_s
+            self.key,
+            tenant_id=config.tenant_id,
+            lifetime_s=config.token_lifetime_s,
+            clock=self.clock,
         )
         self.audit = AuditLog(store)
         self.identities_by_oid: dict[str, Identity] = {
@@ -139,7 +144,7 @@ class World:
         self.vaults[key] = vault
         if vault.port:
             self.vault_ports[vault.port] = key
-        self.vault_secrets[key] = VaultSecrets(vault, self.store)
+        self.vault_secrets[key] = VaultSecrets(vault, self.store, self.clock)
         limits = self.config.throttling
         self.vault_runtime[key] = VaultRuntime(
             writes=SlidingWindow(limits.writes, limits.window_s),

@@ -2,7 +2,7 @@
 
 ``RunningEmulator`` wraps an in-process :class:`Emulator` with the calls
 tests need (vaults, role assignments, faults, audit, credentials acting as
-an identity). ``EmulatorProcess`` supervises ``python -m emulator serve`` as
+an identity). ``EmulatorProcess`` supervises ``python -m keyvault_emulator serve`` as
 a child process (start, wait for its discovery file, stop), so tests can
 SIGKILL it and restart on the same state, and ``make demo`` can run one in the
 background.
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit import AuditRecord
+from .clock import parse_duration
 from .config import ArmLimits, EmulatorConfig
 from .discovery import Discovery, discovery_path, identity_environment
 from .faults import FaultPlan
@@ -176,6 +177,15 @@ class RunningEmulator:
         return SecretClient(uri, self.credential(identity), **self.client_kwargs(), **kwargs)
 
     # -- state -------------------------------------------------------------------------
+    def async_secret_client(self, vault: VaultHandle | str, identity: str, **kwargs: Any) -> Any:
+        """The aio ``SecretClient`` for ``vault`` as ``identity``; use it in ``async with``."""
+        from azure.keyvault.secrets.aio import SecretClient
+
+        uri = vault.uri if isinstance(vault, VaultHandle) else vault
+        return SecretClient(
+            uri, self.async_credential(identity), **self.client_kwargs(), **kwargs
+        )
+
     def create_vault(
         self,
         name: str | None = None,
@@ -249,6 +259,21 @@ class RunningEmulator:
         """TCP connections the vault's data plane has accepted (clients should reuse them)."""
         port = int(vault.uri.rstrip("/").rsplit(":", 1)[1])
         return self.server.connections_accepted[port]
+
+    # -- time -------------------------------------------------------------------------------
+    def advance_clock(self, duration: str | float) -> float:
+        """Move the emulator's clock forward (``"30d"``, ``"12h"``, or seconds); returns its now.
+
+        Secret expiry and purge dates, vault purge dates and token expiry all
+        read this clock (see :mod:`keyvault_emulator.clock`); it never goes back.
+        """
+        seconds = parse_duration(duration) if isinstance(duration, str) else float(duration)
+        now: float = self.server.call(self.world.clock.advance, seconds)
+        return now
+
+    def now(self) -> float:
+        """The emulator's time (epoch seconds): this machine's plus what was advanced."""
+        return self.world.clock.now()
 
     def mint_token(self, identity: str, resource: str, *, lifetime_s: int | None = None) -> str:
         token, _ = self.world.tokens.mint(
@@ -392,7 +417,7 @@ def _process_alive(pid: int) -> bool:
 
 
 class EmulatorProcess:
-    """``python -m emulator serve`` as a child process: started, waited for, stopped.
+    """``python -m keyvault_emulator serve`` as a child process: started, waited for, stopped.
 
     Tests kill and restart it on the same state; ``make demo`` runs one in the
     background, or attaches to one already serving its state directory
@@ -466,7 +491,7 @@ class EmulatorProcess:
         command = [
             sys.executable,
             "-m",
-            "emulator",
+            "keyvault_emulator",
             "--state-dir",
             str(self.state_dir),
             "serve",

@@ -2,7 +2,7 @@
 
 Written when the emulator starts serving (and again when its vaults or
 identities change), removed when it stops. :class:`Discovery` is the one
-contract for that file: the emulator writes it, and ``python -m emulator
+contract for that file: the emulator writes it, and ``python -m keyvault_emulator
 env``, the test helpers and the tooling's emulator target read it, all
 through :meth:`Discovery.read`. The format::
 
@@ -39,7 +39,7 @@ class DiscoveryNotFound(FileNotFoundError):
     def __init__(self, path: Path) -> None:
         super().__init__(
             f"no running emulator found: {path} does not exist. Start one with `make emulator` "
-            "(or `python -m emulator serve`)."
+            "(or `python -m keyvault_emulator serve`)."
         )
         self.path = path
 

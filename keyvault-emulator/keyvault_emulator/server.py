@@ -21,7 +21,6 @@ import signal
 import socket
 import tempfile
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +39,7 @@ from .identity import TOKEN_PATH, handle_token_request, identity_header
 from .keyvault.models import Vault
 from .keyvault.responses import SecretsPlane
 from .persistence import Store
+from .seeding import apply_configured_faults, seed_secrets
 from .state import World
 from .statelock import StateLock
 from .tls import ensure_certificates
@@ -191,6 +191,7 @@ class Emulator:
             for seed in self.config.vaults:
                 if seed.name.lower() not in self.world.vaults:
                     self._create_vault(seed)
+            apply_configured_faults(self.world, self.config)
             # Soft-deleted vaults keep their ports too (their listeners drop every
             # connection, as at run time), so no other vault can be given one.
             for vault in list(self.world.vaults.values()):
@@ -411,11 +412,12 @@ class Emulator:
                 "publicNetworkAccess": "Enabled",
                 "provisioningState": "Succeeded",
             },
-            created_at=time.time(),
+            created_at=self.world.clock.now(),
             created_by=created_by,
         )
         vault.port = 0
         self.world.add_vault(vault)
+        seed_secrets(self.world, vault, seed)
         if self._loop is not None:
             self.ensure_vault_listener(vault)
         return vault

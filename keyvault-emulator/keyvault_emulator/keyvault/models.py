@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..clock import Clock
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..persistence import Store
 
@@ -217,9 +218,10 @@ class VaultSecrets:
 
     KIND = "secret"
 
-    def __init__(self, vault: Vault, store: Store) -> None:
+    def __init__(self, vault: Vault, store: Store, clock: Clock | None = None) -> None:
         self.vault = vault
         self._store = store
+        self._clock = clock or Clock()
         self._live: dict[str, Secret] = {}
         self._deleted: dict[str, Secret] = {}
         prefix = f"{vault.name.lower()}/"
@@ -330,7 +332,7 @@ class VaultSecrets:
                 "cannot be reused; in this state, the secret can be recovered or purged.",
                 inner="ObjectIsDeletedButRecoverable",
             )
-        now = int(time.time())
+        now = int(self._clock.now())
         version = SecretVersion(
             version=uuid.uuid4().hex,
             value=value,
@@ -362,13 +364,13 @@ class VaultSecrets:
         for field_name in ("content_type", "enabled", "not_before", "expires"):
             if field_name in changes:
                 setattr(found, field_name, changes[field_name])
-        found.updated = int(time.time())
+        found.updated = int(self._clock.now())
         self._save(secret)
         return secret, found
 
     def delete(self, name: str) -> Secret:
         secret = self._live_secret(name)
-        now = int(time.time())
+        now = int(self._clock.now())
         secret.deleted_at = now
         secret.scheduled_purge_at = now + self.vault.retention_days * DAY_S
         del self._live[name.lower()]
@@ -420,6 +422,6 @@ class VaultSecrets:
 
     def _expire_deleted(self) -> None:
         """Soft-deleted secrets past their scheduled purge date are gone for good."""
-        now = time.time()
+        now = self._clock.now()
         for key in [k for k, s in self._deleted.items() if (s.scheduled_purge_at or 0) <= now]:
             self._forget(self._deleted.pop(key))

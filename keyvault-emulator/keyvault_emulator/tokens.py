@@ -11,10 +11,10 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from dataclasses import dataclass
 from typing import Literal
 
+from .clock import Clock
 from .config import Identity
 
 VAULT_AUDIENCES = frozenset(
@@ -81,8 +81,11 @@ def normalize_resource(resource: str) -> str:
 class TokenIssuer:
     """Mints and verifies tokens; verification results are memoised per token."""
 
-    def __init__(self, key: bytes, *, tenant_id: str, lifetime_s: int) -> None:
+    def __init__(
+        self, key: bytes, *, tenant_id: str, lifetime_s: int, clock: Clock | None = None
+    ) -> None:
         self._key = key
+        self._clock = clock or Clock()
         self.tenant_id = tenant_id
         self.lifetime_s = lifetime_s
         self._verified: dict[str, Claims] = {}
@@ -90,7 +93,7 @@ class TokenIssuer:
     def mint(
         self, identity: Identity, resource: str, *, lifetime_s: int | None = None
     ) -> tuple[str, int]:
-        now = int(time.time())
+        now = int(self._clock.now())
         expires = now + (self.lifetime_s if lifetime_s is None else lifetime_s)
         payload = {
             "aud": normalize_resource(resource),
@@ -120,7 +123,7 @@ class TokenIssuer:
             self._verified[token] = claims
         if claims.audience not in audiences:
             raise TokenRejected("audience", claims.audience)
-        if (now if now is not None else time.time()) >= claims.expires_at:
+        if (now if now is not None else self._clock.now()) >= claims.expires_at:
             raise TokenRejected("expired")
         return claims
 
