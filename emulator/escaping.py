@@ -8,7 +8,9 @@ through ``printable``.
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 
 # C0 controls, DEL, C1 controls, and the Unicode line/paragraph separators and
 # bidirectional overrides that can reorder or break a terminal line.
@@ -25,3 +27,16 @@ def printable(text: str) -> str:
     if "\\" in text:
         text = text.replace("\\", "\\\\")
     return _CONTROL.sub(_escape, text)
+
+
+class EscapingFormatter(logging.Formatter):
+    """A log formatter whose messages hold no control characters (a line is a line).
+
+    A traceback keeps its own line breaks; each of its lines is escaped.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
