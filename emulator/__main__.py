@@ -115,6 +115,13 @@ def _print_record(record: dict[str, object], output: str) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    try:
+        return _print_audit(args)
+    except KeyboardInterrupt:  # Ctrl-C is how a tail ends, whenever it comes
+        return 0 if args.follow else 130
+
+
+def _print_audit(args: argparse.Namespace) -> int:
     found = Discovery.read(Path(args.state_dir))
     records = _fetch_audit(found, args, args.since)
     shown = records[-args.limit :] if args.limit else records
@@ -126,20 +133,17 @@ def _audit(args: argparse.Namespace) -> int:
     # printed at exactly that time (records can share a timestamp).
     latest = max((float(str(r["time"])) for r in records), default=time.time())
     printed_at_latest = {json.dumps(r, sort_keys=True) for r in records if r["time"] == latest}
-    try:
-        while True:
-            time.sleep(args.follow_interval)
-            for record in _fetch_audit(found, args, latest):
-                stamp = float(str(record["time"]))
-                key = json.dumps(record, sort_keys=True)
-                if stamp == latest and key in printed_at_latest:
-                    continue
-                if stamp > latest:
-                    latest, printed_at_latest = stamp, set()
-                printed_at_latest.add(key)
-                _print_record(record, args.output)
-    except KeyboardInterrupt:  # Ctrl-C is how a tail ends
-        return 0
+    while True:
+        time.sleep(args.follow_interval)
+        for record in _fetch_audit(found, args, latest):
+            stamp = float(str(record["time"]))
+            key = json.dumps(record, sort_keys=True)
+            if stamp == latest and key in printed_at_latest:
+                continue
+            if stamp > latest:
+                latest, printed_at_latest = stamp, set()
+            printed_at_latest.add(key)
+            _print_record(record, args.output)
 
 
 def build_parser(prog: str = "python -m emulator") -> argparse.ArgumentParser:
