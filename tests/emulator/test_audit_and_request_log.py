@@ -21,9 +21,10 @@ def test_since_takes_an_iso_time_or_a_duration():
     assert since_time("10m", now=now) == now - 600
     assert since_time("90s", now=now) == now - 90
     assert since_time("2h", now=now) == now - 7200
-    assert since_time("2026-12-04T10:00:00Z") == datetime.datetime(
-        2026, 12, 4, 10, tzinfo=datetime.UTC
-    ).timestamp()
+    assert (
+        since_time("2026-12-04T10:00:00Z")
+        == datetime.datetime(2026, 12, 4, 10, tzinfo=datetime.UTC).timestamp()
+    )
     assert since_time("2026-12-04T11:00:00+01:00") == since_time("2026-12-04T10:00:00")
 
 

@@ -97,9 +97,7 @@ def test_slow_and_idle_connections_are_closed_after_their_timeouts(tmp_path):
         "/secrets/x%e2%80%a8forged",
     ],
 )
-def test_a_path_with_control_characters_cannot_forge_an_audit_line(
-    emulator, vault, path, capsys
-):
+def test_a_path_with_control_characters_cannot_forge_an_audit_line(emulator, vault, path, capsys):
     from emulator.__main__ import main
 
     port = int(vault.uri.rsplit(":", 1)[1].strip("/"))
