@@ -64,7 +64,13 @@ def test_audit_follow_prints_new_records_and_ends_cleanly_on_ctrl_c(emulator, va
         "0.1",
     ]
     follower = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=os.getcwd()
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
+        # A test worker may ignore SIGINT, and a child inherits that; a terminal's doesn't.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         time.sleep(1.0)  # the first poll has happened; what follows is new
