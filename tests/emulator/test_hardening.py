@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import socket
 import ssl
 import stat
@@ -10,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.http import ConnectionLimits
-from emulator.testing import RunningEmulator
+from emulator.testing import EmulatorProcess, RunningEmulator
 
 
 def _mode(path: Path) -> int:
@@ -42,11 +42,11 @@ def test_the_state_directory_and_every_file_in_it_are_private(tmp_path):
         running.stop()
 
 
-def _tls_client(port: int) -> ssl.SSLSocket:
+def _tls_client(port: int, timeout: float = 10) -> ssl.SSLSocket:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     return context.wrap_socket(raw, server_hostname="127.0.0.1")
 
 
@@ -70,7 +70,50 @@ def test_a_thousand_idle_and_half_sent_connections_leave_a_new_client_served(emu
             sock.close()
 
 
+def _hold(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections to ``port``: half never shake hands, half send half a request."""
+    held: list[socket.socket] = []
+    for _ in range(count // 2):
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+    for _ in range(count - count // 2):
+        try:
+            client = _tls_client(port, timeout=2)
+            client.sendall(b"GET /secrets/still-served?api-version=7.5 HTTP/1.1\r\nHost: x\r\n")
+        except OSError:  # the server accepts no one any more: as full as it gets
+            break
+        held.append(client)
+    return held
+
+
+def test_under_a_common_open_file_limit_held_connections_make_room_for_a_new_client(tmp_path):
+    # Many systems give a process 1,024 descriptors: 1,000 held connections
+    # would leave an emulator without a cap unable to accept anyone else.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, soft), hard))
+    try:
+        child = EmulatorProcess(tmp_path / "state").launch()  # inherits the limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    held: list[socket.socket] = []
+    try:
+        child.wait_ready()
+        vault = child.create_vault("crowded-kv", roles={"sync": "Key Vault Secrets Officer"})
+        child.secret_client(vault["uri"], "sync").set_secret("still-served", "v")
+        port = int(vault["uri"].rsplit(":", 1)[1].strip("/"))
+        held = _hold(port, 1100)
+        fresh = child.secret_client(vault["uri"], "sync", retry_total=0)
+        started = time.monotonic()
+        assert fresh.get_secret("still-served").value == "v"
+        assert time.monotonic() - started < 1.0
+    finally:
+        for sock in held:
+            sock.close()
+        child.stop()
+
+
 def test_slow_and_idle_connections_are_closed_after_their_timeouts(tmp_path):
+    from emulator.http import ConnectionLimits
+
     limits = ConnectionLimits(header_timeout_s=0.5, body_timeout_s=0.5, idle_timeout_s=0.5)
     running = RunningEmulator(state_dir=tmp_path)
     running.server.connections.limits = limits  # before any connection
