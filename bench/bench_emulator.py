@@ -5,7 +5,12 @@
    bottleneck), otherwise by several Python processes on raw keep-alive TLS.
 2. Latency through the real SDK at 400 requests/s offered (a real vault's
    limit): an open-loop schedule, each latency measured from its scheduled
-   start, so a slow answer cannot hide the ones queued behind it.
+   start, so a slow answer cannot hide the ones queued behind it. One SDK
+   client manages only about 550 calls/s here, so one client alone falls
+   behind a 400/s schedule whenever the machine is busy and the figure swings
+   with it; the load is spread over ``LATENCY_CLIENTS`` processes, each with
+   its own client on an interleaved share of the schedule. The row says how
+   many calls started late (past their slot by more than one interval).
 
 Goals (issue 2): >= 2,000 gets/s on 2 cores; p50 < 2 ms at 400/s.
 Usage: python bench/bench_emulator.py [--seconds 10]
@@ -24,8 +29,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from keyvault_emulator.testing import EmulatorProcess
+
+LATENCY_CLIENTS = 4  # processes, each with one SDK client, sharing the 400/s schedule
 
 
 def _python_load(args: tuple[str, int, str, str, float]) -> int:
@@ -81,22 +89,64 @@ def capacity(uri: str, token: str, seconds: float) -> tuple[float, str]:
     return sum(counts) / elapsed, f"{workers} Python processes (raw keep-alive TLS)"
 
 
-def paced(call, rate: float, seconds: float) -> tuple[list[float], float]:
-    """Call at ``rate``/s on an open-loop schedule; latencies in ms from schedule."""
+def paced(call, rate: float, seconds: float, *, start_at: float | None = None, offset: float = 0.0):
+    """Call at ``rate``/s on an open-loop schedule; latencies in ms from schedule.
+
+    ``start_at`` (a ``time.time()``) lets several processes share one schedule,
+    each ``offset`` seconds into it. Returns latencies, achieved rate and how
+    many calls started more than one interval late.
+    """
     interval = 1.0 / rate
     total = int(rate * seconds)
     latencies = []
-    started = time.perf_counter()
+    late = 0
+    if start_at is not None:
+        time.sleep(max(0.0, start_at - time.time()))
+    started = time.perf_counter() + offset
     for i in range(total):
         scheduled = started + i * interval
         now = time.perf_counter()
         if now < scheduled:
             time.sleep(scheduled - now)
+        elif now - scheduled > interval:
+            late += 1
         call()
         latencies.append((time.perf_counter() - scheduled) * 1000)
     achieved = total / (time.perf_counter() - started)
-    latencies.sort()
-    return latencies, achieved
+    return latencies, achieved, late
+
+
+def _sdk_share(
+    args: tuple[str, str, float, float, float, float],
+) -> tuple[list[float], float, int]:
+    """One process's share of the SDK schedule, with its own client."""
+    state_dir, uri, rate, seconds, start_at, offset = args
+    attached = EmulatorProcess.attach(Path(state_dir))
+    assert attached is not None, "the emulator is not running"
+    client = attached.secret_client(uri, "app")
+    for _ in range(50):  # connections and the token cache, before the schedule starts
+        client.get_secret("bench-secret")
+    return paced(
+        lambda: client.get_secret("bench-secret"),
+        rate,
+        seconds,
+        start_at=start_at,
+        offset=offset,
+    )
+
+
+def sdk_latency(state_dir: Path, uri: str, rate: float, seconds: float) -> tuple[Any, ...]:
+    share = rate / LATENCY_CLIENTS
+    start_at = time.time() + 3.0  # every process warmed up and waiting by then
+    jobs = [
+        (str(state_dir), uri, share, seconds, start_at, i / rate) for i in range(LATENCY_CLIENTS)
+    ]
+    with multiprocessing.Pool(LATENCY_CLIENTS) as pool:
+        results = pool.map(_sdk_share, jobs)
+    latencies = sorted(v for values, _, _ in results for v in values)
+    achieved = sum(rate for _, rate, _ in results)
+    late = sum(n for _, _, n in results)
+    return latencies, achieved, late
 
 
 def raw_get(uri: str, token: str, ca_path: str):
@@ -135,10 +185,13 @@ def main() -> None:
             )["access_token"]
             for _ in range(200):  # warm up connections and token cache
                 client.get_secret("bench-secret")
-            sdk, sdk_rate = paced(lambda: client.get_secret("bench-secret"), 400, args.seconds)
-            raw, raw_rate = paced(
+            sdk, sdk_rate, sdk_late = sdk_latency(
+                Path(state) / "emulator", vault["uri"], 400, args.seconds
+            )
+            raw, raw_rate, raw_late = paced(
                 raw_get(vault["uri"], token, child.info["ca_path"]), 400, args.seconds
             )
+            raw.sort()
             rate, driver = capacity(vault["uri"], token, args.seconds)
         finally:
             child.stop()
@@ -147,14 +200,20 @@ def main() -> None:
         f"  capacity:              {rate:8.0f} gets/s   driven by {driver}"
         f"   goal >= 2000: {rate / 2000:.2f}x the goal"
     )
-    for label, values, achieved in (
-        ("SDK SecretClient", sdk, sdk_rate),
-        ("bare HTTPS client", raw, raw_rate),
+    for label, values, achieved, late in (
+        (f"SDK x{LATENCY_CLIENTS} processes", sdk, sdk_rate, sdk_late),
+        ("bare HTTPS client", raw, raw_rate, raw_late),
     ):
         print(
             f"  {label:18} at 400/s offered: achieved {achieved:4.0f}/s  "
             f"p50 {statistics.median(values):5.2f} ms  p99 {percentile(values, 0.99):6.2f} ms"
+            f"  started late: {late}/{len(values)}"
         )
+        if achieved < 0.95 * 400:
+            print(
+                f"    ({label}: the schedule was not kept, so the machine had no CPU to spare;"
+                " this row measures its load, not the emulator)"
+            )
     print("  goal: p50 < 2 ms through the SDK; the bare client shows the emulator's own share")
 
 

@@ -8,21 +8,26 @@ serving the state directory, found through its discovery file.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
+import re
 import shlex
 import ssl
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .audit import audit_line
 from .clock import parse_duration
 from .config import load_config
 from .config_file import ConfigError, example_text
 from .discovery import Discovery, DiscoveryUnreadable
+from .escaping import EscapingFormatter
 from .statelock import StateDirectoryInUse
 
 DEFAULT_STATE = Path(".state/emulator")
@@ -36,6 +41,7 @@ examples:
   {prog} identity add billing --role "Key Vault Secrets User" --vault kv-app-local
   {prog} clock advance 30d              move the emulator's clock 30 days forward
   {prog} audit --vault kv-local         who did what to which secret (never values)
+  {prog} audit --since 10m --follow     the last ten minutes, then new records
   {prog} config example > emulator.yaml a configuration using every key
 
 exit codes: 0 success, 1 error (for example: no emulator running, a bad
@@ -52,7 +58,10 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config) if args.config else None)
     from .server import Emulator
 
-    logging.basicConfig(level=_log_level(args), format="%(asctime)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    # Log lines quote request paths and names: control characters are escaped.
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(name)s %(message)s"))
+    logging.basicConfig(level=_log_level(args), handlers=[handler])
     if args.port is not None:
         config = config.with_changes(port=args.port)
     emulator = Emulator(config, state_dir=Path(args.state_dir), persist=not args.in_memory)
@@ -75,29 +84,78 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit(args: argparse.Namespace) -> int:
-    found = Discovery.read(Path(args.state_dir))
-    query = urllib.parse.urlencode(
-        {k: v for k, v in (("vault", args.vault), ("plane", args.plane)) if v}
-    )
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def since_time(text: str, *, now: float | None = None) -> float:
+    """``--since``: an ISO 8601 time (UTC unless it says otherwise) or a duration ago."""
+    duration = _DURATION.match(text.strip())
+    if duration:
+        ago = float(duration.group(1)) * _UNIT_S[duration.group(2)]
+        return (time.time() if now is None else now) - ago
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--since {text!r}: expected an ISO time (2026-12-04T10:00:00Z) or a duration "
+            "(90s, 10m, 2h, 1d)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def _fetch_audit(
+    found: Discovery, args: argparse.Namespace, since: float | None
+) -> list[dict[str, object]]:
+    filters = (("vault", args.vault), ("plane", args.plane), ("since", since))
+    query = urllib.parse.urlencode({k: v for k, v in filters if v})
     request = urllib.request.Request(
         f"{found.arm_url}/_emulator/audit?{query}",
         headers={"X-Emulator-Admin-Key": found.admin_key},
     )
     context = ssl.create_default_context(cafile=found.ca_path)
     with urllib.request.urlopen(request, context=context, timeout=10) as response:
-        records = json.load(response)["value"]
-    for record in records[-args.limit :]:
-        if args.output == "json":
-            print(json.dumps(record))
-        else:
-            target = record["secret"] or record["resource"]
-            who = record["identity"] or record["principal"] or "-"
-            print(
-                f"{record['time']:.3f} {record['plane']:4} {record['status']:3} "
-                f"{record['operation']:22} {who:10} {record['vault']} {target}"
-            )
-    return 0
+        records: list[dict[str, object]] = json.load(response)["value"]
+    return records
+
+
+def _print_record(record: dict[str, object], output: str) -> None:
+    # JSON escapes control characters itself (ensure_ascii), so a line is a line.
+    print(json.dumps(record) if output == "json" else audit_line(record), flush=True)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    try:
+        return _print_audit(args)
+    except KeyboardInterrupt:  # Ctrl-C is how a tail ends, whenever it comes
+        return 0 if args.follow else 130
+
+
+def _print_audit(args: argparse.Namespace) -> int:
+    found = Discovery.read(Path(args.state_dir))
+    records = _fetch_audit(found, args, args.since)
+    shown = records[-args.limit :] if args.limit else records
+    for record in shown:
+        _print_record(record, args.output)
+    if not args.follow:
+        return 0
+    # Tail: ask for what is at or after the newest time seen, and skip what was
+    # printed at exactly that time (records can share a timestamp).
+    latest = max((float(str(r["time"])) for r in records), default=time.time())
+    printed_at_latest = {json.dumps(r, sort_keys=True) for r in records if r["time"] == latest}
+    while True:
+        time.sleep(args.follow_interval)
+        for record in _fetch_audit(found, args, latest):
+            stamp = float(str(record["time"]))
+            key = json.dumps(record, sort_keys=True)
+            if stamp == latest and key in printed_at_latest:
+                continue
+            if stamp > latest:
+                latest, printed_at_latest = stamp, set()
+            printed_at_latest.add(key)
+            _print_record(record, args.output)
 
 
 def _admin(found: Discovery, method: str, action: str, body: dict[str, Any] | None = None) -> Any:
@@ -234,7 +292,19 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     audit.add_argument("--vault", help="only this vault's records")
     audit.add_argument("--plane", choices=("data", "arm"), help="only the data plane or ARM")
-    audit.add_argument("--limit", type=int, default=100, help="the last N records (default 100)")
+    audit.add_argument(
+        "--limit", type=int, default=100, help="the last N records (default 100; 0: all)"
+    )
+    audit.add_argument(
+        "--since",
+        type=since_time,
+        help="only records from this time on: ISO 8601 (UTC unless marked) or a duration ago "
+        "(90s, 10m, 2h, 1d)",
+    )
+    audit.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new records until Ctrl-C"
+    )
+    audit.add_argument("--follow-interval", type=float, default=0.5, help=argparse.SUPPRESS)
     audit.add_argument("--output", choices=("text", "json"), default="text")
     audit.set_defaults(func=_audit)
     _add_identity_commands(commands, common, prog)

@@ -1,17 +1,20 @@
 """An audit log of every request, like Key Vault's AuditEvent logs.
 
 Records hold who did what to which resource and the status; never a value.
-They are kept in memory for tests and flushed to the state store in batches
-(an audit record is not an acknowledged write, so batching is fine).
+They are handed to the state store in batches (an audit record is not an
+acknowledged write, so batching is fine); the store keeps the newest
+``Store.audit_retention`` of them, on disk or, in memory mode, in memory. A
+restart reads none of them: they are read from the store when asked for.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
+from .escaping import printable
 from .persistence import Store
 
 
@@ -35,28 +38,43 @@ class AuditRecord:
             "CheckNameAvailability",
         )
 
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> AuditRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def audit_line(record: dict[str, Any]) -> str:
+    """One record as a line for a terminal; every field from a client is escaped."""
+    target = record.get("secret") or record.get("resource") or ""
+    who = record.get("identity") or record.get("principal") or "-"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record["time"]))
+    millis = int(record["time"] * 1000) % 1000
+    return printable(
+        f"{stamp}.{millis:03d}Z {record['plane']:4} {record['status']:3} "
+        f"{record['operation']:22} {who:10} {record.get('vault', '')} {target}"
+    )
+
 
 class AuditLog:
-    MAX_IN_MEMORY = 2_000_000
-
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._records: list[AuditRecord] = [AuditRecord(**data) for data in store.load_audit()]
         self._pending: list[AuditRecord] = []
         self._lock = threading.Lock()
+        self.latest: AuditRecord | None = None  # for the request log
 
-    def record(self, **fields: Any) -> None:
-        entry = AuditRecord(time=time.time(), **fields)
+    def record(self, **values: Any) -> None:
+        entry = AuditRecord(time=time.time(), **values)
         with self._lock:
-            self._records.append(entry)
-            if len(self._records) > self.MAX_IN_MEMORY:
-                del self._records[: self.MAX_IN_MEMORY // 10]
             self._pending.append(entry)
+        self.latest = entry
 
     def flush(self) -> None:
+        """Hand what was recorded to the store (which writes it on its own thread)."""
         with self._lock:
             pending, self._pending = self._pending, []
-        self._store.append_audit([asdict(r) for r in pending])
+            # A frozen record's own dict: read by the store's writer, never changed.
+            self._store.append_audit([vars(r) for r in pending])
 
     def records(
         self,
@@ -66,13 +84,14 @@ class AuditLog:
         since: float | None = None,
         operation: str | None = None,
     ) -> list[AuditRecord]:
-        with self._lock:
-            snapshot = list(self._records)
+        """The kept records, oldest first, including those not yet flushed."""
+        self.flush()
+        self._store.wait_committed()
+        kept = self._store.audit_records(since)
         return [
             r
-            for r in snapshot
+            for r in map(AuditRecord.from_record, kept)
             if (plane is None or r.plane == plane)
             and (vault is None or r.vault.lower() == vault.lower())
-            and (since is None or r.time >= since)
             and (operation is None or r.operation == operation)
         ]

@@ -1,21 +1,26 @@
 """A small HTTP/1.1 server on asyncio, TLS only, for the emulator's listeners.
 
 Parsing is h11's (a strict, well-kept HTTP/1.1 state machine); this module
-adds keep-alive, body limits, deferred responses (injected latency) and
-dropped connections. Each response goes out in one ``write`` with
-TCP_NODELAY set, so keep-alive clients never wait for a delayed ACK.
+adds keep-alive, body limits, deferred responses (injected latency, and
+waiting for the state store to commit), dropped connections, and the limits
+that keep slow or idle clients from starving others (``ConnectionLimits``).
+Each response goes out in one ``write`` with TCP_NODELAY set, so keep-alive
+clients never wait for a delayed ACK.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
 import math
+import resource
 import socket
 import ssl
-from collections import Counter
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +29,10 @@ from urllib.parse import parse_qsl, unquote
 import h11
 
 from .errors import DropConnection
+from .escaping import printable
 
 log = logging.getLogger(__name__)
+request_log = logging.getLogger("keyvault_emulator.requests")
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024
@@ -48,6 +55,7 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # injected latency: answer later, without blocking the loop
+    principal: str = ""  # who asked, for the request log only (never sent)
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -58,6 +66,8 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+# What an answer must wait for before it is sent (the state store's commit).
+Barrier = Callable[[], "concurrent.futures.Future[None] | None"]
 
 
 def internal_error() -> Response:
@@ -120,34 +130,201 @@ def parse_target(target: str) -> tuple[str, dict[str, str]]:
     return unquote(path), dict(parse_qsl(query, keep_blank_values=True))
 
 
-class HttpProtocol(asyncio.Protocol):
-    """One connection: parse requests with h11, answer them one at a time."""
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long a client may take, and how many connections the process holds.
 
-    def __init__(self, handler: Handler, port: int, accepted: Counter[int] | None = None) -> None:
+    The TLS handshake and a request's headers must each arrive within
+    ``header_timeout_s``, its body within ``body_timeout_s`` of the headers,
+    and a keep-alive connection may sit idle ``idle_timeout_s`` between
+    requests. At ``max_connections`` (counted over every listener, so the
+    process keeps file descriptors for new clients) a new connection closes
+    the one idle longest; only connections waiting for their answer are kept.
+    """
+
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 120.0
+    max_connections: int = 1_000
+
+
+def _descriptor_room() -> int:
+    """Connections the process's open-file limit leaves room for (with a margin)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1_000_000
+    return max(16, soft // 2 - 64)
+
+
+class Connections:
+    """Every open connection of the process, oldest activity first; enforces the limits."""
+
+    SWEEP_S = 0.5
+
+    def __init__(self, limits: ConnectionLimits | None = None) -> None:
+        self.limits = limits or ConnectionLimits()
+        self.cap = min(self.limits.max_connections, _descriptor_room())
+        self._open: OrderedDict[HttpProtocol, None] = OrderedDict()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self.evicted = 0
+        self.timed_out = 0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def admit(self, connection: HttpProtocol) -> bool:
+        """Take a new connection; at the cap, close the longest idle one (False: none is)."""
+        if len(self._open) >= self.cap:
+            victim = next((c for c in self._open if not c.busy), None)
+            if victim is None:
+                return False
+            self.evicted += 1
+            victim.expire()
+        self._open[connection] = None
+        if self._sweeper is None:
+            self._schedule()
+        return True
+
+    def touch(self, connection: HttpProtocol) -> None:
+        if connection in self._open:
+            self._open.move_to_end(connection)
+
+    def forget(self, connection: HttpProtocol) -> None:
+        self._open.pop(connection, None)
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.call_later(self.SWEEP_S, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = time.monotonic()
+        for connection in [c for c in self._open if c.deadline <= now]:
+            self.timed_out += 1
+            connection.expire()
+        if self._open:
+            self._schedule()
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+
+class _Phase:
+    HANDSHAKE = "handshake"
+    IDLE = "idle"
+    HEADERS = "headers"
+    BODY = "body"
+    ANSWERING = "answering"
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One connection: TLS, then requests parsed with h11, answered one at a time."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        port: int,
+        ssl_context: ssl.SSLContext,
+        connections: Connections,
+        *,
+        accepted: Counter[int] | None = None,
+        barrier: Barrier | None = None,
+    ) -> None:
         self._handler = handler
         self._port = port
+        self._ssl_context = ssl_context
+        self._connections = connections
+        self._limits = connections.limits
+        self._barrier = barrier
         if accepted is not None:  # connections per port: tests check clients reuse them
             accepted[port] += 1
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        self._plain: asyncio.Transport | None = None
         self._transport: asyncio.Transport | None = None
         self._request: h11.Request | None = None
         self._body: list[bytes] = []
         self._body_size = 0
         self._waiting = False
+        self._closed = False
+        self._phase = _Phase.HANDSHAKE
+        self._started = 0.0
+        self.deadline = math.inf
         self._loop = asyncio.get_event_loop()
+
+    @property
+    def busy(self) -> bool:
+        """Waiting for its answer: never closed to make room."""
+        return self._phase == _Phase.ANSWERING
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._plain = transport
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self._connections.admit(self):
+            self._closed = True
+            transport.abort()
+            return
+        # TLS is started here rather than by the server, so a connection is
+        # counted and timed from its first moment, handshake included.
+        transport.pause_reading()
+        self.deadline = time.monotonic() + self._limits.header_timeout_s
+        self._loop.create_task(self._start_tls(transport))
+
+    async def _start_tls(self, plain: asyncio.Transport) -> None:
+        if self._closed:
+            return
+        try:
+            transport = await self._loop.start_tls(
+                plain,
+                self,
+                self._ssl_context,
+                server_side=True,
+                ssl_handshake_timeout=self._limits.header_timeout_s,
+            )
+        except (OSError, ssl.SSLError, ConnectionError, RuntimeError):  # TimeoutError is an OSError
+            self._forget()
+            plain.abort()
+            return
+        if self._closed or transport is None:
+            if transport is not None:
+                transport.abort()
+            return
+        self._transport = transport
+        if self._phase == _Phase.HANDSHAKE:
+            self._idle()
+        self._process()  # what arrived before ``start_tls`` returned is parsed but unanswered
+
+    def _idle(self) -> None:
+        self._phase = _Phase.IDLE
+        self.deadline = time.monotonic() + self._limits.idle_timeout_s
+
+    def expire(self) -> None:
+        """Close: too slow, idle too long, or making room for a new client."""
+        if self._transport is not None:
+            self._abort()
+        else:  # still shaking hands
+            self._forget()
+            if self._plain is not None:
+                self._plain.abort()
+
+    def _forget(self) -> None:
+        self._closed = True
+        self._connections.forget(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._forget()
 
     def data_received(self, data: bytes) -> None:
+        if self._phase in (_Phase.IDLE, _Phase.HANDSHAKE):
+            self._phase = _Phase.HEADERS
+            self.deadline = time.monotonic() + self._limits.header_timeout_s
+        self._connections.touch(self)
         try:
             self._conn.receive_data(data)
         except h11.RemoteProtocolError:
@@ -176,6 +353,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._request = event
                 self._body = []
                 self._body_size = 0
+                self._phase = _Phase.BODY
+                self.deadline = time.monotonic() + self._limits.body_timeout_s
             elif isinstance(event, h11.Data):
                 self._body_size += len(event.data)
                 if self._body_size > MAX_BODY_BYTES:
@@ -190,6 +369,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def _dispatch(self) -> None:
         assert self._request is not None
+        self._phase = _Phase.ANSWERING
+        self.deadline = math.inf
+        self._started = time.perf_counter()
         raw_target = self._request.target.decode("latin-1")
         path, query = parse_target(raw_target)
         request = Request(
@@ -204,27 +386,61 @@ class HttpProtocol(asyncio.Protocol):
         try:
             response = self._handler(request)
         except DropConnection:
+            self._log(request, None)
             self._abort()
             return
         except Exception:  # a bug must not take the connection's peer down with it
-            log.exception("unhandled error for %s %s", request.method, request.path)
+            log.exception(
+                "unhandled error for %s %s", printable(request.method), printable(request.path)
+            )
             response = internal_error()
-        if response.delay_s > 0:
+        # Every write queued before this answer must be committed before it is sent.
+        committed = self._barrier() if self._barrier is not None else None
+        if committed is not None:
             self._waiting = True
-            self._loop.call_later(response.delay_s, self._send_later, response)
+            asyncio.wrap_future(committed, loop=self._loop).add_done_callback(
+                lambda done: self._after_commit(done, request, response)
+            )
+        elif response.delay_s > 0:
+            self._waiting = True
+            self._loop.call_later(response.delay_s, self._send_later, request, response)
         else:
-            self._send(response)
+            self._send(request, response)
 
-    def _send_later(self, response: Response) -> None:
+    def _after_commit(
+        self, done: asyncio.Future[None], request: Request, response: Response
+    ) -> None:
+        if done.cancelled() or done.exception() is not None:
+            response = internal_error()  # not durable: never acknowledge it
+        if response.delay_s > 0:
+            self._loop.call_later(response.delay_s, self._send_later, request, response)
+        else:
+            self._send_later(request, response)
+
+    def _send_later(self, request: Request, response: Response) -> None:
         self._waiting = False
         if self._transport is None:
             return
-        self._send(response)
+        self._send(request, response)
         self._process()
 
-    def _send(self, response: Response) -> None:
+    def _log(self, request: Request, response: Response | None) -> None:
+        if not request_log.isEnabledFor(logging.DEBUG):
+            return
+        elapsed_ms = (time.perf_counter() - self._started) * 1000
+        request_log.debug(
+            "%s %s %s %s %.1fms",
+            printable(request.method),
+            printable(request.path),
+            response.status if response is not None else "dropped",
+            printable(response.principal) if response is not None and response.principal else "-",
+            elapsed_ms,
+        )
+
+    def _send(self, request: Request, response: Response) -> None:
         if self._transport is None:
             return
+        self._log(request, response)
         headers = [(k, v) for k, v in response.headers.items()]
         headers.append(("Content-Length", str(len(response.body))))
         headers.append(("x-ms-keyvault-service-version", "emulator"))
@@ -237,6 +453,7 @@ class HttpProtocol(asyncio.Protocol):
             self._abort()
             return
         self._transport.write(data)
+        self._idle()
         self._next_cycle()
 
     def _next_cycle(self) -> None:
@@ -275,11 +492,13 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        self._forget()
 
     def _abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
             self._transport = None
+        self._forget()
 
 
 def bind_socket(port: int) -> socket.socket:
@@ -296,10 +515,18 @@ async def serve_socket(
     sock: socket.socket,
     handler: Handler,
     ssl_context: ssl.SSLContext,
+    connections: Connections,
+    *,
     accepted: Counter[int] | None = None,
+    barrier: Barrier | None = None,
 ) -> asyncio.Server:
+    """Serve HTTPS on ``sock``; TLS is each connection's own first step (see HttpProtocol)."""
     port = sock.getsockname()[1]
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpProtocol(handler, port, accepted), sock=sock, ssl=ssl_context, backlog=512
+        lambda: HttpProtocol(
+            handler, port, ssl_context, connections, accepted=accepted, barrier=barrier
+        ),
+        sock=sock,
+        backlog=512,
     )

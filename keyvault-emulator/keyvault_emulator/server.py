@@ -5,7 +5,11 @@ Microsoft Graph (``/v1.0/``, ``/beta/``),
 the admin API (``/_emulator/``) and Resource Manager (everything else). Each
 vault's data plane listens on a port of its own, because the SDK parses ids
 and ``nextLink`` against the vault's authority and a vault cannot live under
-a path prefix. All state is touched only on the loop's thread.
+a path prefix. All state is touched only on the loop's thread; disk writes
+run on the state store's own thread.
+
+The state directory is private: ``0700``, every file in it ``0600``
+(tightened at start, for directories made by older emulators too).
 """
 
 from __future__ import annotations
@@ -34,11 +38,20 @@ from .discovery import Discovery, EmulatorIdentity, PublishedVault, remove_disco
 from .errors import AzureError
 from .graph.plane import GraphPlane
 from .graph.routes import PREFIXES as GRAPH_PREFIXES
-from .http import Request, Response, bind_socket, serve_socket
+from .http import (
+    ConnectionLimits,
+    Connections,
+    Handler,
+    Request,
+    Response,
+    bind_socket,
+    request_log,
+    serve_socket,
+)
 from .identity import TOKEN_PATH, handle_token_request, identity_header
 from .keyvault.models import Vault
 from .keyvault.responses import SecretsPlane
-from .persistence import Store
+from .persistence import DEFAULT_AUDIT_RETENTION, Store
 from .seeding import apply_configured_faults, seed_secrets
 from .state import World
 from .statelock import StateLock
@@ -46,6 +59,18 @@ from .tls import ensure_certificates
 
 log = logging.getLogger("emulator")
 AUDIT_FLUSH_S = 0.2
+
+
+def make_private(directory: Path) -> None:
+    """``directory`` and everything under it readable by its owner only."""
+    directory.chmod(0o700)
+    for root, dirs, files in os.walk(directory):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o700)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o600)
 
 
 class Emulator:
@@ -57,6 +82,8 @@ class Emulator:
         *,
         state_dir: Path | None = None,
         persist: bool = True,
+        limits: ConnectionLimits | None = None,
+        audit_retention: int = DEFAULT_AUDIT_RETENTION,
     ) -> None:
         self.config = config or EmulatorConfig()
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
@@ -64,14 +91,19 @@ class Emulator:
             self._temporary = tempfile.TemporaryDirectory(prefix="kv-emulator-")
             state_dir = Path(self._temporary.name)
         self.state_dir = Path(state_dir).resolve()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.state_dir.chmod(0o700)
         # Before anything reads the state: a second emulator is refused here.
         # In-memory mode keeps no state, so several may share a directory.
         self._state_lock = StateLock.acquire(self.state_dir) if persist else None
         try:
             self.certificates = ensure_certificates(self.state_dir / "tls")
-            self.store = Store(self.state_dir / "state.sqlite3" if persist else None)
+            self.store = Store(
+                self.state_dir / "state.sqlite3" if persist else None,
+                audit_retention=audit_retention,
+            )
             self.world = World(self.config, self.store, self.state_dir / "signing.key")
+            make_private(self.state_dir)
         except BaseException:
             self._release_state()
             raise
@@ -93,6 +125,7 @@ class Emulator:
         self.port = 0
         self._published = False
         self.connections_accepted: Counter[int] = Counter()  # per vault port
+        self.connections = Connections(limits)
 
     # -- endpoints ------------------------------------------------------------------
     @property
@@ -141,6 +174,32 @@ class Emulator:
         return self.discovery().to_json()
 
     # -- dispatch ---------------------------------------------------------------
+    def _named(self, handler: Handler) -> Handler:
+        """``handler``, its answers marked with the caller for the request log (at -v)."""
+        audit = self.world.audit
+
+        def handle(request: Request) -> Response:
+            if not request_log.isEnabledFor(logging.DEBUG):
+                return handler(request)
+            audit.latest = None
+            response = handler(request)
+            record = audit.latest  # every plane audits the request it answers
+            if record is not None:
+                response.principal = record.identity or record.principal
+            return response
+
+        return handle
+
+    def _serve(self, sock: socket.socket, handler: Handler, **options: Any) -> Any:
+        return serve_socket(
+            sock,
+            self._named(handler),
+            self._ssl,
+            self.connections,
+            barrier=self.store.barrier,
+            **options,
+        )
+
     def _handle_main(self, request: Request) -> Response:
         if request.path == TOKEN_PATH:
             return handle_token_request(self.world, request)
@@ -187,7 +246,7 @@ class Emulator:
         try:
             main_sock = bind_socket(self.config.port)
             self.port = main_sock.getsockname()[1]
-            self._main_server = await serve_socket(main_sock, self._handle_main, self._ssl)
+            self._main_server = await self._serve(main_sock, self._handle_main)
             for seed in self.config.vaults:
                 if seed.name.lower() not in self.world.vaults:
                     self._create_vault(seed)
@@ -235,6 +294,7 @@ class Emulator:
         for server in self._servers.values():
             server.close()
         self._servers.clear()
+        self.connections.close()
 
     def _release_state(self) -> None:
         if self._state_lock is not None:
@@ -340,8 +400,8 @@ class Emulator:
 
         async def serve() -> None:
             try:
-                server = await serve_socket(
-                    sock, self.secrets_plane.handle, self._ssl, self.connections_accepted
+                server = await self._serve(
+                    sock, self.secrets_plane.handle, accepted=self.connections_accepted
                 )
             except BaseException:
                 sock.close()

@@ -6,6 +6,9 @@ shape, which the ARM layer owns) and a data-plane endpoint with secrets.
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import re
 import time
 import uuid
@@ -148,11 +151,14 @@ class Secret:
         return None
 
     def to_record(self) -> dict[str, Any]:
+        return {**self.head_record(), "versions": [v.__dict__ for v in self.versions]}
+
+    def head_record(self) -> dict[str, Any]:
+        """The secret without its versions (stored apart, one row each)."""
         return {
             "name": self.name,
             "deleted_at": self.deleted_at,
             "scheduled_purge_at": self.scheduled_purge_at,
-            "versions": [v.__dict__ for v in self.versions],
         }
 
     @classmethod
@@ -161,7 +167,7 @@ class Secret:
             name=data["name"],
             deleted_at=data.get("deleted_at"),
             scheduled_purge_at=data.get("scheduled_purge_at"),
-            versions=[SecretVersion(**v) for v in data["versions"]],
+            versions=[SecretVersion(**v) for v in data.get("versions", ())],
         )
 
 
@@ -213,8 +219,37 @@ def _not_found(name: str, version: str = "") -> NotFound:
     return NotFound(message, code="SecretNotFound")
 
 
+class _SortedNames:
+    """Lower-case names kept in order, so a page is a binary search, not a sort."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._names = sorted(names)
+
+    def add(self, name: str) -> None:
+        at = bisect.bisect_left(self._names, name)
+        if at == len(self._names) or self._names[at] != name:
+            self._names.insert(at, name)
+
+    def discard(self, name: str) -> None:
+        at = bisect.bisect_left(self._names, name)
+        if at < len(self._names) and self._names[at] == name:
+            del self._names[at]
+
+    def after(self, name: str, count: int) -> list[str]:
+        start = bisect.bisect_right(self._names, name)
+        return self._names[start : start + count]
+
+    def clear(self) -> None:
+        self._names.clear()
+
+
 class VaultSecrets:
-    """The secrets of one vault, live and soft-deleted, with Key Vault's rules."""
+    """The secrets of one vault, live and soft-deleted, with Key Vault's rules.
+
+    Costs do not grow with the vault: a list page is a binary search in a
+    sorted index, a new version is one stored row, and soft-deleted secrets
+    wait in a heap by purge date, so expiring them looks only at the due ones.
+    """
 
     KIND = "secret"
 
@@ -224,21 +259,68 @@ class VaultSecrets:
         self._clock = clock or Clock()
         self._live: dict[str, Secret] = {}
         self._deleted: dict[str, Secret] = {}
+        self._purge_due: list[tuple[int, str]] = []  # (scheduled purge, name): a heap
         prefix = f"{vault.name.lower()}/"
-        for key, data in store.load(self.KIND):
-            if key.startswith(prefix):
-                secret = Secret.from_record(data)
-                target = self._deleted if secret.deleted_at is not None else self._live
-                target[secret.name.lower()] = secret
+        versions = {
+            owner: [SecretVersion(**row) for _, row in rows]
+            for owner, rows in itertools.groupby(
+                store.load_children(prefix), key=lambda item: item[0]
+            )
+        }
+        for key, data in store.load(self.KIND, prefix):
+            secret = Secret.from_record(data)
+            if "versions" in data:  # stored whole by an older emulator: store it anew
+                self._store_whole(secret)
+            else:
+                secret.versions = versions.get(key, [])
+            if secret.deleted_at is not None:
+                self._deleted[secret.name.lower()] = secret
+                self._schedule_purge(secret)
+            else:
+                self._live[secret.name.lower()] = secret
+        self._live_names = _SortedNames(list(self._live))
+        self._deleted_names = _SortedNames(list(self._deleted))
 
     # -- persistence ------------------------------------------------------
-    def _save(self, secret: Secret) -> None:
-        self._store.put(
-            self.KIND, f"{self.vault.name.lower()}/{secret.name.lower()}", secret.to_record()
+    def _key(self, secret: Secret) -> str:
+        return f"{self.vault.name.lower()}/{secret.name.lower()}"
+
+    def _save_head(self, secret: Secret) -> None:
+        self._store.put(self.KIND, self._key(secret), secret.head_record())
+
+    def _save_version(self, secret: Secret, version: SecretVersion) -> None:
+        position = next(
+            i for i in range(len(secret.versions) - 1, -1, -1) if secret.versions[i] is version
         )
+        self._store.put_child(self._key(secret), position, version.__dict__)
+
+    def _store_whole(self, secret: Secret) -> None:
+        self._store.delete_children(self._key(secret))
+        for position, version in enumerate(secret.versions):
+            self._store.put_child(self._key(secret), position, version.__dict__)
+        self._save_head(secret)
 
     def _forget(self, secret: Secret) -> None:
-        self._store.delete(self.KIND, f"{self.vault.name.lower()}/{secret.name.lower()}")
+        self._store.delete(self.KIND, self._key(secret))
+        self._store.delete_children(self._key(secret))
+
+    def _schedule_purge(self, secret: Secret) -> None:
+        heapq.heappush(self._purge_due, (secret.scheduled_purge_at or 0, secret.name.lower()))
+
+    def _to_live(self, secret: Secret) -> None:
+        key = secret.name.lower()
+        self._deleted.pop(key, None)
+        self._deleted_names.discard(key)
+        self._live[key] = secret
+        self._live_names.add(key)
+
+    def _to_deleted(self, secret: Secret) -> None:
+        key = secret.name.lower()
+        self._live.pop(key, None)
+        self._live_names.discard(key)
+        self._deleted[key] = secret
+        self._deleted_names.add(key)
+        self._schedule_purge(secret)
 
     def drop_all(self) -> None:
         """Forget every secret (the vault itself was purged)."""
@@ -246,6 +328,9 @@ class VaultSecrets:
             self._forget(secret)
         self._live.clear()
         self._deleted.clear()
+        self._live_names.clear()
+        self._deleted_names.clear()
+        self._purge_due.clear()
 
     # -- reads --------------------------------------------------------------
     def _live_secret(self, name: str) -> Secret:
@@ -263,8 +348,9 @@ class VaultSecrets:
         _check_enabled(found)
         return secret, found
 
-    def live(self) -> list[Secret]:
-        return [self._live[key] for key in sorted(self._live)]
+    def live_page(self, after: str, size: int) -> list[Secret]:
+        """Up to ``size`` live secrets named (lower-cased) after ``after``, in order."""
+        return [self._live[key] for key in self._live_names.after(after, size)]
 
     def versions(self, name: str) -> tuple[Secret, list[SecretVersion]]:
         """A live secret's versions; for a name that never existed, none (Key Vault: 200).
@@ -300,9 +386,10 @@ class VaultSecrets:
         _check_enabled(secret.latest)
         return secret
 
-    def list_deleted(self) -> list[Secret]:
+    def deleted_page(self, after: str, size: int) -> list[Secret]:
+        """Up to ``size`` soft-deleted secrets named after ``after``, in order."""
         self._expire_deleted()
-        return [self._deleted[key] for key in sorted(self._deleted)]
+        return [self._deleted[key] for key in self._deleted_names.after(after, size)]
 
     # -- writes -------------------------------------------------------------
     def set(
@@ -344,10 +431,13 @@ class VaultSecrets:
             created=now,
             updated=now,
         )
-        secret = self._live.get(key) or Secret(name=name)
+        secret = self._live.get(key)
+        if secret is None:
+            secret = Secret(name=name)
+            self._to_live(secret)
+            self._save_head(secret)
         secret.versions.append(version)
-        self._live[key] = secret
-        self._save(secret)
+        self._save_version(secret, version)
         return secret, version
 
     def update(
@@ -365,7 +455,7 @@ class VaultSecrets:
             if field_name in changes:
                 setattr(found, field_name, changes[field_name])
         found.updated = int(self._clock.now())
-        self._save(secret)
+        self._save_version(secret, found)
         return secret, found
 
     def delete(self, name: str) -> Secret:
@@ -373,18 +463,16 @@ class VaultSecrets:
         now = int(self._clock.now())
         secret.deleted_at = now
         secret.scheduled_purge_at = now + self.vault.retention_days * DAY_S
-        del self._live[name.lower()]
-        self._deleted[name.lower()] = secret
-        self._save(secret)
+        self._to_deleted(secret)
+        self._save_head(secret)
         return secret
 
     def recover(self, name: str) -> Secret:
         secret = self.get_deleted(name)
         secret.deleted_at = None
         secret.scheduled_purge_at = None
-        del self._deleted[name.lower()]
-        self._live[name.lower()] = secret
-        self._save(secret)
+        self._to_live(secret)
+        self._save_head(secret)
         return secret
 
     def purge(self, name: str) -> None:
@@ -397,6 +485,7 @@ class VaultSecrets:
                 inner="PurgeProtectionEnabled",  # guessed: Azure's inner code is undocumented
             )
         del self._deleted[name.lower()]
+        self._deleted_names.discard(name.lower())
         self._forget(secret)
 
     def restore(self, secret: Secret) -> Secret:
@@ -416,12 +505,18 @@ class VaultSecrets:
             )
         secret.deleted_at = None
         secret.scheduled_purge_at = None
-        self._live[key] = secret
-        self._save(secret)
+        self._to_live(secret)
+        self._store_whole(secret)
         return secret
 
     def _expire_deleted(self) -> None:
         """Soft-deleted secrets past their scheduled purge date are gone for good."""
         now = self._clock.now()
-        for key in [k for k, s in self._deleted.items() if (s.scheduled_purge_at or 0) <= now]:
-            self._forget(self._deleted.pop(key))
+        while self._purge_due and self._purge_due[0][0] <= now:
+            due, key = heapq.heappop(self._purge_due)
+            secret = self._deleted.get(key)
+            # Entries for a secret recovered (or deleted again) since are stale.
+            if secret is not None and (secret.scheduled_purge_at or 0) == due:
+                del self._deleted[key]
+                self._deleted_names.discard(key)
+                self._forget(secret)

@@ -396,37 +396,43 @@ class SecretsPlane:
         return Response(204)
 
     def list_secrets(self, request: Request, vault: Vault, params: dict[str, str]) -> Response:
-        secrets = self._secrets(vault).live()
         return self._page(
             request,
             vault,
             "/secrets",
-            secrets,
+            self._secrets(vault).live_page,
             lambda s: s.name.lower(),
             lambda s: _item(vault, s, s.latest, with_version=False),
         )
 
     def list_versions(self, request: Request, vault: Vault, params: dict[str, str]) -> Response:
         secret, versions = self._secrets(vault).versions(params["name"])
+
+        def versions_after(after: str, size: int) -> list[SecretVersion]:
+            return [v for v in versions if v.version > after][:size]
+
         return self._page(
             request,
             vault,
             f"/secrets/{secret.name}/versions",
-            versions,
+            versions_after,
             lambda v: v.version,
             lambda v: _item(vault, secret, v, with_version=True),
         )
 
     def list_deleted(self, request: Request, vault: Vault, params: dict[str, str]) -> Response:
-        deleted = self._secrets(vault).list_deleted()
-
         def render(secret: Secret) -> dict[str, Any]:
             item = _item(vault, secret, secret.latest, with_version=False)
             item.update(_deleted_fields(vault, secret))
             return item
 
         return self._page(
-            request, vault, "/deletedsecrets", deleted, lambda s: s.name.lower(), render
+            request,
+            vault,
+            "/deletedsecrets",
+            self._secrets(vault).deleted_page,
+            lambda s: s.name.lower(),
+            render,
         )
 
     def _page(
@@ -434,7 +440,7 @@ class SecretsPlane:
         request: Request,
         vault: Vault,
         path: str,
-        items: list[Any],
+        items_after: Callable[[str, int], list[Any]],
         key: Callable[[Any], str],
         render: Callable[[Any], dict[str, Any]],
     ) -> Response:
@@ -456,10 +462,11 @@ class SecretsPlane:
                 after = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
             except ValueError:
                 raise BadRequest("Invalid $skiptoken.") from None
-        remaining = [item for item in items if key(item) > after] if after else items
-        page = remaining[:size]
+        # One more than a page tells whether another page follows.
+        page = items_after(after, size + 1)
         next_link = None
-        if len(remaining) > size:
+        if len(page) > size:
+            page = page[:size]
             skip = base64.urlsafe_b64encode(key(page[-1]).encode()).decode().rstrip("=")
             version = request.query.get("api-version", "")
             next_link = (
