@@ -1,7 +1,7 @@
 """The ``sync`` command: validate, plan, render, apply, report.
 
 ``keyvault-platform sync`` (:mod:`keyvault_platform.cli.main`) runs
-:func:`main` with the options of :func:`build_parser`; ``make sync ENV=<env>``
+:func:`main` with the options of :func:`build_parser`; ``make sync KVP_ENV=<env>``
 calls it. The order is the promise:
 
 1. read the environment file (and check its ``sync:`` numbers) and every
