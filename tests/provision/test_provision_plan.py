@@ -74,10 +74,10 @@ def test_json_plan_shape_is_stable(env) -> None:
     ]
     assert lines[0] == {
         "@level": "info",
-        "@message": "keyvault-platform (ui 1.0)",
+        "@message": "keyvault-platform (ui 1.1)",
         "type": "version",
         "tool": "keyvault-platform",
-        "ui": "1.0",
+        "ui": "1.1",
     }
     for line in lines[1:-1]:
         assert set(line) == {"@level", "@message", "type", "change"}

@@ -86,7 +86,7 @@ def test_json_rendering_matches_golden() -> None:
 
 def test_json_lines_open_with_version_and_parse() -> None:
     lines = [json.loads(line) for line in render_json_lines(sample_plan())]
-    assert lines[0]["type"] == "version" and lines[0]["ui"] == "1.0"
+    assert lines[0]["type"] == "version" and lines[0]["ui"] == "1.1"
     types = [line["type"] for line in lines]
     assert types == ["version"] + ["planned_change"] * 4 + ["diagnostic", "change_summary"]
     addresses = [line["change"]["resource"]["addr"] for line in lines[1:5]]

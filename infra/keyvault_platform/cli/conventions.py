@@ -40,7 +40,8 @@ from typing import IO, Any, TextIO
 
 from keyvault_platform.core import messages, views
 from keyvault_platform.core import plan as plans
-from keyvault_platform.core.errors import ToolError
+from keyvault_platform.core.errors import InputError, ToolError
+from keyvault_platform.core.problems import Location
 from keyvault_platform.target.azure_errors import SIGN_IN_HINT, first_line
 
 log = logging.getLogger(__name__)
@@ -285,6 +286,10 @@ def _run_main(main: Main, args: argparse.Namespace, output: Output) -> int:
     except BaseException as exc:  # one path for everything, by design
         if isinstance(exc, SystemExit):
             raise
+        if isinstance(exc, InputError):  # located: JSON diagnostics carry file, line, column
+            for problem in exc.problems:
+                report_error(output, str(problem), detail=None, location=problem.location)
+            return EXIT_ERROR
         for summary, detail, address in describe_exception(exc):
             report_error(output, summary, detail=detail, address=address)
         log.debug("traceback", exc_info=True)
@@ -336,11 +341,19 @@ def _describe_azure_error(exc: BaseException) -> tuple[str, str | None, str | No
     return None
 
 
-
 def report_error(
-    output: Output, summary: str, *, detail: str | None, address: str | None = None
+    output: Output,
+    summary: str,
+    *,
+    detail: str | None,
+    address: str | None = None,
+    location: Location | None = None,
 ) -> None:
-    """Print one error on stderr, and as a ``diagnostic`` line when output is JSON."""
+    """Print one error on stderr, and as a ``diagnostic`` line when output is JSON.
+
+    ``location`` (an input's file and position) becomes the diagnostic's
+    ``file``, ``line`` and ``column``; the summary already names it for people.
+    """
     text = f"error: {summary}"
     if detail:
         text += "\n" + "\n".join(f"  {line}" for line in detail.splitlines())
@@ -348,5 +361,8 @@ def report_error(
     output.err.flush()
     if output.json:
         output.json_line(
-            messages.diagnostic(plans.Diagnostic("error", summary, detail=detail, address=address))
+            messages.diagnostic(
+                plans.Diagnostic("error", summary, detail=detail, address=address),
+                location=location,
+            )
         )
