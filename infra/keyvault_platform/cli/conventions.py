@@ -104,9 +104,10 @@ def parser(
         result = argparse.ArgumentParser(prog=prog, **options)
     result.add_argument(
         "--output",
-        choices=("text", "json"),
+        choices=("text", "json", "markdown") if plan_flag else ("text", "json"),
         default="text",
-        help="text for people (default) or JSON lines for pipelines",
+        help="text for people (default) or JSON lines for pipelines"
+        + ("; markdown (with --plan): the plan fenced, for a job summary" if plan_flag else ""),
     )
     if plan_flag:
         result.add_argument(
@@ -236,6 +237,9 @@ class Output:
         if self.json:
             for text in messages.render_json_lines(plan, include_version=False):
                 self.json_line(text)
+        elif self.format == "markdown":
+            self.out.write(views.render_markdown(plan))
+            self.out.flush()
         else:
             self.out.write(views.render_text(plan, color=self.color))
             self.out.flush()
@@ -266,6 +270,10 @@ def run_parsed(
     """Set up logging and output for parsed ``args``, call ``main``; map errors to exit 1."""
     out_stream = stdout or sys.stdout
     err_stream = stderr or sys.stderr
+    if args.output == "markdown" and not getattr(args, "plan", False):
+        # Markdown renders a plan; what an apply prints is a log, not a document.
+        err_stream.write("error: --output markdown renders a plan: use it with --plan\n")
+        return EXIT_ERROR
     output = Output(
         out=out_stream,
         err=err_stream,
