@@ -94,6 +94,8 @@ def test_markdown_output_renders_plans_only(command: str, tmp_path: Path) -> Non
     assert "--output markdown renders a plan: use it with --plan" in ran.stderr
 
 
-def test_markdown_is_not_an_output_of_validate(tmp_path: Path) -> None:
+def test_markdown_is_not_an_output_of_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ran = kvp("--chdir", str(tmp_path), "validate", "--output", "markdown")
-    assert ran.code == 2 and "invalid choice" in ran.stderr
+    assert ran.code == 2 and "invalid choice: 'markdown'" in capsys.readouterr().err
