@@ -48,6 +48,7 @@ from keyvault_platform.sync.planner import (
     DEFAULT_PRUNE_MAX,
     SyncOptions,
     SyncPlan,
+    check_offboard,
     check_rotation,
     plan_sync,
 )
@@ -61,6 +62,10 @@ EXAMPLES = [
         "the plan as JSON lines for a pipeline",
     ),
     ("keyvault-platform sync --env prod --prune", "also delete owned secrets no longer declared"),
+    (
+        "keyvault-platform sync --env prod --offboard fabrikam --plan",
+        "what removing the org whose manifest is gone would delete",
+    ),
     (
         "keyvault-platform sync --env prod --rotate GLOBAL--session-signing-key",
         "generate a new value for a generated secret",
@@ -99,6 +104,14 @@ def build_parser(
         f"{DEFAULT_PRUNE_MAX})",
     )
     parser.add_argument(
+        "--offboard",
+        action="append",
+        default=[],
+        metavar="ORG",
+        help="delete (soft delete) every secret the sync owns in this org's scope, whose "
+        "manifest is gone (repeatable; counts against --prune-max)",
+    )
+    parser.add_argument(
         "--rotate",
         action="append",
         default=[],
@@ -130,6 +143,7 @@ def prepare(
     *,
     environ: Mapping[str, str],
     rotate: Sequence[str] = (),
+    offboard: Sequence[str] = (),
     prune: bool = False,
     prune_max: int = DEFAULT_PRUNE_MAX,
     allow_development_key: bool = False,
@@ -138,6 +152,7 @@ def prepare(
     """Validate the inputs; raises InputError/ActionableError. No network."""
     manifests = load_manifests(manifest_sources, root=root, environ=environ)
     rotation = check_rotation(manifests, rotate)
+    leaving = check_offboard(manifests, offboard)
     if prune_max < 0:
         raise ActionableError("--prune-max must be 0 or more")
     try:
@@ -148,7 +163,7 @@ def prepare(
             hint="pipelines: map the secret into the job's environment; locally, the "
             "emulator target needs no key",
         ) from None
-    options = SyncOptions(prune=prune, prune_max=prune_max, rotate=rotation)
+    options = SyncOptions(prune=prune, prune_max=prune_max, rotate=rotation, offboard=leaving)
     return SyncRequest(manifests, keyring, options, development)
 
 
@@ -352,6 +367,7 @@ def main(
             sources,
             environ=environ,
             rotate=args.rotate,
+            offboard=args.offboard,
             prune=args.prune,
             prune_max=numbers.prune_max,
             allow_development_key=target.allows_development_fingerprint_key,
