@@ -99,7 +99,7 @@ access:
 def timed(emulator: RunningEmulator, *args: str) -> tuple[int, float, int, int]:
     since = time.time()
     start = time.perf_counter()
-    code = run(list(args), stdout=io.StringIO(), stderr=io.StringIO())
+    code = run([*args, "--auto-approve"], stdout=io.StringIO(), stderr=io.StringIO())
     elapsed = time.perf_counter() - start
     records = emulator.audit(plane="arm", since=since)
     writes = sum(1 for r in records if r.is_write)

@@ -192,9 +192,9 @@ def _check(view: View, name: str, result: Result, *, log_hint: str = "") -> None
 
 def step_provision(view: View, runner: Runner, args: argparse.Namespace, outcome: Outcome) -> None:
     view.step(f"Provision infra/environments/{ENVIRONMENT}.yaml (vault and role assignments)")
-    command = _python("-m", "keyvault_platform", "provision", "--env", ENVIRONMENT)
+    command = _python("-m", "keyvault_platform", "provision", "--env", ENVIRONMENT, "--auto-approve")
     command += ["--state-dir", str(args.state_dir), *_verbosity(args)]
-    view.say(f"  $ keyvault-platform provision --env {ENVIRONMENT}")
+    view.say(f"  $ keyvault-platform provision --env {ENVIRONMENT} --auto-approve")
     result = runner.run(command)
     view.indented(result.stdout)
     _check(view, "provisioning", result)
@@ -230,8 +230,8 @@ def step_sync(view: View, runner: Runner, args: argparse.Namespace, outcome: Out
     view.step("Sync the example manifests secrets/*.yaml into the vault")
     staged = stage_manifests(DEMO_DIR)
     view.say("  (their env and file sources get fixed demo values; generated ones are generated)")
-    view.say(f"  $ keyvault-platform sync --env {ENVIRONMENT}")
-    command = _python("-m", "keyvault_platform", "sync", "--env", ENVIRONMENT)
+    view.say(f"  $ keyvault-platform sync --env {ENVIRONMENT} --auto-approve")
+    command = _python("-m", "keyvault_platform", "sync", "--env", ENVIRONMENT, "--auto-approve")
     command += ["--state-dir", str(args.state_dir), "--manifests", str(staged)]
     command += _verbosity(args)
     result = runner.run(command, env={**os.environ, **DEMO_ENV_VALUES})

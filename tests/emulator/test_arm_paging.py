@@ -90,7 +90,11 @@ access:
 
     def run(*args: str) -> tuple[int, str]:
         out, err = io.StringIO(), io.StringIO()
-        code = provision(["--env", str(path), "--rbac-wait", "30", *args], stdout=out, stderr=err)
+        code = provision(
+            ["--env", str(path), "--rbac-wait", "30", "--auto-approve", *args],
+            stdout=out,
+            stderr=err,
+        )
         return code, out.getvalue() + err.getvalue()
 
     code, output = run()

@@ -117,7 +117,10 @@ def test_readme_commands_on_a_clone(clone: Path, newcomer_env: dict[str, str]) -
         ran = run(readme_command("make plan KVP_ENV=dev"), cwd=clone, env=env)
         assert ran.returncode == 0, ran.describe()
         assert "Plan: 4 to add, 0 to change, 0 to destroy." in ran.stdout
-        ran = run(readme_command("make provision KVP_ENV=dev"), cwd=clone, env=env)
+        # Off a terminal an apply needs --auto-approve (at one it asks): the
+        # Makefile passes ARGS on, and make reads it from the environment.
+        approved = {**env, "ARGS": "--auto-approve"}
+        ran = run(readme_command("make provision KVP_ENV=dev"), cwd=clone, env=approved)
         assert ran.returncode == 0, ran.describe()
         assert "Apply complete! Resources: 4 added, 0 changed, 0 destroyed." in ran.stdout
 
@@ -127,7 +130,7 @@ def test_readme_commands_on_a_clone(clone: Path, newcomer_env: dict[str, str]) -
             path = clone / "secrets" / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(value, encoding="utf-8")
-        sync_env = {**env, **DEMO_ENV_VALUES}
+        sync_env = {**approved, **DEMO_ENV_VALUES}
         ran = run(readme_command("make sync-plan KVP_ENV=dev"), cwd=clone, env=sync_env)
         assert ran.returncode == 0, ran.describe()
         assert "Plan: 9 to add, 0 to change, 0 to destroy." in ran.stdout

@@ -34,7 +34,8 @@ def registering(tmp_path: Path) -> Iterator[RunningEmulator]:
 
 def provision(path: Path, *args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = run(["--env", str(path), "--principal-wait", "3", "--rbac-wait", "30", *args],
+    code = run(["--env", str(path), "--principal-wait", "3", "--rbac-wait", "30", "--auto-approve",
+                *args],
                stdout=out, stderr=err)  # fmt: skip
     return code, out.getvalue(), err.getvalue()
 

@@ -35,7 +35,7 @@ class Result:
 
 def provision(*args: str) -> Result:
     out, err = io.StringIO(), io.StringIO()
-    code = run(list(args), stdout=out, stderr=err)
+    code = run([*args, "--auto-approve"], stdout=out, stderr=err)
     return Result(code, out.getvalue(), err.getvalue())
 
 

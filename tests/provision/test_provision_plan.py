@@ -81,7 +81,9 @@ def test_json_plan_shape_is_stable(env) -> None:
     }
     for line in lines[1:-1]:
         assert set(line) == {"@level", "@message", "type", "change"}
-        assert set(line["change"]) == {"resource", "action", "reason", "drift", "fields", "notes"}
+        assert set(line["change"]) == {
+            "resource", "action", "reason", "drift", "compared_at_apply", "fields", "notes"
+        }
         assert set(line["change"]["resource"]) == {"addr", "resource_type", "resource_name"}
         for field in line["change"]["fields"]:
             assert set(field) == {

@@ -132,13 +132,13 @@ def matches(problem: Any, expect: Any) -> bool:
 def run_command(argv: list[str], *, environ: dict[str, str], provision: bool) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     if provision:
-        code = provision_run(argv, stdout=out, stderr=err)
+        code = provision_run([*argv, "--auto-approve"], stdout=out, stderr=err)
     else:
 
         def main(args: Any, output: cli.Output) -> int:
             return sync_main(args, output, environ=environ)
 
-        code = cli.run(sync_parser(), main, argv, stdout=out, stderr=err)
+        code = cli.run(sync_parser(), main, [*argv, "--auto-approve"], stdout=out, stderr=err)
     return code, out.getvalue() + err.getvalue()
 
 

@@ -46,7 +46,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 def provision(*argv: str) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = provision_run(list(argv), stdout=out, stderr=err)
+    code = provision_run([*argv, "--auto-approve"], stdout=out, stderr=err)
     return code, out.getvalue() + err.getvalue()
 
 
@@ -55,7 +55,7 @@ def sync(environ: dict[str, str], *argv: str) -> tuple[int, str]:
         return sync_main(args, out, environ=environ)
 
     out, err = io.StringIO(), io.StringIO()
-    code = cli.run(sync_parser(), command, list(argv), stdout=out, stderr=err)
+    code = cli.run(sync_parser(), command, [*argv, "--auto-approve"], stdout=out, stderr=err)
     return code, out.getvalue() + err.getvalue()
 
 

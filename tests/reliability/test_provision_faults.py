@@ -56,7 +56,9 @@ access:
 
 def provision(path: Path, *args: str) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = run(["--env", str(path), *WAITS, *args], stdout=out, stderr=err)
+    code = run(
+        ["--env", str(path), *WAITS, "--auto-approve", *args], stdout=out, stderr=err
+    )
     return code, out.getvalue() + err.getvalue()
 
 

@@ -68,6 +68,7 @@ def sync_command(env_path: Path, fleet: Fleet, *extra: str) -> list[str]:
         str(env_path),
         "--manifests",
         str(fleet.directory),
+        "--auto-approve",
         *extra,
     ]
 

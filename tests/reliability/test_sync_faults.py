@@ -55,7 +55,7 @@ def run_command(env_path: Path, fleet: Fleet) -> tuple[int, str]:
         return main(args, out, environ=fleet.environ)
 
     stdout, stderr = io.StringIO(), io.StringIO()
-    argv = ["--env", str(env_path), "--manifests", str(fleet.directory)]
+    argv = ["--env", str(env_path), "--manifests", str(fleet.directory), "--auto-approve"]
     code = cli.run(build_parser(), command, argv, stdout=stdout, stderr=stderr)
     return code, stdout.getvalue() + stderr.getvalue()
 

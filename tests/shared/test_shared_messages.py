@@ -61,7 +61,7 @@ access:
 
 def run_provision(*argv: str) -> tuple[int, str]:
     out = io.StringIO()
-    code = provision.run([*argv, "--output", "json"], stdout=out, stderr=io.StringIO())
+    code = provision.run([*argv, "--output", "json", "--auto-approve"], stdout=out, stderr=io.StringIO())
     return code, out.getvalue()
 
 

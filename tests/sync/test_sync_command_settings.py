@@ -50,7 +50,9 @@ sync:
 
 
 def command(env: Path, tmp_path: Path, *extra: str) -> list[str]:
-    return ["--env", str(env), "--manifests", str(tmp_path / "manifests"), *extra]
+    return [
+        "--env", str(env), "--manifests", str(tmp_path / "manifests"), "--auto-approve", *extra
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

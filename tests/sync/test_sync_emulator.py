@@ -404,7 +404,9 @@ def test_command_exit_codes_through_cli_run(emulator, vault, tmp_path: Path, mon
 
     monkeypatch.setattr(command, "main", patched)
     stdout = io.StringIO()
-    argv = ["--env", "local", "--manifests", str(directory), "--plan", "--output", "json"]
+    argv = [
+        "--env", "local", "--manifests", str(directory), "--auto-approve", "--plan", "--output", "json"
+    ]  # fmt: skip
     assert cli.run(build_parser(), command.main, argv, stdout=stdout, stderr=io.StringIO()) == 2
     assert stdout.getvalue().splitlines()[0].startswith('{"@level": "info"')
     assert (

@@ -323,6 +323,7 @@ class Example:
     options: SyncOptions = field(default_factory=SyncOptions)
     previous_key: bool = False  # the keyring also holds PREVIOUS
     cleared: str = "content_type"  # the field to clear, where there is one
+    without_values: bool = False  # planned with no value and no key (a pull request's plan)
 
 
 def version(
@@ -377,6 +378,15 @@ def value_examples() -> dict[tuple[Version, bool | None, bool | None, bool | Non
         (Version.GENERATED, None, True, True): Example(
             GENERATED, version(current, enabled=False, **CLEARS)
         ),
+        (Version.DEFERRED, None, None, True): Example(
+            DECLARED, version(current, **CLEARS), without_values=True
+        ),
+        (Version.DEFERRED, None, False, False): Example(
+            DECLARED, version(current), without_values=True
+        ),
+        (Version.DEFERRED, None, True, False): Example(
+            DECLARED, version(current, enabled=False), without_values=True
+        ),
     }
 
 
@@ -400,7 +410,11 @@ def plan_example(example: Example, write_manifest, tmp_path: Path, keyring: fp.K
     directory = write_manifest(
         "acme.yaml", f"scope: acme\nsecrets:\n  - name: s\n    {example.entry}\n"
     )
-    manifests = load_manifests([directory], root=tmp_path, environ={"S": CANARY})
+    if example.without_values:
+        manifests = load_manifests([directory], root=tmp_path, environ={}, resolve_values=False)
+        keyring = None
+    else:
+        manifests = load_manifests([directory], root=tmp_path, environ={"S": CANARY})
     if example.previous_key:
         keyring = fp.Keyring(keyring.current, (PREVIOUS,))
     actual = {"acme--s": example.actual} if example.actual else {}
@@ -437,7 +451,10 @@ def test_value_rule_example_is_planned_as_the_row_says(
     filled = {"key_id": OTHER.key_id, "cleared": example.cleared}
     assert change.reason == (outcome.reason.format(**filled) if outcome.reason else None)
     names = [f.name for f in change.fields]
-    assert ("value" in names) is (outcome.write in (Write.VALUE, Write.NEW_VALUE))
+    assert ("value" in names) is (
+        outcome.write in (Write.VALUE, Write.NEW_VALUE, Write.COMPARED_AT_APPLY)
+    )
+    assert change.deferred is (outcome.write is Write.COMPARED_AT_APPLY)
     assert ("fingerprint_key" in names) is outcome.retag
 
 

@@ -70,13 +70,13 @@ def test_a_new_repository_plans_and_applies_on_the_emulator(config: Path) -> Non
         planned = kvp(*chdir, "provision", "--env", "local", "--plan")
         assert planned.code == 2, planned.describe()
         assert "Plan: 4 to add, 0 to change, 0 to destroy." in planned.stdout
-        applied = kvp(*chdir, "provision", "--env", "local")
+        applied = kvp(*chdir, "provision", "--env", "local", "--auto-approve")
         assert applied.code == 0, applied.describe()
         assert "Apply complete! Resources: 4 added" in applied.stdout
         sync_plan = kvp(*chdir, "sync", "--env", "local", "--plan")
         assert sync_plan.code == 2, sync_plan.describe()
         assert "Plan: 3 to add, 0 to change, 0 to destroy." in sync_plan.stdout
-        synced = kvp(*chdir, "sync", "--env", "local")
+        synced = kvp(*chdir, "sync", "--env", "local", "--auto-approve")
         assert synced.code == 0, synced.describe()
         assert "Apply complete! Resources: 3 added" in synced.stdout
         for command in ("provision", "sync"):

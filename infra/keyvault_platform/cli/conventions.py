@@ -209,6 +209,7 @@ class Output:
     color: bool = False
     quiet: bool = False
     version_sent: bool = False
+    stdin: TextIO | None = None  # where an apply asks for approval (a terminal, or nothing)
 
     @property
     def json(self) -> bool:
@@ -280,6 +281,7 @@ def run_parsed(
         format=args.output,
         color=use_color(out_stream),
         quiet=bool(getattr(args, "quiet", False)),
+        stdin=sys.stdin if stdout is None else None,
     )
     with configured_logging(args, stream=err_stream):
         return _run_main(main, args, output)

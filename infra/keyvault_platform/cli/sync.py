@@ -28,10 +28,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from keyvault_platform.cli import apply_report
+from keyvault_platform.cli import apply_report, approval
 from keyvault_platform.cli import conventions as cli
 from keyvault_platform.config.environment import Environment, load_environment
 from keyvault_platform.core import plan as plans
+from keyvault_platform.core import saved_plan as saved_plans
+from keyvault_platform.core import targets as targeting
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError, Problem
 from keyvault_platform.sync import fingerprint as fp
@@ -42,7 +44,7 @@ from keyvault_platform.sync.apply import (
     ApplyResult,
     apply_sync,
 )
-from keyvault_platform.sync.manifests import ManifestSet, load_manifests
+from keyvault_platform.sync.manifests import ManifestSet, load_manifests, manifest_paths
 from keyvault_platform.sync.pacing import OTHERS_PER_WINDOW, WRITES_PER_WINDOW, VaultPacer
 from keyvault_platform.sync.planner import (
     DEFAULT_PRUNE_MAX,
@@ -51,8 +53,9 @@ from keyvault_platform.sync.planner import (
     check_offboard,
     check_rotation,
     plan_sync,
+    planned_against,
 )
-from keyvault_platform.sync.vault_state import read_vault_state
+from keyvault_platform.sync.vault_state import VaultState, read_vault_state
 
 EXAMPLES = [
     ("keyvault-platform sync --env local --plan", "show what would change (exit 2 if any)"),
@@ -70,7 +73,22 @@ EXAMPLES = [
         "keyvault-platform sync --env prod --rotate GLOBAL--session-signing-key",
         "generate a new value for a generated secret",
     ),
+    (
+        "keyvault-platform sync --env prod --plan --without-values --out plan.json",
+        "a pull request's plan: no value, no key, a read-only identity",
+    ),
+    (
+        "keyvault-platform sync --from-plan plan.json --auto-approve",
+        "apply exactly that plan, with the values (refused if stale)",
+    ),
+    (
+        "keyvault-platform sync --env prod --target secret.GLOBAL--db-password",
+        "plan and apply one secret",
+    ),
 ]
+
+#: The options that shape a sync plan, which --from-plan takes from its file.
+PLANNING_OPTIONS = ("manifests", "prune", "prune_max", "rotate", "offboard", "without_values")
 
 
 def build_parser(
@@ -124,6 +142,13 @@ def build_parser(
         metavar="N",
         help=f"parallel requests while applying (default {DEFAULT_CONCURRENCY})",
     )
+    parser.add_argument(
+        "--without-values",
+        action="store_true",
+        help="with --plan: plan without any value or fingerprint key (a pull request's "
+        "plan, as a read-only identity); values of existing secrets are compared at apply",
+    )
+    approval.add_plan_options(parser)
     cli.add_emulator_options(parser, identity="the sync acts as (default: the file's, or sync)")
     return parser
 
@@ -133,9 +158,14 @@ class SyncRequest:
     """Everything validated before the first network call."""
 
     manifests: ManifestSet
-    keyring: fp.Keyring
+    keyring: fp.Keyring | None  # None: a plan without values
     options: SyncOptions
     development_key: bool = False
+    targets: tuple[str, ...] = ()  # --target addresses, checked against the plan
+
+    @property
+    def without_values(self) -> bool:
+        return self.keyring is None
 
 
 def prepare(
@@ -148,13 +178,24 @@ def prepare(
     prune_max: int = DEFAULT_PRUNE_MAX,
     allow_development_key: bool = False,
     root: Path | None = None,
+    without_values: bool = False,
+    targets: Sequence[str] = (),
 ) -> SyncRequest:
-    """Validate the inputs; raises InputError/ActionableError. No network."""
-    manifests = load_manifests(manifest_sources, root=root, environ=environ)
+    """Validate the inputs; raises InputError/ActionableError. No network.
+
+    ``without_values``: read no value source and no fingerprint key (a plan
+    for review: value comparisons are left to the apply).
+    """
+    manifests = load_manifests(
+        manifest_sources, root=root, environ=environ, resolve_values=not without_values
+    )
     rotation = check_rotation(manifests, rotate)
     leaving = check_offboard(manifests, offboard)
     if prune_max < 0:
         raise ActionableError("--prune-max must be 0 or more")
+    options = SyncOptions(prune=prune, prune_max=prune_max, rotate=rotation, offboard=leaving)
+    if without_values:
+        return SyncRequest(manifests, None, options, targets=tuple(targets))
     try:
         keyring, development = fp.load_keyring(environ, allow_development_key=allow_development_key)
     except fp.FingerprintKeyError as exc:
@@ -163,8 +204,7 @@ def prepare(
             hint="pipelines: map the secret into the job's environment; locally, the "
             "emulator target needs no key",
         ) from None
-    options = SyncOptions(prune=prune, prune_max=prune_max, rotate=rotation, offboard=leaving)
-    return SyncRequest(manifests, keyring, options, development)
+    return SyncRequest(manifests, keyring, options, development, tuple(targets))
 
 
 class Progress:
@@ -220,9 +260,14 @@ def run_sync(
     max_attempts: int | None = None,
     retry_base_s: float = 1.0,
     describe_target: str = "the vault",
+    after_plan: Callable[[VaultState, SyncPlan], SyncPlan] | None = None,
+    approve: Callable[[plans.Plan], None] | None = None,
 ) -> tuple[int, SyncPlan, ApplyResult | None]:
     """Plan against ``client``'s vault, render, and apply unless ``plan_only``.
 
+    ``after_plan`` sees the listing and the plan before it is shown (saving
+    it, or checking a saved one: it returns the plan to go on with);
+    ``approve`` is asked before the first write and raises to refuse.
     Returns the exit code, the plan and the apply result (None when not applied).
     """
     pacer = pacer or VaultPacer.azure_limits()
@@ -231,6 +276,8 @@ def run_sync(
         f"Reading {describe_target}: {len(manifests.secrets):,} declared secrets from "
         f"{len(manifests.files)} manifest(s), scopes {', '.join(sorted(manifests.scopes))}"
     )
+    if request.without_values:
+        out.info("Planning without values: no value source or fingerprint key is read")
     if request.development_key:
         out.info(
             "note: using the public development fingerprint key (emulator only); "
@@ -241,10 +288,21 @@ def run_sync(
         f"Listed {len(state.secrets):,} secrets and {len(state.deleted):,} deleted secrets "
         f"({state.list_requests} list requests; no value read)"
     )
-    sync_plan = plan_sync(manifests, state, request.keyring, request.options)
+    sync_plan = plan_targets(
+        plan_sync(manifests, state, request.keyring, request.options), state, request.targets
+    )
+    if after_plan is not None:
+        sync_plan = after_plan(state, sync_plan)
     out.plan(sync_plan.plan)
     if sync_plan.plan.errors or plan_only or not sync_plan.plan.has_changes:
         return plans.detailed_exit_code(sync_plan.plan, applied=False), sync_plan, None
+    if request.keyring is None:
+        raise ActionableError(
+            "a plan made without values is not applied as is",
+            hint="save it (--out FILE) and apply it with --from-plan FILE, which reads the values",
+        )
+    if approve is not None:
+        approve(sync_plan.plan)
 
     if not out.json:
         out.line("")
@@ -274,6 +332,24 @@ def run_sync(
     failed = report_apply(out, sync_plan, result)
     code = plans.detailed_exit_code(sync_plan.plan, applied=True, failed=failed)
     return code, sync_plan, result
+
+
+def plan_targets(sync_plan: SyncPlan, state: VaultState, targets: Sequence[str]) -> SyncPlan:
+    """Only the ``--target`` changes (all without targets; :mod:`keyvault_platform.core.targets`).
+
+    The addresses a target may name: every declared secret and every secret
+    the listing shows (``secret.<vault name>``).
+    """
+    if not targets:
+        return sync_plan
+    known = {c.address for c in sync_plan.plan.changes}
+    known |= {f"secret.{a.name}" for a in state.secrets.values()}
+    chosen = targeting.resolve_targets(targets, known)
+    return SyncPlan(
+        targeting.select(sync_plan.plan, chosen),
+        {a: step for a, step in sync_plan.steps.items() if a in chosen},
+        sync_plan.scopes,
+    )
 
 
 #: How to converge after a failed or interrupted apply.
@@ -358,27 +434,41 @@ def main(
 ) -> int:
     """The command. ``client_factory`` replaces the target's client (tests)."""
     environ = os.environ if environ is None else environ
-    env = load_environment(args.env)
-    sources = args.manifests or [env.manifest_dir]
+    approval.check_plan_options(args, planning_only=PLANNING_OPTIONS)
+    if args.without_values and not args.plan:
+        raise ActionableError(
+            "--without-values makes a plan for review: use it with --plan",
+            hint="save it with --out FILE; --from-plan FILE applies it, with the values",
+        )
+    saved = None
+    if args.from_plan is not None:
+        saved = saved_plans.SavedPlan.read(args.from_plan, command="sync")
+        if args.env not in ("local", saved.environment):
+            raise ActionableError(
+                f"--env {args.env}: the plan {args.from_plan} is for {saved.environment}",
+                hint="drop --env: --from-plan uses the plan's environment",
+            )
+    env = load_environment(saved.environment if saved else args.env)
     numbers = settings(env, args)
+    sources = _manifest_sources(env, args, saved)
+    inputs = saved_plans.file_digests([env.path, *manifest_paths(sources)], root=env.root)
+    if saved is not None:
+        # Before anything else is read: a changed manifest or environment file.
+        saved_plans.refuse_if_stale(saved, args.from_plan, inputs=inputs)
     target = env.target(state_dir=args.state_dir)
     try:
-        request = prepare(
-            sources,
-            environ=environ,
-            rotate=args.rotate,
-            offboard=args.offboard,
-            prune=args.prune,
-            prune_max=numbers.prune_max,
-            allow_development_key=target.allows_development_fingerprint_key,
-            root=env.root,
-        )
+        request, checked_against = _requests(args, env, target, sources, environ, numbers, saved)
         # The vault's service limits; an environment may lower them (a shared
         # vault) or raise them (an emulator with throttling off).
         pacer = VaultPacer.azure_limits(
             writes_per_window=numbers.writes_per_10s,
             others_per_window=numbers.others_per_10s,
         )
+        after_plan = None
+        if saved is not None:
+            after_plan = _check_saved(saved, args.from_plan, request, checked_against)
+        elif args.out is not None:
+            after_plan = _saver(args, env, request, sources, inputs)
         # Validation is over: from here on, network.
         if client_factory is not None:
             client = client_factory()
@@ -397,12 +487,122 @@ def main(
                 pacer=pacer,
                 concurrency=numbers.concurrency,
                 describe_target=where,
+                after_plan=after_plan,
+                approve=lambda plan: approval.approve(out, plan, auto_approve=args.auto_approve),
             )
         finally:
             client.close()
     finally:
         target.close()  # the credentials it made
     return code
+
+
+def _manifest_sources(
+    env: Environment, args: argparse.Namespace, saved: saved_plans.SavedPlan | None
+) -> list[Path]:
+    if saved is not None:
+        return [Path(p) for p in saved.options["manifests"]]
+    return list(args.manifests or [env.manifest_dir])
+
+
+def _requests(
+    args: argparse.Namespace,
+    env: Environment,
+    target: Any,
+    sources: Sequence[Path],
+    environ: Mapping[str, str],
+    numbers: Settings,
+    saved: saved_plans.SavedPlan | None,
+) -> tuple[SyncRequest, SyncRequest | None]:
+    """The request to plan and apply, and for a saved plan the one it was made with.
+
+    A saved plan is applied with its own options, and with the values (a
+    plan made without them is re-made without them too, to check it).
+    """
+    options = saved.options if saved is not None else None
+    common: dict[str, Any] = {
+        "environ": environ,
+        "rotate": options["rotate"] if options else args.rotate,
+        "offboard": options.get("offboard", []) if options else args.offboard,
+        "prune": options["prune"] if options else args.prune,
+        "prune_max": options["prune_max"] if options else numbers.prune_max,
+        "allow_development_key": target.allows_development_fingerprint_key,
+        "root": env.root,
+        "targets": options["targets"] if options else args.target,
+    }
+    if saved is None:
+        return prepare(sources, without_values=args.without_values, **common), None
+    request = prepare(sources, **common)
+    made_with = prepare(sources, without_values=True, **common) if saved.without_values else None
+    return request, made_with
+
+
+def _saver(
+    args: argparse.Namespace,
+    env: Environment,
+    request: SyncRequest,
+    sources: Sequence[Path],
+    inputs: Mapping[str, str],
+) -> Callable[[VaultState, SyncPlan], SyncPlan]:
+    def save(state: VaultState, sync_plan: SyncPlan) -> SyncPlan:
+        if sync_plan.plan.errors:
+            return sync_plan  # shown with its errors; nothing to save
+        options = request.options
+        saved = saved_plans.SavedPlan(
+            command="sync",
+            environment=str(args.env),
+            options={
+                "manifests": [str(s) for s in sources],
+                "prune": options.prune,
+                "prune_max": options.prune_max,
+                "rotate": sorted(args.rotate),
+                "offboard": sorted(args.offboard),
+                "targets": sorted(c.address for c in sync_plan.plan.changes)
+                if request.targets
+                else [],
+            },
+            inputs=inputs,
+            state=planned_against(request.manifests, state, request.options.offboard),
+            changes=saved_plans.changes_of(sync_plan.plan),
+            without_values=request.without_values,
+        )
+        saved.write(args.out)
+        return sync_plan
+
+    return save
+
+
+def _check_saved(
+    saved: saved_plans.SavedPlan,
+    path: Path,
+    request: SyncRequest,
+    made_with: SyncRequest | None,
+) -> Callable[[VaultState, SyncPlan], SyncPlan]:
+    """Refuse a stale saved plan (nothing written); else the plan to apply, exactly it."""
+
+    def check(state: VaultState, sync_plan: SyncPlan) -> SyncPlan:
+        saved_plans.refuse_if_stale(
+            saved, path, state=planned_against(request.manifests, state, request.options.offboard)
+        )
+        if made_with is None:
+            saved_plans.refuse_if_stale(saved, path, changes=saved_plans.changes_of(sync_plan.plan))
+            return sync_plan
+        # Made without values: the same plan again without them, then the
+        # value comparisons, within the planned addresses only.
+        again = plan_targets(
+            plan_sync(made_with.manifests, state, None, made_with.options),
+            state,
+            made_with.targets,
+        )
+        saved_plans.refuse_if_stale(saved, path, changes=saved_plans.changes_of(again.plan))
+        planned = saved.addresses
+        return SyncPlan(
+            targeting.select(sync_plan.plan, frozenset(planned)),
+            {a: step for a, step in sync_plan.steps.items() if a in planned},
+            sync_plan.scopes,
+        )
+
+    return check
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -239,12 +239,18 @@ def _resource(change: Change) -> dict[str, Any]:
     }
 
 
+def change_data(change: Change) -> dict[str, Any]:
+    """A change as plain data: the ``change`` of a ``planned_change`` line (and of a plan file)."""
+    return _change(change)
+
+
 def _change(change: Change) -> dict[str, Any]:
     return {
         "resource": _resource(change),
         "action": change.action.value,
         "reason": change.reason,
         "drift": change.drift,
+        "compared_at_apply": change.deferred,
         "fields": [_field(d) for d in change.fields],
         "notes": list(change.notes),
     }
@@ -255,6 +261,7 @@ def _field(diff: FieldDiff) -> dict[str, Any]:
     if diff.sensitive:
         entry["before_known"] = diff.old is not ABSENT
         entry["after_known"] = diff.new is not ABSENT
+        entry["compared_at_apply"] = diff.deferred
         return entry
     entry["before"] = _plain(diff.old)
     entry["after"] = _plain(diff.new)
@@ -269,6 +276,7 @@ __all__ = [
     "Level",
     "MessageType",
     "apply_complete",
+    "change_data",
     "change_summary",
     "demo_step",
     "demo_summary",

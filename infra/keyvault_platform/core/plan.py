@@ -72,6 +72,25 @@ class _Absent:
 ABSENT: Any = _Absent()
 
 
+class _Deferred:
+    """A value the plan did not compare: a plan made without values compares it at apply."""
+
+    _instance: _Deferred | None = None
+
+    def __new__(cls) -> _Deferred:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(compared at apply)"
+
+    __str__ = __repr__
+
+
+DEFERRED: Any = _Deferred()
+
+
 def plain_value(value: Any) -> Any:
     """A field value as plain data (what JSON holds), for both views.
 
@@ -79,7 +98,7 @@ def plain_value(value: Any) -> Any:
     keys; sets become lists in a stable order; enums become their value;
     anything else unknown becomes its ``str``.
     """
-    if value is REDACTED or value is ABSENT:
+    if value is REDACTED or value is ABSENT or value is DEFERRED:
         return None
     if value is None or isinstance(value, str | int | float | bool):
         return value
@@ -95,7 +114,11 @@ def plain_value(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class FieldDiff:
-    """One field's old and new value. ``sensitive`` fields keep neither value."""
+    """One field's old and new value. ``sensitive`` fields keep neither value.
+
+    ``new`` may be :data:`DEFERRED`: the plan could not compare it (made
+    without values), and the apply will.
+    """
 
     name: str
     old: Any = ABSENT
@@ -107,8 +130,12 @@ class FieldDiff:
             # Drop the values at the door: a sensitive diff only says "changed".
             if self.old is not ABSENT:
                 object.__setattr__(self, "old", REDACTED)
-            if self.new is not ABSENT:
+            if self.new is not ABSENT and self.new is not DEFERRED:
                 object.__setattr__(self, "new", REDACTED)
+
+    @property
+    def deferred(self) -> bool:
+        return self.new is DEFERRED
 
 
 @dataclass(frozen=True)
@@ -134,6 +161,11 @@ class Change:
             raise ValueError(f"address {self.address!r} must look like '<type>.<name>'")
         object.__setattr__(self, "fields", tuple(self.fields))
         object.__setattr__(self, "notes", tuple(self.notes))
+
+    @property
+    def deferred(self) -> bool:
+        """Whether a field is compared only at apply (a plan made without values)."""
+        return any(f.deferred for f in self.fields)
 
     @property
     def resource_type(self) -> str:
@@ -254,6 +286,7 @@ def detailed_exit_code(plan: Plan | None, *, applied: bool, failed: bool = False
 
 __all__ = [
     "ABSENT",
+    "DEFERRED",
     "EXIT_CHANGES_PENDING",
     "EXIT_ERROR",
     "EXIT_OK",

@@ -19,6 +19,7 @@ from typing import Any, Literal, assert_never
 
 from keyvault_platform.core.plan import (
     ABSENT,
+    DEFERRED,
     REDACTED,
     Action,
     Diagnostic,
@@ -132,9 +133,17 @@ def summary_line(summary: Summary, *, operation: Operation = "plan") -> str:
     return text
 
 
+def deferred_line(count: int) -> str:
+    """What a plan made without values says under its summary line."""
+    return (
+        f"{count} of these compare a value at apply (this plan was made without values): "
+        "where the value matches, the apply writes no value."
+    )
+
+
 def format_value(value: Any) -> str:
     """A field value as shown in text: JSON notation, stable (sorted keys), short."""
-    if value is REDACTED or value is ABSENT:
+    if value is REDACTED or value is ABSENT or value is DEFERRED:
         return str(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
@@ -157,6 +166,8 @@ def _paint(text: str, action: Action, color: bool) -> str:
 
 
 def _field_line(diff: FieldDiff, color: bool) -> str:
+    if diff.deferred:
+        return f"{_paint('~', Action.UPDATE, color)} {diff.name} = {DEFERRED}"
     if diff.old is ABSENT:
         return f"{_paint('+', Action.CREATE, color)} {diff.name} = {format_value(diff.new)}"
     if diff.new is ABSENT:
@@ -206,6 +217,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         )
     elif pending:
         lines.append(summary_line(plan.summary))
+        deferred = sum(1 for c in pending if c.deferred)
+        if deferred:
+            lines.append(deferred_line(deferred))
     else:
         lines.append(NO_CHANGES)
     return "\n".join(lines) + "\n"
@@ -252,6 +266,7 @@ __all__ = [
     "NO_CHANGES",
     "SUMMARY_FORMAT",
     "Operation",
+    "deferred_line",
     "describe",
     "fenced",
     "format_value",

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -190,6 +190,12 @@ class _Provisioning:
                         at_vault,
                     )
                 )
+        if planned.only is not None:  # --target: what waits for them is targeted too
+            tasks = [
+                replace(t, depends_on=tuple(d for d in t.depends_on if d in planned.only))
+                for t in tasks
+                if t.address in planned.only
+            ]
         return tasks
 
     def resource_group(self, ctx: TaskContext) -> Done:

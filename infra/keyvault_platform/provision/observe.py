@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import (
     HttpResponseError,
@@ -13,6 +14,7 @@ from azure.core.exceptions import (
 
 from keyvault_platform.config.environment import Environment
 from keyvault_platform.core.plan import Diagnostic
+from keyvault_platform.core.saved_plan import record
 from keyvault_platform.provision import permissions as rights
 from keyvault_platform.provision import role_assignments as ra
 from keyvault_platform.provision import vault as vaults
@@ -170,3 +172,45 @@ def _read_resource_group(client: ResourceManagementClient, name: str) -> Resourc
         location=str(group.location).replace(" ", "").lower(),
         tags=dict(group.tags or {}),
     )
+
+
+def planned_against(env: Environment, observed: Observed) -> dict[str, dict[str, Any]]:
+    """What a provisioning plan read, as saved-plan records (one per thing read).
+
+    The resource group, the vault (or the soft-deleted one, or that the name
+    is free), the role definitions named by the file, and each role
+    assignment at the vault's scopes. The deploying identity's permissions
+    are not state: the apply asks Azure again when it writes.
+    """
+    records: dict[str, dict[str, Any]] = {
+        f"resource_group.{env.resource_group.name}": record(
+            exists=observed.resource_group is not None,
+            _state=_plain(observed.resource_group),
+        ),
+        vaults.address(env.vault): record(
+            exists=observed.vault is not None,
+            soft_deleted=observed.deleted_vault is not None,
+            _state=_plain(observed.vault),
+            _deleted=_plain(observed.deleted_vault),
+            _name_available=observed.name_available,
+        ),
+        "role_definitions": record(
+            _roles=_plain(dict(sorted(observed.roles.items()))),
+            _unknown=sorted(observed.unknown_roles),
+            _names=dict(sorted(observed.role_names.items())),
+        ),
+    }
+    for assignment in sorted(observed.assignments, key=lambda a: a.id.lower()):
+        records[f"role_assignment_id.{assignment.name}"] = record(
+            scope=assignment.scope, _state=_plain(assignment)
+        )
+    return records
+
+
+def _plain(value: Any) -> Any:
+    """A dataclass (or a dict of them) as plain data, for a digest."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

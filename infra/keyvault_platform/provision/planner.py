@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from keyvault_platform.config.environment import Environment
 from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff, Plan
 from keyvault_platform.core.tables import rst_table
+from keyvault_platform.core.targets import resolve_targets, select
 from keyvault_platform.provision import permissions as rights
 from keyvault_platform.provision import role_assignments as ra
 from keyvault_platform.provision import vault as vaults
@@ -48,6 +49,8 @@ class ProvisionPlan:
     resource_group_action: Action
     vault: vaults.VaultPlan
     assignments: ra.AssignmentPlan | None
+    #: With ``--target``: the addresses to apply (None: all of the plan).
+    only: frozenset[str] | None = None
 
 
 # --------------------------------------------------------------------------
@@ -283,3 +286,53 @@ def check_permissions(env: Environment, arm: ArmClients, draft: ProvisionPlan) -
         warning = rights.unavailable_warning(str(exc), needs[0].addresses[0])
         return replace(observed, notes=(*observed.notes, warning))
     return replace(observed, permissions=found)
+
+
+def dependencies(planned: ProvisionPlan) -> dict[str, tuple[str, ...]]:
+    """Each pending change's address and the pending changes it waits for, as apply orders them.
+
+    The vault waits for its resource group; the update after a recover and
+    every role assignment wait for the vault.
+    """
+    group = f"resource_group.{planned.env.resource_group.name}"
+    vault = planned.vault.change.address
+    pending = {c.address for c in planned.plan.pending}
+    result: dict[str, tuple[str, ...]] = {}
+    for change in planned.plan.pending:
+        if change.address == group:
+            waits: tuple[str, ...] = ()
+        elif change.address == vault:
+            waits = (group,)
+        else:
+            waits = (vault,)
+        result[change.address] = tuple(w for w in waits if w in pending)
+    return result
+
+
+def target(planned: ProvisionPlan, targets: tuple[str, ...] | list[str]) -> ProvisionPlan:
+    """Only the ``--target`` changes (:mod:`keyvault_platform.core.targets`).
+
+    A targeted change that waits for a pending change not targeted (a role
+    assignment on a vault still to be created) is an error in the plan: the
+    apply would meet a resource that is not there yet.
+    """
+    if not targets:
+        return planned
+    known = {c.address for c in planned.plan.changes}
+    known |= {d.address for d in planned.plan.diagnostics if d.address}
+    chosen = resolve_targets(targets, known)
+    waits = dependencies(planned)
+    refusals = [
+        Diagnostic(
+            "error",
+            f"{address} needs {needed}, which this plan changes too",
+            f"Add --target {needed}, or apply without --target.",
+            address,
+        )
+        for address in sorted(chosen)
+        for needed in waits.get(address, ())
+        if needed not in chosen
+    ]
+    return replace(
+        planned, plan=select(planned.plan, chosen).with_diagnostics(refusals), only=chosen
+    )

@@ -169,6 +169,14 @@ class DesiredSecret:
     expires: Moment | None
     not_before: Moment | None
     tags: Mapping[str, str]  # user tags plus the description tag; not the sync's own
+    sensitive: bool = True
+
+    @property
+    def shown_value(self) -> str | None:
+        """The value a plan may show: a literal declared ``sensitive: false``; else None."""
+        if self.sensitive or self.value is None or not self.source.in_manifest:
+            return None
+        return self.value.reveal()
 
     @property
     def address(self) -> str:
@@ -237,10 +245,12 @@ def load_manifests(
 
     Raises :class:`InputError` listing every problem in every file. Reads
     environment variables and files named as value sources; makes no
-    network call. With ``resolve_values=False`` (offline validation, where
-    the pipeline's values are absent) value sources are checked as written
-    but not read: a missing variable or value file is not a problem, a file
-    reference leaving the manifests' directory still is.
+    network call. With ``resolve_values=False`` (offline validation and
+    plans made without values, where the pipeline's values are absent)
+    environment variables and value files are checked as written but not
+    read: a missing variable or value file is not a problem, a file
+    reference leaving the manifests' directory still is. Sources held in
+    the manifest itself (``literal``, ``generate``) resolve either way.
     """
     environ = os.environ if environ is None else environ
     now = now or datetime.now(UTC)
@@ -422,6 +432,7 @@ class _ManifestChecker:
             expires=expires if isinstance(expires, Moment) else None,
             not_before=not_before if isinstance(not_before, Moment) else None,
             tags=tags,
+            sensitive=sensitive,
         )
 
     def _check_tags(self, at: PathKey, entry: dict[str, Any]) -> dict[str, str]:
@@ -491,7 +502,7 @@ class _ManifestChecker:
         source = source_type.from_spec(raw)
         context = SourceContext(self.environ, self.base, sensitive, display_root=self.root)
         try:
-            if not self.resolve_values:
+            if not self.resolve_values and not source.in_manifest:
                 source.check(context)  # offline: the manifest as written, no value read
                 return source, None, None
             resolved = source.resolve(context)

@@ -26,42 +26,54 @@ differs; *clears*: a field must be cleared, which only a new version does;
 ``-``: either. The quoted text is the change's reason in the plan; a
 recovery comes first and makes the action ``recover``.
 
-====================  =========  =======  ======  =================================================
-current version       value      differs  clears  change
-====================  =========  =======  ======  =================================================
-absent                declared   -        -       create: set_secret
-absent                generated  -        -       create: set_secret (generated)
-no sync fingerprint   declared   -        -       update: set_secret, drift; "the current version
-                                                  carries no sync fingerprint: it was set outside
-                                                  the manifests"
-no sync fingerprint   generated  -        -       update: set_secret (generated), drift; "the
-                                                  current version carries no sync fingerprint: it
-                                                  was set outside the manifests; a new value will
-                                                  be generated"
-fingerprint differs   -          -        -       update: set_secret; "the value at the source
-                                                  differs from the vault's (fingerprint mismatch)"
-unknown key           -          -        -       update: set_secret; "the fingerprint was made
-                                                  with another key (id {key_id}); without it the
-                                                  value cannot be compared, so it is set again"
-fingerprint matches   -          -        yes     update: set_secret; "clearing {cleared} needs a
-                                                  new version (same value)"
-fingerprint matches   -          no       no      no-op
-fingerprint matches   -          yes      no      update: update_secret_properties; "metadata
-                                                  differs (no new version)"
-previous key matches  -          -        yes     update: set_secret; "clearing {cleared} needs a
-                                                  new version (same value)"
-previous key matches  -          -        no      update: update_secret_properties, re-tag;
-                                                  "fingerprint key rotated"
-ours, --rotate        -          -        -       update: set_secret (generated); "rotation
-                                                  requested (--rotate): a new value will be
-                                                  generated"
-ours, generated       -          no       no      no-op
-ours, generated       -          yes      no      update: update_secret_properties; "metadata
-                                                  differs (no new version)"
-ours, generated       -          no       yes     no-op, warns: cannot clear
-ours, generated       -          yes      yes     update: update_secret_properties, warns: cannot
-                                                  clear; "metadata differs (no new version)"
-====================  =========  =======  ======  =================================================
+============================  =========  =======  ======  =========================================
+current version               value      differs  clears  change
+============================  =========  =======  ======  =========================================
+absent                        declared   -        -       create: set_secret
+absent                        generated  -        -       create: set_secret (generated)
+no sync fingerprint           declared   -        -       update: set_secret, drift; "the current
+                                                          version carries no sync fingerprint: it
+                                                          was set outside the manifests"
+no sync fingerprint           generated  -        -       update: set_secret (generated), drift;
+                                                          "the current version carries no sync
+                                                          fingerprint: it was set outside the
+                                                          manifests; a new value will be generated"
+fingerprint differs           -          -        -       update: set_secret; "the value at the
+                                                          source differs from the vault's
+                                                          (fingerprint mismatch)"
+unknown key                   -          -        -       update: set_secret; "the fingerprint was
+                                                          made with another key (id {key_id});
+                                                          without it the value cannot be compared,
+                                                          so it is set again"
+fingerprint matches           -          -        yes     update: set_secret; "clearing {cleared}
+                                                          needs a new version (same value)"
+fingerprint matches           -          no       no      no-op
+fingerprint matches           -          yes      no      update: update_secret_properties;
+                                                          "metadata differs (no new version)"
+previous key matches          -          -        yes     update: set_secret; "clearing {cleared}
+                                                          needs a new version (same value)"
+previous key matches          -          -        no      update: update_secret_properties, re-tag;
+                                                          "fingerprint key rotated"
+ours, --rotate                -          -        -       update: set_secret (generated); "rotation
+                                                          requested (--rotate): a new value will be
+                                                          generated"
+ours, generated               -          no       no      no-op
+ours, generated               -          yes      no      update: update_secret_properties;
+                                                          "metadata differs (no new version)"
+ours, generated               -          no       yes     no-op, warns: cannot clear
+ours, generated               -          yes      yes     update: update_secret_properties, warns:
+                                                          cannot clear; "metadata differs (no new
+                                                          version)"
+ours, planned without values  -          -        yes     update: set_secret; "clearing {cleared}
+                                                          needs a new version (same value)"
+ours, planned without values  -          no       no      update: decided at apply; "the value is
+                                                          compared at apply (this plan was made
+                                                          without values)"
+ours, planned without values  -          yes      no      update: decided at apply; "metadata
+                                                          differs (no new version); the value is
+                                                          compared at apply (this plan was made
+                                                          without values)"
+============================  =========  =======  ======  =========================================
 
 Generated values are never read, so for them "fingerprint matches" means
 "carries our fingerprint"; they are regenerated only when created, drifted,
@@ -81,13 +93,14 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import assert_never
+from typing import Any, assert_never
 
 from orgsecrets import naming
 
 from keyvault_platform.core.errors import InputError
 from keyvault_platform.core.plan import (
     ABSENT,
+    DEFERRED,
     REDACTED,
     Action,
     Change,
@@ -95,6 +108,7 @@ from keyvault_platform.core.plan import (
     FieldDiff,
     Plan,
 )
+from keyvault_platform.core.saved_plan import record
 from keyvault_platform.core.tables import rst_table
 from keyvault_platform.core.yaml_source import Location, Problem
 from keyvault_platform.sync import fingerprint as fp
@@ -105,7 +119,13 @@ from keyvault_platform.sync.manifests import (
     ManifestSet,
     Moment,
 )
-from keyvault_platform.sync.vault_state import ActualSecret, DeletedState, VaultState
+from keyvault_platform.sync.vault_state import (
+    ActualSecret,
+    DeletedState,
+    VaultState,
+    deleted_record,
+    secret_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -328,8 +348,16 @@ def _compare_metadata(
     return _Comparison(tuple(diffs), tuple(clear))
 
 
-def _value_field(old_exists: bool) -> FieldDiff:
-    return FieldDiff("value", REDACTED if old_exists else ABSENT, REDACTED, sensitive=True)
+def _value_field(desired: DesiredSecret, old_exists: bool) -> FieldDiff:
+    """The value's diff: redacted, unless the manifest declares a literal ``sensitive: false``.
+
+    The vault's own value is never read, so its side is always redacted.
+    """
+    old = REDACTED if old_exists else ABSENT
+    shown = desired.shown_value
+    if shown is not None:
+        return FieldDiff("value", old, shown)
+    return FieldDiff("value", old, REDACTED, sensitive=True)
 
 
 # --------------------------------------------------------------------------
@@ -386,6 +414,7 @@ class Version(enum.Enum):
     UNKNOWN_KEY = "unknown key"  # made with a key we do not hold
     GENERATED = "ours, generated"  # a generated value: never read, so never compared
     ROTATE = "ours, --rotate"  # a generated value named for rotation
+    DEFERRED = "ours, planned without values"  # compared at apply, with the values
 
 
 class Write(enum.Enum):
@@ -395,11 +424,12 @@ class Write(enum.Enum):
     PROPERTIES = "update_secret_properties"
     VALUE = "set_secret"
     NEW_VALUE = "set_secret (generated)"
+    COMPARED_AT_APPLY = "decided at apply"  # a plan made without values is never applied as is
 
     @property
     def operations(self) -> tuple[Operation, ...]:
         match self:
-            case Write.NOTHING:
+            case Write.NOTHING | Write.COMPARED_AT_APPLY:
                 return ()
             case Write.PROPERTIES:
                 return (Operation.UPDATE_PROPERTIES,)
@@ -459,6 +489,7 @@ _NO_FINGERPRINT = (
 )
 _CLEARING = "clearing {cleared} needs a new version (same value)"
 _METADATA = "metadata differs (no new version)"
+_COMPARED_AT_APPLY = "the value is compared at apply (this plan was made without values)"
 
 #: Exactly one row applies to every observation (a unit test goes through them all).
 VALUE_RULES: tuple[ValueRule, ...] = (
@@ -549,6 +580,19 @@ VALUE_RULES: tuple[ValueRule, ...] = (
         metadata_differs=True,
         must_clear=True,
     ),
+    ValueRule(Version.DEFERRED, Outcome(Action.UPDATE, Write.VALUE, _CLEARING), must_clear=True),
+    ValueRule(
+        Version.DEFERRED,
+        Outcome(Action.UPDATE, Write.COMPARED_AT_APPLY, _COMPARED_AT_APPLY),
+        metadata_differs=False,
+        must_clear=False,
+    ),
+    ValueRule(
+        Version.DEFERRED,
+        Outcome(Action.UPDATE, Write.COMPARED_AT_APPLY, _METADATA + "; " + _COMPARED_AT_APPLY),
+        metadata_differs=True,
+        must_clear=False,
+    ),
 )
 
 
@@ -578,9 +622,16 @@ def holder_of(actual: ActualSecret | None, deleted: DeletedState | None) -> Hold
 
 
 def version_of(
-    desired: DesiredSecret, actual: ActualSecret | None, keyring: fp.Keyring, options: SyncOptions
+    desired: DesiredSecret,
+    actual: ActualSecret | None,
+    keyring: fp.Keyring | None,
+    options: SyncOptions,
 ) -> Version:
-    """What ``actual``'s fingerprint says about the declared value (no value is read)."""
+    """What ``actual``'s fingerprint says about the declared value (no value is read).
+
+    Without a ``keyring`` (a plan made without values) a fingerprint of
+    ours cannot be checked: the value is compared at apply.
+    """
     if actual is None:
         return Version.ABSENT
     tag = actual.tags.get(FINGERPRINT_TAG)
@@ -588,6 +639,8 @@ def version_of(
         return Version.UNTAGGED
     if desired.generated:
         return Version.ROTATE if desired.vault_name.lower() in options.rotate else Version.GENERATED
+    if keyring is None:
+        return Version.DEFERRED
     assert desired.value is not None
     verdict = keyring.verify(tag, desired.vault_name, desired.value.reveal())
     match verdict:
@@ -606,14 +659,20 @@ def version_of(
 
 
 def observe(
-    desired: DesiredSecret, actual: ActualSecret | None, keyring: fp.Keyring, options: SyncOptions
+    desired: DesiredSecret,
+    actual: ActualSecret | None,
+    keyring: fp.Keyring | None,
+    options: SyncOptions,
 ) -> Observation:
     """What the value rules look at, for ``desired`` and the version that holds its name."""
     return _observe(desired, actual, keyring, options)[0]
 
 
 def _observe(
-    desired: DesiredSecret, actual: ActualSecret | None, keyring: fp.Keyring, options: SyncOptions
+    desired: DesiredSecret,
+    actual: ActualSecret | None,
+    keyring: fp.Keyring | None,
+    options: SyncOptions,
 ) -> tuple[Observation, _Comparison]:
     # The metadata as it stands: what the rules that keep the current value compare.
     comparison = _compare_metadata(desired, actual, actual.created_on if actual else None)
@@ -711,7 +770,7 @@ def _plan_declared(
     desired: DesiredSecret,
     actual: ActualSecret | None,
     deleted: DeletedState | None,
-    keyring: fp.Keyring,
+    keyring: fp.Keyring | None,
     options: SyncOptions,
 ) -> tuple[Change | None, Step | None, list[Diagnostic]]:
     """One declared secret's change, by :data:`NAME_RULES` then :data:`VALUE_RULES`."""
@@ -746,9 +805,14 @@ def _plan_declared(
     sets_value = outcome.write in (Write.VALUE, Write.NEW_VALUE)
     regenerate = outcome.write is Write.NEW_VALUE
     base = None if sets_value else (actual.created_on if actual else None)
-    if sets_value:
+    if outcome.write is Write.COMPARED_AT_APPLY:
         fields = [
-            _value_field(actual is not None),
+            FieldDiff("value", REDACTED, DEFERRED, sensitive=True),
+            *(f for f in comparison.fields if f.name not in cleared),
+        ]
+    elif sets_value:
+        fields = [
+            _value_field(desired, actual is not None),
             *_compare_metadata(desired, actual, None).fields,
         ]
         if regenerate and desired.generator is not None:
@@ -769,6 +833,7 @@ def _plan_declared(
             )
         )
     if outcome.retag:
+        assert keyring is not None  # a previous key matched
         fields.append(
             FieldDiff("fingerprint_key", parsed.key_id if parsed else None, keyring.current.key_id)
         )
@@ -838,10 +903,17 @@ def _offboarded(
 def plan_sync(
     manifests: ManifestSet,
     state: VaultState,
-    keyring: fp.Keyring,
+    keyring: fp.Keyring | None,
     options: SyncOptions = SyncOptions(),
 ) -> SyncPlan:
-    """The changes that make the vault match ``manifests``. Pure: no I/O."""
+    """The changes that make the vault match ``manifests``. Pure: no I/O.
+
+    ``keyring=None`` makes a plan without values (``manifests`` loaded with
+    ``resolve_values=False``): everything but the comparison of a declared
+    value with a fingerprint of ours is planned as usual; that comparison
+    is left to the apply (:data:`Version.DEFERRED`). Such a plan is shown
+    and saved, never applied as is.
+    """
     changes: list[Change] = []
     steps: dict[str, Step] = {}
     diagnostics: list[Diagnostic] = []
@@ -909,3 +981,32 @@ def plan_sync(
             )
             steps[address] = Step(address, actual.name, (Operation.DELETE,), planned_version=actual)
     return SyncPlan(Plan(tuple(changes), tuple(diagnostics)), steps, scopes)
+
+
+def planned_against(
+    manifests: ManifestSet, state: VaultState, offboard: frozenset[str] = frozenset()
+) -> dict[str, dict[str, Any]]:
+    """What a sync plan depends on in the vault, as saved-plan records by address.
+
+    The declared names (each active, soft-deleted or absent) and the secrets
+    the sync owns in the synced and offboarded scopes (what a prune looks at). Other secrets
+    (an app's own, other scopes) cannot change the plan, so a change to them
+    leaves a saved plan fresh.
+    """
+    declared = manifests.by_key()
+    scopes = frozenset(s.lower() for s in manifests.scopes) | offboard
+    keys = set(declared) | {
+        key
+        for key, actual in state.secrets.items()
+        if actual.owned and _scope_of(actual.name) in scopes
+    }
+    records: dict[str, dict[str, Any]] = {}
+    for key in sorted(keys):
+        active = state.secrets.get(key)
+        deleted = state.deleted.get(key)
+        name = declared[key].vault_name if key in declared else state.secrets[key].name
+        records[f"secret.{name}"] = record(
+            active=secret_record(active) if active is not None else None,
+            deleted=deleted_record(deleted) if deleted is not None else None,
+        )
+    return records

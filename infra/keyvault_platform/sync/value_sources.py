@@ -131,6 +131,9 @@ class ValueSource(abc.ABC):
     """
 
     key: ClassVar[str]
+    #: Whether :meth:`resolve` reads nothing outside the manifest (no variable,
+    #: no file), so a plan made without values may still resolve it.
+    in_manifest: ClassVar[bool] = False
 
     def __init_subclass__(cls, *, key: str, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -302,6 +305,7 @@ class Generated(ValueSource, key="generate"):
     """
 
     generator: Generator
+    in_manifest: ClassVar[bool] = True  # only how to make it; the value exists at apply
 
     @classmethod
     def from_spec(cls, spec: Any) -> Self:
@@ -326,6 +330,7 @@ class LiteralValue(ValueSource, key="literal"):
     """
 
     value: SecretValue  # redacted in reprs, like any value, though it is not secret
+    in_manifest: ClassVar[bool] = True
 
     @classmethod
     def from_spec(cls, spec: Any) -> Self:

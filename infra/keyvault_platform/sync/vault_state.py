@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from keyvault_platform.core.saved_plan import record
 from keyvault_platform.sync.manifests import (
     FINGERPRINT_TAG,
     OWNER_TAG,
@@ -47,6 +48,7 @@ class ActualSecret:
     #: The version id; ``list_properties_of_secrets`` names none (its ids have
     #: no version), ``list_properties_of_secret_versions`` does.
     version: str | None = None
+    updated_on: datetime | None = None
 
     @property
     def owned(self) -> bool:
@@ -102,6 +104,35 @@ def _actual(properties: Any) -> ActualSecret:
         created_on=properties.created_on,
         managed=bool(getattr(properties, "managed", False)),
         version=properties.version,
+        updated_on=getattr(properties, "updated_on", None),
+    )
+
+
+def secret_record(actual: ActualSecret) -> dict[str, Any]:
+    """What a saved plan records of one listed version (:func:`saved_plan.record`).
+
+    Its times are shown; its tags go into the digest only.
+    """
+    return record(
+        name=actual.name,
+        created=actual.created_on,
+        updated=actual.updated_on,
+        _enabled=actual.enabled,
+        _content_type=actual.content_type,
+        _expires=actual.expires_on,
+        _not_before=actual.not_before,
+        _managed=actual.managed,
+        _tags=dict(sorted(actual.tags.items())),
+    )
+
+
+def deleted_record(deleted: DeletedState) -> dict[str, Any]:
+    """What a saved plan records of one soft-deleted secret."""
+    return record(
+        name=deleted.name,
+        deleted=deleted.deleted_on,
+        _purge=deleted.scheduled_purge_on,
+        _version=secret_record(deleted.actual)["digest"],
     )
 
 
