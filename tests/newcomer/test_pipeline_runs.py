@@ -141,7 +141,8 @@ def test_github_workflow_runs_under_its_own_env_blocks(
     # A pull request: validate, then a plan with no secret at all.
     assert "pull_request" in jobs["pr-plan"]["if"]
     pr = [_ok(runner.run_job("validate")), _ok(runner.run_job("pr-plan"))]
-    assert "Plan: 4 to add" in pr[1].summary and "Plan: 9 to add" in pr[1].summary
+    assert "Plan: 4 to add" in pr[1].summary
+    assert "The vault is created by this change: the sync is planned after" in pr[1].summary
     _fenced_plan(pr[1].summary)
 
     # A push to main: saved plans, each applied from its file.
@@ -171,6 +172,10 @@ def test_github_workflow_runs_under_its_own_env_blocks(
     quiet = _ok(runner.run_job("drift"))
     assert quiet.summary.count("**No changes.") == 2
     _add_undeclared_change(clone)
+    pr.append(_ok(runner.run_job("pr-plan")))  # a pull request against the vault as it is
+    assert "**No changes." in pr[-1].summary and "Plan: 1 to add" in pr[-1].summary
+    _fenced_plan(pr[-1].summary)
+    assert runner.secrets_read == {"apply-sync": HELD_BACK}
     drifted = runner.run_job("drift")
     assert drifted.failed is not None and drifted.failed.returncode == 1
     assert "::error title=Drift::prod differs from the repository: sync" in drifted.failed.stdout
@@ -203,7 +208,8 @@ def test_azure_devops_pipeline_runs_under_its_own_variables(
 
     pull_request = runner("PullRequest")
     pr = [_ok(pull_request.run_stage("validate")), _ok(pull_request.run_stage("pr_plan"))]
-    assert "Plan: 4 to add" in pr[1].summary and "Plan: 9 to add" in pr[1].summary
+    assert "Plan: 4 to add" in pr[1].summary
+    assert "The vault is created by this change: the sync is planned after" in pr[1].summary
     _fenced_plan(pr[1].summary)
 
     push = runner("IndividualCI")
