@@ -160,6 +160,7 @@ def test_github_workflow_runs_under_its_own_env_blocks(
 
     # Only the approved apply of the sync was handed secrets.
     assert runner.secrets_read == {"apply-sync": HELD_BACK}
+    assert jobs["drift"]["environment"] == "prod-drift"  # values, main only, never applies
     for job in ("apply-provision", "apply-sync"):
         assert jobs[job]["environment"] == "prod"
         assert jobs[job]["concurrency"] == {
@@ -175,7 +176,7 @@ def test_github_workflow_runs_under_its_own_env_blocks(
     pr.append(_ok(runner.run_job("pr-plan")))  # a pull request against the vault as it is
     assert "**No changes." in pr[-1].summary and "Plan: 1 to add" in pr[-1].summary
     _fenced_plan(pr[-1].summary)
-    assert runner.secrets_read == {"apply-sync": HELD_BACK}
+    assert runner.secrets_read == {"apply-sync": HELD_BACK, "drift": HELD_BACK}
     drifted = runner.run_job("drift")
     assert drifted.failed is not None and drifted.failed.returncode == 1
     assert "::error title=Drift::prod differs from the repository: sync" in drifted.failed.stdout
@@ -199,7 +200,7 @@ def test_azure_devops_pipeline_runs_under_its_own_variables(
     assert "--require-hashes" in next(
         v["value"] for v in pipeline["variables"] if v.get("name") == "installTool"
     )
-    for name in ("pr_plan", "plan", "plan_sync", "drift"):
+    for name in ("pr_plan", "plan", "plan_sync"):
         assert "variables" not in stages[name], f"{name} must hold no secret variable"
     assert [v.get("group") for v in stages["apply_sync"]["variables"]] == ["keyvault-sync-prod"]
     for name in ("apply_provision", "apply_sync"):

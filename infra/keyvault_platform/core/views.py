@@ -244,9 +244,14 @@ def render_markdown(plan: Plan) -> str:
     The verdict (the summary line, or "Planning failed: ...") is bold on top
     so it reads without opening the block; the plan itself is fenced.
     """
-    text = render_text(plan, color=False)
-    verdict = text.rstrip("\n").rsplit("\n", 1)[-1]
-    return f"**{verdict}**\n\n{fenced(text)}"
+    errors = len(plan.errors)
+    if errors:
+        verdict = f"Planning failed: {errors} error{'s' if errors != 1 else ''}."
+    elif plan.pending:
+        verdict = summary_line(plan.summary)
+    else:
+        verdict = NO_CHANGES
+    return f"**{verdict}**\n\n{fenced(render_text(plan, color=False))}"
 
 
 def _diagnostic_lines(diagnostic: Diagnostic, color: bool) -> list[str]:

@@ -137,4 +137,4 @@ def test_fenced_text_keeps_its_last_line() -> None:
 def test_an_empty_or_failed_plan_states_its_verdict() -> None:
     assert views.render_markdown(Plan(())).startswith(f"**{views.NO_CHANGES}**")
     failed = Plan((), (Diagnostic("error", "refused"),))
-    assert views.render_markdown(failed).startswith("**Planning failed: 1 error;")
+    assert views.render_markdown(failed).startswith("**Planning failed: 1 error.**")
