@@ -12,9 +12,11 @@ and no value reaches any output, summary or plan file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,9 +36,40 @@ SECRETS = {
     **DEMO_ENV_VALUES,
     "CONTOSO_SMTP_PASSWORD": DEMO_FILE_VALUES["values/contoso-smtp-password.txt"],
 }
-VALUES = [v for k, v in SECRETS.items() if k != "SYNC_FINGERPRINT_KEY"]
+VALUES = list(SECRETS.values())  # the fingerprint key included
 #: What the pipelines must never hand a job before the approved apply.
 HELD_BACK = set(SECRETS)
+
+
+@contextlib.contextmanager
+def _emulator(directory: Path, env: dict[str, str], tool: Path) -> Iterator[None]:
+    """An emulator of the directory's own, at the local environment's state dir."""
+    state = directory / ".state" / "emulator"
+    log = directory / ".state" / "emulator.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        emulator = subprocess.Popen(
+            [str(tool), "emulator", "--state-dir", str(state), "serve"],
+            cwd=directory,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (state / "emulator.json").exists():
+            assert emulator.poll() is None, log.read_text(encoding="utf-8")
+            assert time.monotonic() < deadline, "the emulator did not start within 60 s"
+            time.sleep(0.05)
+        yield
+    finally:
+        os.killpg(emulator.pid, signal.SIGINT)
+        try:
+            emulator.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(emulator.pid, signal.SIGKILL)
+            emulator.wait(timeout=30)
 
 
 @pytest.fixture
@@ -49,38 +82,8 @@ def workspace(clone: Path, newcomer_env: dict[str, str]) -> Iterator[tuple[Path,
     local = (clone / "infra/environments/local.yaml").read_text(encoding="utf-8")
     (clone / "infra/environments/prod.yaml").write_text(local, encoding="utf-8")
     env = {k: v for k, v in newcomer_env.items() if k not in SECRETS}
-    state = clone / ".state" / "emulator"
-    log = clone / ".state" / "emulator.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        emulator = subprocess.Popen(
-            [
-                str(clone / ".venv/bin/keyvault-platform"),
-                "emulator",
-                "--state-dir",
-                str(state),
-                "serve",
-            ],
-            cwd=clone,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not (state / "emulator.json").exists():
-            assert emulator.poll() is None, log.read_text(encoding="utf-8")
-            assert time.monotonic() < deadline, "the emulator did not start within 60 s"
-            time.sleep(0.05)
+    with _emulator(clone, env, clone / ".venv/bin/keyvault-platform"):
         yield clone, env
-    finally:
-        os.killpg(emulator.pid, signal.SIGINT)
-        try:
-            emulator.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(emulator.pid, signal.SIGKILL)
-            emulator.wait(timeout=30)
 
 
 def _ok(run: JobRun) -> JobRun:
@@ -238,3 +241,45 @@ def test_azure_devops_pipeline_runs_under_its_own_variables(
     )
     _fenced_plan(drifted.summary)
     _no_value_in(clone, [*pr, plan, applied, plan_sync, synced, quiet, drifted])
+
+
+def test_the_scaffolded_github_workflow_runs_under_its_own_env_blocks(tmp_path: Path) -> None:
+    """What ``keyvault-platform init`` writes: the installed tool, nothing of this repository."""
+    tool_bin = Path(sys.executable).parent
+    config = tmp_path / "config"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "PYTEST_")) and k not in SECRETS
+    }
+    env["NO_COLOR"] = "1"
+    made = subprocess.run(
+        [str(tool_bin / "keyvault-platform"), "init", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    local = (config / "environments/local.yaml").read_text(encoding="utf-8")
+    (config / "environments/prod.yaml").write_text(local, encoding="utf-8")
+    workflow = load(config / ".github/workflows/keyvault.yml")
+    runner = GitHubRunner(workflow, config, env, secrets=SECRETS, tool_bin=tool_bin)
+    with _emulator(config, env, tool_bin / "keyvault-platform"):
+        runs = [_ok(runner.run_job("validate")), _ok(runner.run_job("pr-plan"))]
+        assert "the sync is planned after provisioning" in runs[-1].summary
+        runs.append(_ok(runner.run_job("plan")))
+        assert runs[-1].outputs == {"changes": "true"}
+        runs.append(_ok(runner.run_job("apply-provision")))
+        runs.append(_ok(runner.run_job("plan-sync")))
+        assert runs[-1].outputs == {"changes": "true"}
+        runs.append(_ok(runner.run_job("apply-sync")))
+        assert "Apply complete! Resources: 3 added" in runs[-1].text
+        runs.append(_ok(runner.run_job("drift")))
+        assert runs[-1].summary.count("**No changes.") == 2
+    assert runner.secrets_read == {
+        "apply-sync": {"SYNC_FINGERPRINT_KEY"},
+        "drift": {"SYNC_FINGERPRINT_KEY"},
+    }
+    _no_value_in(config, runs)
