@@ -192,7 +192,9 @@ def _check(view: View, name: str, result: Result, *, log_hint: str = "") -> None
 
 def step_provision(view: View, runner: Runner, args: argparse.Namespace, outcome: Outcome) -> None:
     view.step(f"Provision infra/environments/{ENVIRONMENT}.yaml (vault and role assignments)")
-    command = _python("-m", "keyvault_platform", "provision", "--env", ENVIRONMENT, "--auto-approve")
+    # No one to ask in the demo: it applies as a pipeline does.
+    command = _python("-m", "keyvault_platform", "provision", "--env", ENVIRONMENT)
+    command += ["--auto-approve"]
     command += ["--state-dir", str(args.state_dir), *_verbosity(args)]
     view.say(f"  $ keyvault-platform provision --env {ENVIRONMENT} --auto-approve")
     result = runner.run(command)

@@ -61,7 +61,8 @@ access:
 
 def run_provision(*argv: str) -> tuple[int, str]:
     out = io.StringIO()
-    code = provision.run([*argv, "--output", "json", "--auto-approve"], stdout=out, stderr=io.StringIO())
+    argv = (*argv, "--output", "json", "--auto-approve")
+    code = provision.run(list(argv), stdout=out, stderr=io.StringIO())
     return code, out.getvalue()
 
 

@@ -404,9 +404,8 @@ def test_command_exit_codes_through_cli_run(emulator, vault, tmp_path: Path, mon
 
     monkeypatch.setattr(command, "main", patched)
     stdout = io.StringIO()
-    argv = [
-        "--env", "local", "--manifests", str(directory), "--auto-approve", "--plan", "--output", "json"
-    ]  # fmt: skip
+    argv = ["--env", "local", "--manifests", str(directory), "--auto-approve"]
+    argv += ["--plan", "--output", "json"]
     assert cli.run(build_parser(), command.main, argv, stdout=stdout, stderr=io.StringIO()) == 2
     assert stdout.getvalue().splitlines()[0].startswith('{"@level": "info"')
     assert (

@@ -523,3 +523,37 @@ def test_the_module_docstring_shows_the_rules_as_they_are() -> None:
     assert planner.__doc__ is not None
     for table in render_rules().split("\n\n"):
         assert table in planner.__doc__, f"paste render_rules() into the docstring:\n{table}"
+
+
+def test_a_literal_declared_not_sensitive_shows_its_value(
+    write_manifest, tmp_path: Path, keyring: fp.Keyring
+) -> None:
+    directory = write_manifest(
+        "acme.yaml",
+        "scope: acme\nsecrets:\n"
+        "  - name: url\n    sensitive: false\n    value: {literal: 'https://acme.example'}\n"
+        "  - name: s\n    value: {env: S}\n",
+    )
+    for manifests, ring in (
+        (load_manifests([directory], root=tmp_path, environ={"S": CANARY}), keyring),
+        (load_manifests([directory], root=tmp_path, environ={}, resolve_values=False), None),
+    ):
+        text = render_text(plan_sync(manifests, state({}), ring).plan)
+        assert '+ value = "https://acme.example"' in text
+        assert "+ value = (sensitive value)" in text  # the env-sourced one
+        assert CANARY not in text
+
+
+def test_a_plan_without_values_reads_no_value_source(write_manifest, tmp_path: Path) -> None:
+    """No variable set, no value file: the plan is made all the same."""
+    directory = write_manifest(
+        "acme.yaml",
+        "scope: acme\nsecrets:\n  - name: s\n    value: {env: UNSET}\n"
+        "  - name: f\n    value: {file: absent.txt}\n"
+        "  - name: g\n    value: {generate: {length: 20}}\n",
+    )
+    manifests = load_manifests([directory], root=tmp_path, environ={}, resolve_values=False)
+    assert all(s.value is None for s in manifests.secrets)
+    assert [s.generated for s in manifests.secrets] == [False, True, False]  # f, g, s
+    result = plan_sync(manifests, state({}), None)
+    assert [c.action for c in result.plan.changes] == [Action.CREATE] * 3

@@ -189,7 +189,11 @@ def test_scaffold_validate_plan_and_apply_from_the_installed_tool(
         _wait_for_discovery(state, emulator)
         steps = [
             (["provision", "--env", "local", "--plan"], 2, "Plan: 4 to add"),
-            (["provision", "--env", "local", "--auto-approve"], 0, "Apply complete! Resources: 4 added"),
+            (
+                ["provision", "--env", "local", "--auto-approve"],
+                0,
+                "Apply complete! Resources: 4 added",
+            ),
             (["sync", "--env", "local", "--plan"], 2, "Plan: 3 to add"),
             (["sync", "--env", "local", "--auto-approve"], 0, "Apply complete! Resources: 3 added"),
             (["sync", "--env", "local", "--plan"], 0, "No changes."),

@@ -153,8 +153,11 @@ def _provision(
                 saved, args.from_plan, changes=saved_plans.changes_of(planned.plan)
             )
         out.plan(planned.plan)
-        if args.out is not None and not planned.plan.errors:
+        if args.out is not None and planned.plan.errors:
+            out.info(f"No plan file written to {args.out}: the plan has errors.")
+        elif args.out is not None:
             _save(args, env, planned, inputs)
+            out.info(f"Saved the plan to {args.out}; apply it with --from-plan {args.out}")
         if planned.plan.errors or args.plan:
             return plans.detailed_exit_code(planned.plan, applied=False)
 

@@ -468,7 +468,7 @@ def main(
         if saved is not None:
             after_plan = _check_saved(saved, args.from_plan, request, checked_against)
         elif args.out is not None:
-            after_plan = _saver(args, env, request, sources, inputs)
+            after_plan = _saver(args, out, request, sources, inputs)
         # Validation is over: from here on, network.
         if client_factory is not None:
             client = client_factory()
@@ -539,14 +539,15 @@ def _requests(
 
 def _saver(
     args: argparse.Namespace,
-    env: Environment,
+    out: cli.Output,
     request: SyncRequest,
     sources: Sequence[Path],
     inputs: Mapping[str, str],
 ) -> Callable[[VaultState, SyncPlan], SyncPlan]:
     def save(state: VaultState, sync_plan: SyncPlan) -> SyncPlan:
         if sync_plan.plan.errors:
-            return sync_plan  # shown with its errors; nothing to save
+            out.info(f"No plan file written to {args.out}: the plan has errors.")
+            return sync_plan
         options = request.options
         saved = saved_plans.SavedPlan(
             command="sync",
@@ -557,9 +558,7 @@ def _saver(
                 "prune_max": options.prune_max,
                 "rotate": sorted(args.rotate),
                 "offboard": sorted(args.offboard),
-                "targets": sorted(c.address for c in sync_plan.plan.changes)
-                if request.targets
-                else [],
+                "targets": list(request.targets),
             },
             inputs=inputs,
             state=planned_against(request.manifests, state, request.options.offboard),
@@ -567,6 +566,7 @@ def _saver(
             without_values=request.without_values,
         )
         saved.write(args.out)
+        out.info(f"Saved the plan to {args.out}; apply it with --from-plan {args.out}")
         return sync_plan
 
     return save

@@ -56,7 +56,11 @@ def digest(data: Any) -> str:
 
 
 def file_digests(paths: Iterable[Path], *, root: Path | None = None) -> dict[str, str]:
-    """``sha256:<hex>`` of each file's bytes, keyed by its path (relative to ``root``)."""
+    """``sha256:<hex>`` of each file's bytes, keyed by its path (relative to ``root``).
+
+    A file that cannot be read is recorded as ``unreadable``, not raised:
+    the manifest loader reports it, located, with every other problem.
+    """
     result: dict[str, str] = {}
     for path in paths:
         shown = str(path)
@@ -65,7 +69,10 @@ def file_digests(paths: Iterable[Path], *, root: Path | None = None) -> dict[str
                 shown = str(path.resolve().relative_to(root.resolve()))
             except ValueError:
                 shown = str(path.resolve())
-        result[shown] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        try:
+            result[shown] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:  # its loader says what is wrong, with its location
+            result[shown] = "unreadable"
     return result
 
 

@@ -41,7 +41,7 @@ def resolve_targets(targets: Sequence[str], known: Iterable[str]) -> frozenset[s
         if found is not None:
             chosen.add(found)
             continue
-        near = difflib.get_close_matches(target.lower(), list(by_key), n=3, cutoff=0.6)
+        near = _nearest(target.strip().lower(), list(by_key))
         message = f"'{target}' is not an address in this plan"
         if near:
             message += "; did you mean " + " or ".join(f"'{by_key[n]}'" for n in near) + "?"
@@ -52,6 +52,18 @@ def resolve_targets(targets: Sequence[str], known: Iterable[str]) -> frozenset[s
     if problems:
         raise InputError(problems)
     return frozenset(chosen)
+
+
+def _nearest(target: str, known: list[str]) -> list[str]:
+    """Up to three known addresses as close to ``target`` as the closest (shared prefixes
+    make every address of a scope look alike, so only the best few are kept)."""
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, target, k).ratio(), k) for k in known), reverse=True
+    )
+    if not scored or scored[0][0] < 0.6:
+        return []
+    best = scored[0][0]
+    return [k for score, k in scored[:3] if score >= best - 0.05]
 
 
 def select(plan: Plan, targets: frozenset[str] | None) -> Plan:

@@ -203,6 +203,10 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             lines.extend(f"      {_field_line(d, color)}" for d in change.fields)
             lines.extend(f"      note: {note}" for note in change.notes)
         lines.append("")
+        deferred = sum(1 for c in pending if c.deferred)
+        if deferred:
+            lines.append(deferred_line(deferred))
+            lines.append("")
     for diagnostic in sorted_diagnostics(plan.warnings):
         lines.extend(_diagnostic_lines(diagnostic, color))
         lines.append("")
@@ -217,9 +221,6 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         )
     elif pending:
         lines.append(summary_line(plan.summary))
-        deferred = sum(1 for c in pending if c.deferred)
-        if deferred:
-            lines.append(deferred_line(deferred))
     else:
         lines.append(NO_CHANGES)
     return "\n".join(lines) + "\n"
