@@ -138,3 +138,37 @@ def test_the_command_line_offboards_through_the_same_plan(sync: Sync) -> None:
         ("secret.fabrikam--queue", "delete"),
         ("secret.fabrikam--storage", "delete"),
     }
+
+
+def test_a_saved_offboarding_plan_applies_exactly_its_deletions(sync: Sync, tmp_path: Path) -> None:
+    _with_fabrikam_gone(sync)
+    saved = tmp_path / "offboard.plan"
+
+    def command(*argv: str) -> tuple[int, str]:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        code = cli.run(
+            build_parser(),
+            lambda args, out: main(
+                args,
+                out,
+                environ=sync.environ,
+                client_factory=lambda: sync.emulator.secret_client(sync.vault, "sync"),
+            ),
+            list(argv),
+            stdout=stdout,
+            stderr=stderr,
+        )
+        return code, stdout.getvalue() + stderr.getvalue()
+
+    code, text = command(
+        "--env", "local", "--manifests", str(sync.dir), "--offboard", "fabrikam",
+        "--plan", "--out", str(saved),
+    )  # fmt: skip
+    assert code == 2, text
+    assert "offboard" in saved.read_text(encoding="utf-8")
+    start = time.time()
+    code, text = command("--from-plan", str(saved), "--auto-approve")
+    assert code == 0, text
+    assert ops(sync.audit(start)).count("SecretDelete") == 2
+    names = {p.name for p in sync.client.list_properties_of_secrets()}
+    assert "fabrikam--hand-made" in names and "fabrikam--queue" not in names
