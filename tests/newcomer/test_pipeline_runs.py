@@ -243,8 +243,8 @@ def test_azure_devops_pipeline_runs_under_its_own_variables(
     _no_value_in(clone, [*pr, plan, applied, plan_sync, synced, quiet, drifted])
 
 
-def test_the_scaffolded_github_workflow_runs_under_its_own_env_blocks(tmp_path: Path) -> None:
-    """What ``keyvault-platform init`` writes: the installed tool, nothing of this repository."""
+def _scaffolded(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
+    """``keyvault-platform init`` with the suite's tool; prod.yaml is its local environment."""
     tool_bin = Path(sys.executable).parent
     config = tmp_path / "config"
     env = {
@@ -264,6 +264,12 @@ def test_the_scaffolded_github_workflow_runs_under_its_own_env_blocks(tmp_path: 
     assert made.returncode == 0, made.stderr
     local = (config / "environments/local.yaml").read_text(encoding="utf-8")
     (config / "environments/prod.yaml").write_text(local, encoding="utf-8")
+    return config, env, tool_bin
+
+
+def test_the_scaffolded_github_workflow_runs_under_its_own_env_blocks(tmp_path: Path) -> None:
+    """What ``keyvault-platform init`` writes: the installed tool, nothing of this repository."""
+    config, env, tool_bin = _scaffolded(tmp_path)
     workflow = load(config / ".github/workflows/keyvault.yml")
     runner = GitHubRunner(workflow, config, env, secrets=SECRETS, tool_bin=tool_bin)
     with _emulator(config, env, tool_bin / "keyvault-platform"):
@@ -282,4 +288,31 @@ def test_the_scaffolded_github_workflow_runs_under_its_own_env_blocks(tmp_path: 
         "apply-sync": {"SYNC_FINGERPRINT_KEY"},
         "drift": {"SYNC_FINGERPRINT_KEY"},
     }
+    _no_value_in(config, runs)
+
+
+def test_the_scaffolded_azure_devops_pipeline_runs_under_its_own_variables(
+    tmp_path: Path,
+) -> None:
+    config, env, tool_bin = _scaffolded(tmp_path)
+    pipeline = load(config / "azure-pipelines.yml")
+
+    def runner(reason: str) -> AzureDevOpsRunner:
+        return AzureDevOpsRunner(
+            pipeline, config, env, secrets=SECRETS, tool_bin=tool_bin, reason=reason
+        )
+
+    pull_request, push, schedule = runner("PullRequest"), runner("IndividualCI"), runner("Schedule")
+    with _emulator(config, env, tool_bin / "keyvault-platform"):
+        runs = [_ok(pull_request.run_stage("validate")), _ok(pull_request.run_stage("pr_plan"))]
+        assert "the sync is planned after provisioning" in runs[-1].summary
+        runs.append(_ok(push.run_stage("plan")))
+        assert runs[-1].outputs == {"detect.changes": "true"}
+        runs.append(_ok(push.run_stage("apply_provision")))
+        runs.append(_ok(push.run_stage("plan_sync")))
+        assert runs[-1].outputs == {"detect.changes": "true"}
+        runs.append(_ok(push.run_stage("apply_sync")))
+        assert "Apply complete! Resources: 3 added" in runs[-1].text
+        runs.append(_ok(schedule.run_stage("drift")))
+        assert runs[-1].summary.count("**No changes.") == 2
     _no_value_in(config, runs)
