@@ -4,8 +4,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 KVP     = $(VENV)/bin/keyvault-platform
-ENV    ?= local
-STATE  ?= .state/emulator
+# KVP_ENV, not ENV: POSIX shells read $ENV at start-up, and pipelines set
+# variables of their own. STATE (the emulator's state directory) is passed
+# only when given: otherwise the environment file's target.state_dir holds.
+KVP_ENV ?= local
+STATE   ?=
+STATE_OPTION   = $(if $(STATE),--state-dir $(STATE))
+EMULATOR_STATE = $(or $(STATE),.state/emulator)
 
 .PHONY: help venv lock audit test-runtime test test-network test-unit lint validate emulator emulator-env plan provision sync-plan sync demo bench soak interop clean
 
@@ -60,25 +65,25 @@ lint: venv  ## ruff; mypy --strict on the runtime package, the tooling, the emul
 	$(VENV)/bin/mypy --strict infra/keyvault_platform keyvault-emulator/keyvault_emulator scripts tools
 
 emulator: venv  ## run the local Azure emulator in the foreground
-	$(KVP) emulator --state-dir $(STATE) serve
+	$(KVP) emulator --state-dir $(EMULATOR_STATE) serve
 
 emulator-env: venv  ## print the environment to act as IDENTITY (default app) against the running emulator
-	@$(KVP) emulator --state-dir $(STATE) env --identity $(or $(IDENTITY),app)
+	@$(KVP) emulator --state-dir $(EMULATOR_STATE) env --identity $(or $(IDENTITY),app)
 
 validate: venv  ## check every environment file and manifest offline (no credentials, no network)
 	$(KVP) validate $(ARGS)
 
-plan: venv  ## show what provisioning ENV would change (pipelines: keyvault-platform provision --plan for exit code 2)
-	@$(KVP) provision --env $(ENV) --state-dir $(STATE) --plan $(ARGS) || [ $$? -eq 2 ]
+plan: venv  ## show what provisioning KVP_ENV would change (pipelines: keyvault-platform provision --plan for exit code 2)
+	@$(KVP) provision --env $(KVP_ENV) $(STATE_OPTION) --plan $(ARGS) || [ $$? -eq 2 ]
 
-provision: venv  ## plan, apply and verify the vault and role assignments of ENV
-	$(KVP) provision --env $(ENV) --state-dir $(STATE) $(ARGS)
+provision: venv  ## plan, apply and verify the vault and role assignments of KVP_ENV
+	$(KVP) provision --env $(KVP_ENV) $(STATE_OPTION) $(ARGS)
 
-sync-plan: venv  ## show what syncing the manifests in secrets/ into ENV's vault would change
-	@$(KVP) sync --env $(ENV) --state-dir $(STATE) --plan $(ARGS) || [ $$? -eq 2 ]
+sync-plan: venv  ## show what syncing the manifests in secrets/ into KVP_ENV's vault would change
+	@$(KVP) sync --env $(KVP_ENV) $(STATE_OPTION) --plan $(ARGS) || [ $$? -eq 2 ]
 
-sync: venv  ## make ENV's vault match the manifests in secrets/
-	$(KVP) sync --env $(ENV) --state-dir $(STATE) $(ARGS)
+sync: venv  ## make KVP_ENV's vault match the manifests in secrets/
+	$(KVP) sync --env $(KVP_ENV) $(STATE_OPTION) $(ARGS)
 
 demo: venv  ## the whole system on the local emulator: provision, sync, an app reading secrets
 	$(PY) -m scripts.demo $(ARGS)

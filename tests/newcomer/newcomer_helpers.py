@@ -25,10 +25,10 @@ EXERCISED = {
     "make plan": _REPLAY,
     ".venv/bin/python -m keyvault_emulator audit --vault kv-secrets-local": _REPLAY,
     "cp infra/environments/azure.example.yaml infra/environments/dev.yaml": _REPLAY,
-    "make plan ENV=dev": _REPLAY,
-    "make provision ENV=dev": _REPLAY,
-    "make sync-plan ENV=dev": _REPLAY,
-    "make sync ENV=dev": _REPLAY,
+    "make plan KVP_ENV=dev": _REPLAY,
+    "make provision KVP_ENV=dev": _REPLAY,
+    "make sync-plan KVP_ENV=dev": _REPLAY,
+    "make sync KVP_ENV=dev": _REPLAY,
     "keyvault-platform init ../team-secrets": "test_readme.py::test_readme_own_config_repository",
     "keyvault-platform --chdir ../team-secrets validate": (
         "test_readme.py::test_readme_own_config_repository"
@@ -101,7 +101,7 @@ def makefile_targets(path: Path = REPO_ROOT / "Makefile") -> set[str]:
 
 
 def make_targets_in(command: str) -> list[str]:
-    """The targets of every ``make`` call in a shell snippet (variables like ENV=x skipped)."""
+    """The targets of every ``make`` call in a shell snippet (variables like KVP_ENV=x skipped)."""
     targets = []
     for match in re.finditer(r"(?:^|[\s;&|(])make((?:\s+[^\s;&|)]+)*)", command):
         for word in match.group(1).split():

@@ -116,13 +116,13 @@ def test_readme_commands_on_a_clone(clone: Path, newcomer_env: dict[str, str]) -
         local = (clone / "infra" / "environments" / "local.yaml").read_text(encoding="utf-8")
         dev.write_text(local, encoding="utf-8")
 
-        ran = run(readme_command("make plan ENV=dev"), cwd=clone, env=env)
+        ran = run(readme_command("make plan KVP_ENV=dev"), cwd=clone, env=env)
         assert ran.returncode == 0, ran.describe()
         assert "Plan: 4 to add, 0 to change, 0 to destroy." in ran.stdout
         # Off a terminal an apply needs --auto-approve (at one it asks): the
         # Makefile passes ARGS on, and make reads it from the environment.
         approved = {**env, "ARGS": "--auto-approve"}
-        ran = run(readme_command("make provision ENV=dev"), cwd=clone, env=approved)
+        ran = run(readme_command("make provision KVP_ENV=dev"), cwd=clone, env=approved)
         assert ran.returncode == 0, ran.describe()
         assert "Apply complete! Resources: 4 added, 0 changed, 0 destroyed." in ran.stdout
 
@@ -133,13 +133,13 @@ def test_readme_commands_on_a_clone(clone: Path, newcomer_env: dict[str, str]) -
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(value, encoding="utf-8")
         sync_env = {**approved, **DEMO_ENV_VALUES}
-        ran = run(readme_command("make sync-plan ENV=dev"), cwd=clone, env=sync_env)
+        ran = run(readme_command("make sync-plan KVP_ENV=dev"), cwd=clone, env=sync_env)
         assert ran.returncode == 0, ran.describe()
         assert "Plan: 9 to add, 0 to change, 0 to destroy." in ran.stdout
-        ran = run(readme_command("make sync ENV=dev"), cwd=clone, env=sync_env)
+        ran = run(readme_command("make sync KVP_ENV=dev"), cwd=clone, env=sync_env)
         assert ran.returncode == 0, ran.describe()
         assert "Apply complete! Resources: 9 added, 0 changed, 0 destroyed." in ran.stdout
-        ran = run(readme_command("make sync ENV=dev"), cwd=clone, env=sync_env)
+        ran = run(readme_command("make sync KVP_ENV=dev"), cwd=clone, env=sync_env)
         assert ran.returncode == 0, ran.describe()
         assert "No changes." in ran.stdout
 

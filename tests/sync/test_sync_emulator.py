@@ -72,7 +72,9 @@ class Sync:
 
     def run(self, *, plan_only: bool = False, client=None, output: str = "text", **options):
         prepare_options = {
-            k: options.pop(k) for k in ("rotate", "prune", "prune_max", "adopt") if k in options
+            k: options.pop(k)
+            for k in ("rotate", "offboard", "prune", "prune_max", "adopt")
+            if k in options
         }
         request = prepare([self.dir], environ=self.environ, root=self.dir, **prepare_options)
         out_stream, err_stream = io.StringIO(), io.StringIO()

@@ -85,3 +85,17 @@ def test_schema_prints_the_packaged_manifest_schema(tmp_path: Path) -> None:
     assert written.code == 0, written.describe()
     schema = json.loads((tmp_path / "e.json").read_text(encoding="utf-8"))
     assert "target" in schema["properties"]
+
+
+@pytest.mark.parametrize("command", ["provision", "sync"])
+def test_markdown_output_renders_plans_only(command: str, tmp_path: Path) -> None:
+    ran = kvp("--chdir", str(tmp_path), command, "--output", "markdown")
+    assert ran.code == 1
+    assert "--output markdown renders a plan: use it with --plan" in ran.stderr
+
+
+def test_markdown_is_not_an_output_of_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ran = kvp("--chdir", str(tmp_path), "validate", "--output", "markdown")
+    assert ran.code == 2 and "invalid choice: 'markdown'" in capsys.readouterr().err

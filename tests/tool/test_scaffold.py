@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 from pathlib import Path
 
@@ -39,9 +40,12 @@ def test_the_scaffold_makefile_and_pipelines_call_only_the_installed_command(con
     assert "python -m" not in makefile and "scripts" not in makefile
     for pipeline in (".github/workflows/keyvault.yml", "azure-pipelines.yml"):
         text = (config / pipeline).read_text(encoding="utf-8")
-        assert "pip install -r tool-requirements.txt" in text
-        assert "keyvault-platform validate" in text
-        assert "ENV:" not in text  # POSIX shells read $ENV at start-up
+        assert "pip install --only-binary ':all:' -r tool-requirements.txt" in text
+        assert "keyvault-platform validate --format " in text
+        assert "make " not in text.replace("never a make target", "")
+        # POSIX shells read $ENV at start-up: the variable is KVP_ENV, as in the Makefile.
+        assert re.search(r"^\s*(- name: )?ENV:", text, re.M) is None
+        assert "KVP_ENV" in text and "KVP_ENV" in makefile
 
 
 def test_init_refuses_to_overwrite_and_writes_nothing(config: Path) -> None:

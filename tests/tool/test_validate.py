@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from .tool_helpers import kvp, scaffolded
 
 BAD_ENVIRONMENT = """\
@@ -82,6 +84,45 @@ def test_json_output_lists_diagnostics_then_the_verdict(tmp_path: Path) -> None:
     assert lines[-1]["type"] == "validate_summary"
     assert lines[-1]["validation"]["valid"] is False
     assert lines[-1]["validation"]["problems"] == len(lines) - 2
+    located = [m["diagnostic"] for m in lines[1:-1]]
+    assert all(d["file"] == "environments/broken.yaml" for d in located)
+    assert {d["line"] for d in located} == {2, 5}
+    assert all(isinstance(d["column"], int) and d["column"] >= 1 for d in located)
+    for found in located:  # the fields say what the summary says for people
+        assert found["summary"].startswith(f"{found['file']}:{found['line']}:{found['column']}: ")
+
+
+def test_annotations_for_each_ci_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = scaffolded(tmp_path / "cfg")
+    (directory / "secrets/contoso.yaml").write_text(BAD_MANIFEST)
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    monkeypatch.setenv("BUILD_SOURCESDIRECTORY", str(tmp_path))
+    github = kvp("--chdir", str(directory), "validate", "--format", "github")
+    assert github.code == 1
+    errors = [line for line in github.stdout.splitlines() if line.startswith("::error ")]
+    assert errors and all(
+        line.startswith("::error file=cfg/secrets/contoso.yaml,line=") for line in errors
+    )
+    assert "::error file=cfg/secrets/contoso.yaml,line=3,col=" in github.stdout
+    assert github.stdout.splitlines()[-1].startswith("Validation failed: ")
+    assert "error: " not in github.stderr  # once, as annotations, not twice
+
+    azure = kvp("--chdir", str(directory), "validate", "--format", "azure-devops")
+    assert azure.code == 1
+    issues = [line for line in azure.stdout.splitlines() if line.startswith("##vso[")]
+    assert len(issues) == len(errors)
+    assert all(
+        line.startswith("##vso[task.logissue type=error;sourcepath=cfg/secrets/contoso.yaml;")
+        for line in issues
+    )
+    assert "linenumber=3;columnnumber=" in azure.stdout
+
+    valid = scaffolded(tmp_path / "valid")
+    ran = kvp("--chdir", str(valid), "validate", "--format", "github")
+    assert ran.code == 0 and "::error" not in ran.stdout
+
+    both = kvp("--chdir", str(valid), "validate", "--format", "github", "--output", "json")
+    assert both.code == 1 and "choose one" in both.stderr
 
 
 def test_nothing_to_validate_says_so(tmp_path: Path) -> None:

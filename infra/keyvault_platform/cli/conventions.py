@@ -40,7 +40,8 @@ from typing import IO, Any, TextIO
 
 from keyvault_platform.core import messages, views
 from keyvault_platform.core import plan as plans
-from keyvault_platform.core.errors import ToolError
+from keyvault_platform.core.errors import InputError, ToolError
+from keyvault_platform.core.problems import Location
 from keyvault_platform.target.azure_errors import SIGN_IN_HINT, first_line
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,10 @@ def parser(
         result = argparse.ArgumentParser(prog=prog, **options)
     result.add_argument(
         "--output",
-        choices=("text", "json"),
+        choices=("text", "json", "markdown") if plan_flag else ("text", "json"),
         default="text",
-        help="text for people (default) or JSON lines for pipelines",
+        help="text for people (default) or JSON lines for pipelines"
+        + ("; markdown (with --plan): the plan fenced, for a job summary" if plan_flag else ""),
     )
     if plan_flag:
         result.add_argument(
@@ -236,6 +238,9 @@ class Output:
         if self.json:
             for text in messages.render_json_lines(plan, include_version=False):
                 self.json_line(text)
+        elif self.format == "markdown":
+            self.out.write(views.render_markdown(plan))
+            self.out.flush()
         else:
             self.out.write(views.render_text(plan, color=self.color))
             self.out.flush()
@@ -266,6 +271,10 @@ def run_parsed(
     """Set up logging and output for parsed ``args``, call ``main``; map errors to exit 1."""
     out_stream = stdout or sys.stdout
     err_stream = stderr or sys.stderr
+    if args.output == "markdown" and not getattr(args, "plan", False):
+        # Markdown renders a plan; what an apply prints is a log, not a document.
+        err_stream.write("error: --output markdown renders a plan: use it with --plan\n")
+        return EXIT_ERROR
     output = Output(
         out=out_stream,
         err=err_stream,
@@ -287,6 +296,10 @@ def _run_main(main: Main, args: argparse.Namespace, output: Output) -> int:
     except BaseException as exc:  # one path for everything, by design
         if isinstance(exc, SystemExit):
             raise
+        if isinstance(exc, InputError):  # located: JSON diagnostics carry file, line, column
+            for problem in exc.problems:
+                report_error(output, str(problem), detail=None, location=problem.location)
+            return EXIT_ERROR
         for summary, detail, address in describe_exception(exc):
             report_error(output, summary, detail=detail, address=address)
         log.debug("traceback", exc_info=True)
@@ -338,11 +351,19 @@ def _describe_azure_error(exc: BaseException) -> tuple[str, str | None, str | No
     return None
 
 
-
 def report_error(
-    output: Output, summary: str, *, detail: str | None, address: str | None = None
+    output: Output,
+    summary: str,
+    *,
+    detail: str | None,
+    address: str | None = None,
+    location: Location | None = None,
 ) -> None:
-    """Print one error on stderr, and as a ``diagnostic`` line when output is JSON."""
+    """Print one error on stderr, and as a ``diagnostic`` line when output is JSON.
+
+    ``location`` (an input's file and position) becomes the diagnostic's
+    ``file``, ``line`` and ``column``; the summary already names it for people.
+    """
     text = f"error: {summary}"
     if detail:
         text += "\n" + "\n".join(f"  {line}" for line in detail.splitlines())
@@ -350,5 +371,8 @@ def report_error(
     output.err.flush()
     if output.json:
         output.json_line(
-            messages.diagnostic(plans.Diagnostic("error", summary, detail=detail, address=address))
+            messages.diagnostic(
+                plans.Diagnostic("error", summary, detail=detail, address=address),
+                location=location,
+            )
         )

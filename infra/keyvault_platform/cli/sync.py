@@ -1,7 +1,7 @@
 """The ``sync`` command: validate, plan, render, apply, report.
 
 ``keyvault-platform sync`` (:mod:`keyvault_platform.cli.main`) runs
-:func:`main` with the options of :func:`build_parser`; ``make sync ENV=<env>``
+:func:`main` with the options of :func:`build_parser`; ``make sync KVP_ENV=<env>``
 calls it. The order is the promise:
 
 1. read the environment file (and check its ``sync:`` numbers) and every
@@ -53,6 +53,7 @@ from keyvault_platform.sync.planner import (
     DEFAULT_PRUNE_MAX,
     SyncOptions,
     SyncPlan,
+    check_offboard,
     check_rotation,
     plan_sync,
     planned_against,
@@ -67,6 +68,10 @@ EXAMPLES = [
         "the plan as JSON lines for a pipeline",
     ),
     ("keyvault-platform sync --env prod --prune", "also delete owned secrets no longer declared"),
+    (
+        "keyvault-platform sync --env prod --offboard fabrikam --plan",
+        "what removing the org whose manifest is gone would delete",
+    ),
     (
         "keyvault-platform sync --env prod --rotate GLOBAL--session-signing-key",
         "generate a new value for a generated secret",
@@ -90,7 +95,15 @@ EXAMPLES = [
 ]
 
 #: The options that shape a sync plan, which --from-plan takes from its file.
-PLANNING_OPTIONS = ("manifests", "prune", "prune_max", "rotate", "without_values", "adopt")
+PLANNING_OPTIONS = (
+    "manifests",
+    "prune",
+    "prune_max",
+    "rotate",
+    "offboard",
+    "without_values",
+    "adopt",
+)
 
 
 def build_parser(
@@ -122,6 +135,14 @@ def build_parser(
         metavar="N",
         help=f"refuse to prune more than N secrets (default: the environment's, else "
         f"{DEFAULT_PRUNE_MAX})",
+    )
+    parser.add_argument(
+        "--offboard",
+        action="append",
+        default=[],
+        metavar="ORG",
+        help="delete (soft delete) every secret the sync owns in this org's scope, whose "
+        "manifest is gone (repeatable; counts against --prune-max)",
     )
     parser.add_argument(
         "--rotate",
@@ -173,6 +194,7 @@ def prepare(
     *,
     environ: Mapping[str, str],
     rotate: Sequence[str] = (),
+    offboard: Sequence[str] = (),
     prune: bool = False,
     prune_max: int = DEFAULT_PRUNE_MAX,
     adopt: bool = False,
@@ -190,9 +212,12 @@ def prepare(
         manifest_sources, root=root, environ=environ, resolve_values=not without_values
     )
     rotation = check_rotation(manifests, rotate)
+    leaving = check_offboard(manifests, offboard)
     if prune_max < 0:
         raise ActionableError("--prune-max must be 0 or more")
-    options = SyncOptions(prune=prune, prune_max=prune_max, rotate=rotation, adopt=adopt)
+    options = SyncOptions(
+        prune=prune, prune_max=prune_max, rotate=rotation, offboard=leaving, adopt=adopt
+    )
     if without_values and adopt:
         raise ActionableError(
             "--adopt reads each unowned declared value once to compare it: it cannot plan "
@@ -564,6 +589,7 @@ def _requests(
     common: dict[str, Any] = {
         "environ": environ,
         "rotate": options["rotate"] if options else args.rotate,
+        "offboard": options.get("offboard", []) if options else args.offboard,
         "prune": options["prune"] if options else args.prune,
         "prune_max": options["prune_max"] if options else numbers.prune_max,
         "allow_development_key": target.allows_development_fingerprint_key,
@@ -598,11 +624,12 @@ def _saver(
                 "prune": options.prune,
                 "prune_max": options.prune_max,
                 "rotate": sorted(args.rotate),
+                "offboard": sorted(args.offboard),
                 "targets": list(request.targets),
                 "adopt": options.adopt,
             },
             inputs=inputs,
-            state=planned_against(request.manifests, state),
+            state=planned_against(request.manifests, state, request.options.offboard),
             changes=saved_plans.changes_of(sync_plan.plan),
             without_values=request.without_values,
         )
@@ -622,7 +649,9 @@ def _check_saved(
     """Refuse a stale saved plan (nothing written); else the plan to apply, exactly it."""
 
     def check(state: VaultState, sync_plan: SyncPlan) -> SyncPlan:
-        saved_plans.refuse_if_stale(saved, path, state=planned_against(request.manifests, state))
+        saved_plans.refuse_if_stale(
+            saved, path, state=planned_against(request.manifests, state, request.options.offboard)
+        )
         if made_with is None:
             saved_plans.refuse_if_stale(saved, path, changes=saved_plans.changes_of(sync_plan.plan))
             return sync_plan

@@ -13,6 +13,11 @@ nothing stops at the first bad file. Value sources are checked as written
 (names, references, files staying beside the manifests) but not read: the
 pipeline's variables and value files are not here, and the sync checks them
 before it sends anything. ``--values`` reads them too, as the sync would.
+
+In a pipeline, ``--format github`` or ``--format azure-devops`` prints each
+problem as the runner's error annotation instead (:mod:`.annotations`), so
+it shows on the file and line of the pull request; ``--output json`` gives
+each problem's ``file``, ``line`` and ``column`` as fields.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keyvault_platform.cli import conventions as cli
+from keyvault_platform.cli.annotations import AnnotationFormat, annotation
 from keyvault_platform.config.environment import Environment, load_environment
 from keyvault_platform.config.org_grants import undeclared_orgs
 from keyvault_platform.config.root import DEFAULT_MANIFEST_DIR, ConfigRoot
@@ -37,6 +43,7 @@ EXAMPLES = [
     ("keyvault-platform validate --env prod", "one environment and its manifests"),
     ("keyvault-platform validate --manifests secrets/acme.yaml", "one manifest file"),
     ("keyvault-platform validate --values", "also read env variables and value files"),
+    ("keyvault-platform validate --format github", "problems as GitHub Actions annotations"),
 ]
 
 
@@ -68,6 +75,13 @@ def build_parser(
         "--values",
         action="store_true",
         help="also read the value sources (environment variables, value files)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=[f.value for f in AnnotationFormat],
+        default=AnnotationFormat.TEXT.value,
+        help="problems as text (default), or as the CI runner's error annotations on "
+        "stdout: github (workflow commands) or azure-devops (logging commands)",
     )
     return parser
 
@@ -179,6 +193,11 @@ def summary_line(findings: Findings) -> str:
 
 
 def main(args: argparse.Namespace, out: cli.Output) -> int:
+    form = AnnotationFormat(args.format)
+    if out.json and form is not AnnotationFormat.TEXT:
+        raise ActionableError(
+            f"--format {form} and --output json are two ways to report: choose one"
+        )
     root = ConfigRoot.at()
     findings = validate(
         root,
@@ -187,7 +206,10 @@ def main(args: argparse.Namespace, out: cli.Output) -> int:
         resolve_values=args.values,
     )
     for problem in sorted(findings.problems, key=lambda p: p.location):
-        cli.report_error(out, str(problem), detail=None)
+        if form is AnnotationFormat.TEXT:
+            cli.report_error(out, str(problem), detail=None, location=problem.location)
+        else:
+            out.line(annotation(problem, form, root=root.path))
     line = summary_line(findings)
     if out.json:
         out.json_line(

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from keyvault_platform.core.plan import ABSENT, Change, Diagnostic, FieldDiff, Plan, Summary
 from keyvault_platform.core.plan import plain_value as _plain
+from keyvault_platform.core.problems import Location
 from keyvault_platform.core.views import Operation, sorted_diagnostics, summary_line, verb
 
 JSON_UI_VERSION = "1.1"
@@ -86,8 +87,14 @@ def planned_change(change: Change) -> str:
     )
 
 
-def diagnostic(found: Diagnostic) -> str:
-    """``diagnostic``: a warning or an error, from planning, applying or the command."""
+def diagnostic(found: Diagnostic, *, location: Location | None = None) -> str:
+    """``diagnostic``: a warning or an error, from planning, applying or the command.
+
+    ``location``: the input file and position it is about (an invalid manifest
+    or environment file), as ``file``, ``line`` and ``column`` (1-based);
+    each is ``null`` when unknown, ``line`` and ``column`` when it concerns
+    the whole file.
+    """
     return _envelope(
         found.severity,
         found.summary,
@@ -97,6 +104,9 @@ def diagnostic(found: Diagnostic) -> str:
             "summary": found.summary,
             "detail": found.detail,
             "address": found.address,
+            "file": location.file if location else None,
+            "line": location.line if location and location.line else None,
+            "column": location.column if location and location.line else None,
         },
     )
 

@@ -13,6 +13,7 @@ read the JSON lines (:mod:`keyvault_platform.core.messages`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any, Literal, assert_never
 
@@ -242,6 +243,35 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fenced(text: str, *, info: str = "text") -> str:
+    """``text`` as a Markdown code block that nothing in it can close.
+
+    The fence is one backtick longer than the longest run of backticks in
+    the text (at least three), so a line of ``+``, ``-`` or ``#`` stays
+    verbatim instead of becoming a list or a heading.
+    """
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = text if text.endswith("\n") else text + "\n"
+    return f"{fence}{info}\n{body}{fence}\n"
+
+
+def render_markdown(plan: Plan) -> str:
+    """The plan for a job summary or a pull-request comment: the verdict, then the text plan.
+
+    The verdict (the summary line, or "Planning failed: ...") is bold on top
+    so it reads without opening the block; the plan itself is fenced.
+    """
+    errors = len(plan.errors)
+    if errors:
+        verdict = f"Planning failed: {errors} error{'s' if errors != 1 else ''}."
+    elif plan.pending:
+        verdict = summary_line(plan.summary)
+    else:
+        verdict = NO_CHANGES
+    return f"**{verdict}**\n\n{fenced(render_text(plan, color=False))}"
+
+
 def _diagnostic_lines(diagnostic: Diagnostic, color: bool) -> list[str]:
     label = "Error" if diagnostic.severity == "error" else "Warning"
     code = "31" if diagnostic.severity == "error" else "33"
@@ -261,7 +291,9 @@ __all__ = [
     "Operation",
     "deferred_line",
     "describe",
+    "fenced",
     "format_value",
+    "render_markdown",
     "render_text",
     "sorted_diagnostics",
     "summary_line",

@@ -110,7 +110,10 @@ and the rows marked ``--adopt`` use what it found. A plan made without
 values (``keyring=None``) leaves the comparison of an owned secret's value to
 the apply. Secrets the sync owns in the scopes being synced that no manifest
 declares are deleted only with ``prune=True``, at most ``prune_max`` of them
-(more is an error), and never purged.
+(more is an error), and never purged. A scope whose manifest is gone is no
+longer synced, so pruning never reaches it: ``offboard`` names such scopes,
+and every secret the sync owns in them is deleted the same way (within the
+same ``prune_max``); secrets it does not own are left alone.
 """
 
 from __future__ import annotations
@@ -224,6 +227,7 @@ class SyncOptions:
     prune_max: int = DEFAULT_PRUNE_MAX
     rotate: frozenset[str] = frozenset()  # lower-cased vault names of generated secrets
     adopt: bool = False  # take ownership of unowned declared secrets (read once to compare)
+    offboard: frozenset[str] = frozenset()  # lower-cased scopes no manifest declares any more
 
 
 def check_rotation(manifests: ManifestSet, names: Iterable[str]) -> frozenset[str]:
@@ -251,6 +255,41 @@ def check_rotation(manifests: ManifestSet, names: Iterable[str]) -> frozenset[st
             )
         else:
             result.add(name.lower())
+    if problems:
+        raise InputError(problems)
+    return frozenset(result)
+
+
+def check_offboard(manifests: ManifestSet, scopes: Iterable[str]) -> frozenset[str]:
+    """Validate ``--offboard`` scopes before any network call; returns them lower-cased.
+
+    Each must be an org id (not GLOBAL) that no manifest declares: offboarding
+    removes a scope whose manifest is gone, never one still declared.
+    """
+    declared = {s.lower(): s for s in manifests.scopes}
+    files = {s.scope.lower(): s.location.file for s in manifests.secrets}
+    problems = []
+    result = set()
+    for scope in scopes:
+        where = Location("--offboard")
+        try:
+            naming.validate_org_id(scope)
+        except naming.InvalidSecretNameError as exc:
+            problems.append(Problem(where, f"{scope!r}: {exc}"))
+            continue
+        if scope.lower() in declared:
+            in_file = files.get(scope.lower())
+            problems.append(
+                Problem(
+                    where,
+                    f"scope '{declared[scope.lower()]}' is still declared"
+                    + (f" in {in_file}" if in_file else "")
+                    + ": offboarding removes a scope whose manifest is gone; delete the "
+                    "manifest first (or drop secrets from it and use --prune)",
+                )
+            )
+            continue
+        result.add(scope.lower())
     if problems:
         raise InputError(problems)
     return frozenset(result)
@@ -1008,6 +1047,32 @@ def _scope_of(name: str) -> str | None:
         return None
 
 
+def _offboarded(
+    state: VaultState, offboard: frozenset[str]
+) -> tuple[list[ActualSecret], list[Diagnostic]]:
+    """The owned secrets of each offboarded scope, and a warning per scope about the rest."""
+    leaving: list[ActualSecret] = []
+    diagnostics: list[Diagnostic] = []
+    for scope in sorted(offboard):
+        in_scope = [a for a in state.secrets.values() if _scope_of(a.name) == scope]
+        owned = sorted((a for a in in_scope if a.owned), key=lambda a: a.name.lower())
+        foreign = len(in_scope) - len(owned)
+        leaving.extend(owned)
+        if not owned:
+            diagnostics.append(
+                Diagnostic("warning", f"--offboard {scope}: the sync owns no secret in this scope")
+            )
+        if foreign:
+            diagnostics.append(
+                Diagnostic(
+                    "warning",
+                    f"--offboard {scope}: {foreign} secret(s) in this scope are not the sync's "
+                    "(no ownership tag) and are left alone",
+                )
+            )
+    return leaving, diagnostics
+
+
 def plan_sync(
     manifests: ManifestSet,
     state: VaultState,
@@ -1054,6 +1119,9 @@ def plan_sync(
         ),
         key=lambda a: a.name.lower(),
     )
+    leaving, found = _offboarded(state, options.offboard)
+    diagnostics.extend(found)
+    deletions = [*(orphans if options.prune else ()), *leaving]
     if orphans and not options.prune:
         shown = ", ".join(a.name for a in orphans[:20]) + (" ..." if len(orphans) > 20 else "")
         diagnostics.append(
@@ -1063,27 +1131,33 @@ def plan_sync(
                 detail=f"{shown}\nRun with --prune to delete them (soft delete; never purged).",
             )
         )
-    elif orphans and len(orphans) > options.prune_max:
+    if len(deletions) > options.prune_max:
         diagnostics.append(
             Diagnostic(
                 "error",
-                f"refusing to prune {len(orphans)} secrets: the limit is {options.prune_max}",
+                f"refusing to prune {len(deletions)} secrets: the limit is {options.prune_max}",
                 detail=(
                     "Check that no manifest is missing, then raise the limit with "
-                    f"--prune-max {len(orphans)} if these deletions are intended: "
-                    + ", ".join(a.name for a in orphans[:20])
-                    + (" ..." if len(orphans) > 20 else "")
+                    f"--prune-max {len(deletions)} if these deletions are intended: "
+                    + ", ".join(a.name for a in deletions[:20])
+                    + (" ..." if len(deletions) > 20 else "")
                 ),
             )
         )
-    elif orphans:
-        for actual in orphans:
+    else:
+        offboarded = {a.name for a in leaving}
+        for actual in deletions:
             address = f"secret.{actual.name}"
             changes.append(
                 Change(
                     address,
                     Action.DELETE,
-                    reason="managed by the sync and no longer declared (--prune)",
+                    reason=(
+                        f"managed by the sync in scope '{_scope_of(actual.name)}', which is "
+                        "offboarded (--offboard)"
+                        if actual.name in offboarded
+                        else "managed by the sync and no longer declared (--prune)"
+                    ),
                     notes=("soft delete: recoverable until purged; the sync never purges",),
                 )
             )
@@ -1091,16 +1165,18 @@ def plan_sync(
     return SyncPlan(Plan(tuple(changes), tuple(diagnostics)), steps, scopes)
 
 
-def planned_against(manifests: ManifestSet, state: VaultState) -> dict[str, dict[str, Any]]:
+def planned_against(
+    manifests: ManifestSet, state: VaultState, offboard: frozenset[str] = frozenset()
+) -> dict[str, dict[str, Any]]:
     """What a sync plan depends on in the vault, as saved-plan records by address.
 
     The declared names (each active, soft-deleted or absent) and the secrets
-    the sync owns in the synced scopes (what a prune looks at). Other secrets
+    the sync owns in the synced and offboarded scopes (what a prune looks at). Other secrets
     (an app's own, other scopes) cannot change the plan, so a change to them
     leaves a saved plan fresh.
     """
     declared = manifests.by_key()
-    scopes = frozenset(s.lower() for s in manifests.scopes)
+    scopes = frozenset(s.lower() for s in manifests.scopes) | offboard
     keys = set(declared) | {
         key
         for key, actual in state.secrets.items()

@@ -118,7 +118,7 @@ class EmulatorTarget(Target):
                     raise ActionableError(
                         f"vault {vault_name!r} does not exist in subscription "
                         f"{self.subscription_id} on the emulator",
-                        hint="provision it first: `make provision ENV=local`",
+                        hint="provision it first: `make provision KVP_ENV=local`",
                     )
         finally:
             client.close()

@@ -87,3 +87,54 @@ def test_warnings_come_before_errors_and_an_error_replaces_the_summary() -> None
     assert text.index("Warning: heads up") < text.index("Error: refused")
     assert "  why\n\n  more\n" in text
     assert text.endswith("Planning failed: 1 error; nothing will be applied.\n")
+
+
+# --------------------------------------------------------------------------
+# Markdown: the plan in a job summary
+
+
+def _markdown_blocks(document: str) -> tuple[str, str]:
+    """(fence, body) of the one fenced block, read the way CommonMark closes a fence."""
+    lines = document.splitlines()
+    opening = next(i for i, line in enumerate(lines) if line.startswith("```"))
+    fence = re.match("`+", lines[opening]).group(0)  # type: ignore[union-attr]
+    closing = next(
+        i
+        for i in range(opening + 1, len(lines))
+        if lines[i].strip().startswith(fence) and set(lines[i].strip()) == {"`"}
+    )
+    return fence, "\n".join(lines[opening + 1 : closing]) + "\n"
+
+
+def test_markdown_fences_the_text_plan_verbatim_under_its_verdict() -> None:
+    plan = Plan(
+        (
+            Change("secret.a", Action.CREATE, reason="declared"),
+            Change("secret.b", Action.DELETE, reason="offboarded"),
+        )
+    )
+    document = views.render_markdown(plan)
+    assert document.startswith("**Plan: 1 to add, 0 to change, 1 to destroy.**\n\n")
+    fence, body = _markdown_blocks(document)
+    assert fence == "```"
+    assert body == views.render_text(plan)  # + - # lines untouched, inside the block
+    assert "  - secret.b" in body and "  # secret.a will be created" in body
+
+
+def test_a_backtick_run_in_the_plan_cannot_close_the_fence() -> None:
+    plan = Plan((Change("secret.a", Action.CREATE, reason="a ```` run and ``` more"),))
+    document = views.render_markdown(plan)
+    fence, body = _markdown_blocks(document)
+    assert fence == "`````"
+    assert body == views.render_text(plan)
+
+
+def test_fenced_text_keeps_its_last_line() -> None:
+    assert views.fenced("no newline") == "```text\nno newline\n```\n"
+    assert views.fenced("") == "```text\n\n```\n"
+
+
+def test_an_empty_or_failed_plan_states_its_verdict() -> None:
+    assert views.render_markdown(Plan(())).startswith(f"**{views.NO_CHANGES}**")
+    failed = Plan((), (Diagnostic("error", "refused"),))
+    assert views.render_markdown(failed).startswith("**Planning failed: 1 error.**")
