@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from .events import EventSubscription
+
 _NAMESPACE = uuid.UUID("5b1d8a0e-6f5c-4b8e-9a57-6b0f1f5c2d11")
 
 
@@ -116,6 +118,8 @@ class EmulatorConfig:
     # RegisteringDns (its PUT then answers 200, and the SDK's poller polls the
     # vault's GET until Succeeded). 0: a new vault is Succeeded at once (201).
     vault_dns_registration_s: float = 0.0
+    # Webhooks that get the vaults' secret events (emulator/events.py).
+    event_subscriptions: tuple[EventSubscription, ...] = ()
 
     @property
     def subscription_id(self) -> str:
@@ -178,4 +182,9 @@ def load_config(path: Path | None) -> EmulatorConfig:
         changes["throttling"] = ThrottleLimits(**data["throttling"])
     if "arm_throttling" in data:
         changes["arm_throttling"] = ArmLimits(**data["arm_throttling"])
+    if "event_subscriptions" in data:
+        changes["event_subscriptions"] = tuple(
+            EventSubscription.from_mapping(entry, f"event_subscriptions[{i}]")
+            for i, entry in enumerate(data["event_subscriptions"] or ())
+        )
     return replace(config, **changes)

@@ -32,6 +32,7 @@ from .arm.plane import ArmPlane
 from .config import EmulatorConfig, Identity, VaultSeed
 from .discovery import Discovery, EmulatorIdentity, PublishedVault, remove_discovery
 from .errors import AzureError
+from .events import EventDelivery, current_version
 from .http import Request, Response, bind_socket, serve_socket
 from .identity import TOKEN_PATH, handle_token_request, identity_header
 from .keyvault.models import Vault
@@ -73,7 +74,12 @@ class Emulator:
             self._release_state()
             raise
         self.admin_key = secrets.token_urlsafe(24)
-        self.secrets_plane = SecretsPlane(self.world)
+        self.events = EventDelivery(
+            self.config.event_subscriptions,
+            ca_path=self.ca_path,
+            lookup=lambda vault, name: self.call(current_version, self.world, vault, name),
+        )
+        self.secrets_plane = SecretsPlane(self.world, self.events)
         self.arm = ArmPlane(self.world, self.ensure_vault_listener, self.close_vault_listener)
         self._ssl = self.certificates.server_context()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -208,6 +214,7 @@ class Emulator:
         except Exception:
             log.exception("closing the listeners failed")
         steps: list[tuple[str, Callable[[], None]]] = [
+            ("stopping event delivery", self.events.close),
             ("flushing the audit log", self.world.audit.flush),
             ("removing the discovery file", self._unpublish),
             ("closing the state store", self.store.close),
