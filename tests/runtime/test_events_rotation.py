@@ -153,8 +153,10 @@ def test_every_new_version_is_published_with_the_vaults_names(
             client.close()
         assert hook.wait_for(lambda d: len(d) >= 3)  # validation + two notifications
     events = [d["body"][0] for d in hook.deliveries[1:]]
-    assert [e["data"]["Version"] for e in events] == [first.properties.version,
-                                                       second.properties.version]
+    assert [e["data"]["Version"] for e in events] == [
+        first.properties.version,
+        second.properties.version,
+    ]
     for event, written in zip(events, (first, second), strict=True):
         assert event["eventType"] == "Microsoft.KeyVault.SecretNewVersionCreated"
         assert event["subject"] == "GLOBAL--smtp"
@@ -183,9 +185,11 @@ def test_expiry_events_arrive_for_the_current_version(
 
     stub = _StoreStub(vault.uri)
     with running_webhook(RotationEvents(stub)) as hook:  # type: ignore[arg-type]
-        created = subscribe(vault, hook.url, event_types=[
-            "Microsoft.KeyVault.SecretNearExpiry", "Microsoft.KeyVault.SecretExpired"
-        ])
+        created = subscribe(
+            vault,
+            hook.url,
+            event_types=["Microsoft.KeyVault.SecretNearExpiry", "Microsoft.KeyVault.SecretExpired"],
+        )
         wait_state(emulator, created["name"], "Succeeded")
         client = emulator.secret_client(vault, "sync")
         try:
@@ -247,13 +251,16 @@ def test_only_loopback_webhooks_can_be_subscribed(
         emulator.admin("POST", "event-subscriptions", {"vault": vault.name, "endpoint": endpoint})
     assert refused.value.code == 400
     assert message in refused.value.read().decode()
-    assert all(s["endpoint"] != endpoint for s in
-               emulator.admin("GET", "event-subscriptions")["value"])
+    assert all(
+        s["endpoint"] != endpoint for s in emulator.admin("GET", "event-subscriptions")["value"]
+    )
 
 
 def test_a_subscription_needs_an_existing_vault(emulator: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         emulator.admin(
-            "POST", "event-subscriptions", {"vault": "kv-nowhere", "endpoint": "http://127.0.0.1:9/"}
+            "POST",
+            "event-subscriptions",
+            {"vault": "kv-nowhere", "endpoint": "http://127.0.0.1:9/"},
         )
     assert refused.value.code == 404
