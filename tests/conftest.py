@@ -48,6 +48,7 @@ _INTEGRATION_PLACES = (
     "reliability/",
     "runtime/test_integration_emulator.py",
     "runtime/test_no_leaks.py",
+    "examples/",
     "provision/test_provision_emulator.py",
     "provision/test_provision_dns_registration.py",
     "installs/test_audit.py::test_the_audit_fails_on_a_known_vulnerability_and_passes_once_it_is_accepted",
