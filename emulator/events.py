@@ -443,6 +443,16 @@ class EventDelivery:
         return [s.describe() for s in subscribers]
 
     # -- publishing -------------------------------------------------------------------
+    def _wanted(self, vault: str) -> set[str]:
+        """The event types some subscription of ``vault`` wants (empty: publish nothing)."""
+        with self._lock:
+            return {
+                event_type
+                for s in self._subscribers.values()
+                if s.subscription.vault.lower() == vault.lower()
+                for event_type in s.subscription.event_types
+            }
+
     def _publish(self, source: _Source, event_type: str, event: dict[str, Any]) -> None:
         with self._lock:
             targets = [
@@ -457,13 +467,23 @@ class EventDelivery:
     def secret_version_created(
         self, vault: Vault, version_url: str, name: str, version: SecretVersion
     ) -> None:
-        """A new version was written: publish it, and watch its ``exp`` (non-blocking)."""
+        """A new version was written: publish it, and watch its ``exp`` (non-blocking).
+
+        Without a subscription for the vault this costs one dict scan: nothing
+        is built, and no ``exp`` is watched (as in Azure, a subscription gets
+        events only for versions made after it).
+        """
+        wanted = self._wanted(vault.name)
+        if not wanted:
+            return
         source = _Source(vault.name, vault.resource_id, version_url)
-        event = _event(
-            source, NEW_VERSION, name, version.version, version.not_before, version.expires
-        )
-        self._publish(source, NEW_VERSION, event)
-        if version.expires is not None and self._lookup is not None:
+        if NEW_VERSION in wanted:
+            event = _event(
+                source, NEW_VERSION, name, version.version, version.not_before, version.expires
+            )
+            self._publish(source, NEW_VERSION, event)
+        watches_expiry = NEAR_EXPIRY in wanted or EXPIRED in wanted
+        if version.expires is not None and self._lookup is not None and watches_expiry:
             self._watch(source, name, version.version, version.expires)
 
     # -- expiry -------------------------------------------------------------------------
