@@ -49,6 +49,7 @@ _INTEGRATION_PLACES = (
     "runtime/test_integration_emulator.py",
     "runtime/test_no_leaks.py",
     "examples/test_function_app.py",
+    "rotation/",
     "runtime/test_wheel_install.py",
     "provision/test_provision_emulator.py",
     "provision/test_provision_dns_registration.py",

@@ -25,7 +25,7 @@ from keyvault_platform.cli.sync import prepare, run_sync
 from orgsecrets import CacheConfig, EmulatorSettings, SecretStore, StoreConfig
 from orgsecrets.events import RotationEvents
 
-from .events_webhook import running_webhook
+from ..runtime.events_webhook import running_webhook
 
 FINGERPRINT_KEY = "test-fingerprint-key-0123456789abcdefghijklmnop"
 MANIFEST = """\
