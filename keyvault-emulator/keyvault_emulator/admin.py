@@ -13,6 +13,7 @@ import dataclasses
 import hmac
 from typing import TYPE_CHECKING, Any
 
+from . import events
 from .clock import parse_duration
 from .config import IDENTITY_NAME, PRINCIPAL_TYPES, ArmLimits, Identity
 from .errors import AzureError, BadRequest, NotFound
@@ -48,6 +49,8 @@ def handle_admin(emulator: Emulator, request: Request) -> Response:
 def _dispatch(
     emulator: Emulator, method: str, action: str, query: dict[str, str], body: dict[str, Any]
 ) -> Any:
+    if action == "event-subscriptions":
+        return events.handle_admin(emulator.events, emulator.world, method, query, body)
     if method == "GET" and action == "info":
         return emulator.info()
     if method == "GET" and action == "audit":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .events import EventSubscription
 from .faults import FaultPlan
 
 _NAMESPACE = uuid.UUID("5b1d8a0e-6f5c-4b8e-9a57-6b0f1f5c2d11")
@@ -146,6 +147,8 @@ class EmulatorConfig:
     vault_dns_registration_s: float = 0.0
     # Faults from the start: (vault name, plan); None names Resource Manager.
     faults: tuple[tuple[str | None, FaultPlan], ...] = ()
+    # Webhooks that get the vaults' secret events (keyvault_emulator/events.py).
+    event_subscriptions: tuple[EventSubscription, ...] = ()
 
     @property
     def subscription_id(self) -> str:

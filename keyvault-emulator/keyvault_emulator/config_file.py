@@ -33,6 +33,7 @@ from .config import (
     ThrottleLimits,
     VaultSeed,
 )
+from .events import EventSubscription
 from .faults import FaultPlan
 
 EXAMPLE_RESOURCE = "example-config.yaml"
@@ -299,6 +300,7 @@ _TOP_LEVEL = (
     "throttling",
     "arm_throttling",
     "faults",
+    "event_subscriptions",
 )
 
 
@@ -379,9 +381,28 @@ class _Checker:
                     changes[key] = build(**self._fields(section, checks, key))
         if "faults" in document:
             changes["faults"] = self._faults(document, {v.name.lower() for v in vaults})
+        if "event_subscriptions" in document:
+            changes["event_subscriptions"] = self._event_subscriptions(document)
         if self.problems:
             return None
         return EmulatorConfig().with_changes(**changes)
+
+    def _event_subscriptions(self, document: _Mapping) -> tuple[EventSubscription, ...]:
+        """Webhooks for the vaults' secret events (:mod:`keyvault_emulator.events`)."""
+        where = "event_subscriptions"
+        items = self._sequence(document[where], document.lines[where], where)
+        if items is None:
+            return ()
+        found = []
+        for index, item in enumerate(items):
+            at = f"{where}[{index}]"
+            try:
+                found.append(EventSubscription.from_mapping(item, at))
+            except ValueError as exc:
+                # from_mapping says "<entry>[.<key>]: <what>"; the line is the entry's.
+                path, _, what = str(exc).partition(": ")
+                self.fail(items.lines[index], path, what)
+        return tuple(found)
 
     def _subscriptions(self, document: _Mapping) -> tuple[str, ...]:
         if "subscriptions" not in document:

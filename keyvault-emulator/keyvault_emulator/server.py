@@ -36,6 +36,7 @@ from .arm.plane import ArmPlane
 from .config import EmulatorConfig, Identity, VaultSeed
 from .discovery import Discovery, EmulatorIdentity, PublishedVault, remove_discovery
 from .errors import AzureError
+from .events import EventDelivery, current_version
 from .graph.plane import GraphPlane
 from .graph.routes import PREFIXES as GRAPH_PREFIXES
 from .http import (
@@ -108,7 +109,12 @@ class Emulator:
             self._release_state()
             raise
         self.admin_key = secrets.token_urlsafe(24)
-        self.secrets_plane = SecretsPlane(self.world)
+        self.events = EventDelivery(
+            self.config.event_subscriptions,
+            ca_path=self.ca_path,
+            lookup=lambda vault, name: self.call(current_version, self.world, vault, name),
+        )
+        self.secrets_plane = SecretsPlane(self.world, self.events)
         self.arm = ArmPlane(self.world, self.ensure_vault_listener, self.close_vault_listener)
         self.graph = GraphPlane(self.world)
         self._ssl = self.certificates.server_context()
@@ -274,6 +280,7 @@ class Emulator:
         except Exception:
             log.exception("closing the listeners failed")
         steps: list[tuple[str, Callable[[], None]]] = [
+            ("stopping event delivery", self.events.close),
             ("flushing the audit log", self.world.audit.flush),
             ("removing the discovery file", self._unpublish),
             ("closing the state store", self.store.close),

@@ -26,6 +26,7 @@ from ..errors import (
     Throttled,
     Unauthorized,
 )
+from ..events import EventDelivery
 from ..http import InvalidJson, Request, Response, internal_error, json_object
 from ..state import World
 from ..throttling import retry_after_seconds
@@ -174,8 +175,9 @@ def _policy_names(policy: dict[str, Any], claims: Claims) -> bool:
 class SecretsPlane:
     """Serves every vault's data plane; the listener's port selects the vault."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, events: EventDelivery | None = None) -> None:
         self.world = world
+        self.events = events  # Event Grid: SecretNewVersionCreated on every new version
         self._cipher = AESGCM(world.key)
 
     # -- the request pipeline ---------------------------------------------------
@@ -356,6 +358,8 @@ class SecretsPlane:
             not_before=changes.get("not_before"),
             expires=changes.get("expires"),
         )
+        if self.events is not None:
+            self.events.secret_version_created(vault, vault_url(vault), secret.name, version)
         return Response.json(200, _bundle(vault, secret, version))
 
     def update_secret(self, request: Request, vault: Vault, params: dict[str, str]) -> Response:
