@@ -27,6 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlparse
+
+from azure.core.exceptions import AzureError
 
 from keyvault_platform.cli import apply_report
 from keyvault_platform.cli import conventions as cli
@@ -35,6 +38,7 @@ from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError, Problem
 from keyvault_platform.sync import fingerprint as fp
+from keyvault_platform.sync.access_hints import sync_hint_facts
 from keyvault_platform.sync.apply import (
     DEFAULT_CONCURRENCY,
     NOT_PRUNED,
@@ -52,6 +56,7 @@ from keyvault_platform.sync.planner import (
     plan_sync,
 )
 from keyvault_platform.sync.vault_state import read_vault_state
+from keyvault_platform.target.failures import Plane, as_error
 
 EXAMPLES = [
     ("keyvault-platform sync --env local --plan", "show what would change (exit 2 if any)"),
@@ -205,6 +210,7 @@ def run_sync(
     max_attempts: int | None = None,
     retry_base_s: float = 1.0,
     describe_target: str = "the vault",
+    hint_facts: Mapping[str, str] | None = None,
 ) -> tuple[int, SyncPlan, ApplyResult | None]:
     """Plan against ``client``'s vault, render, and apply unless ``plan_only``.
 
@@ -221,7 +227,12 @@ def run_sync(
             "note: using the public development fingerprint key (emulator only); "
             f"set {fp.KEY_ENV} to use your own"
         )
-    state = read_vault_state(client, pacer=pacer)
+    facts = {"host": urlparse(str(getattr(client, "vault_url", ""))).hostname or ""}
+    facts.update(hint_facts or {})
+    try:
+        state = read_vault_state(client, pacer=pacer)
+    except AzureError as exc:  # the first request: signing in, reaching the vault, listing
+        raise as_error(exc, Plane.VAULT, doing=f"list {describe_target}", **facts) from None
     out.info(
         f"Listed {len(state.secrets):,} secrets and {len(state.deleted):,} deleted secrets "
         f"({state.list_requests} list requests; no value read)"
@@ -250,6 +261,7 @@ def run_sync(
             concurrency=concurrency,
             retry_base_s=retry_base_s,
             progress=progress,
+            hint_facts=facts,
             **options,
         )
     except ApplyInterrupted as stopped:
@@ -381,6 +393,7 @@ def main(
                 pacer=pacer,
                 concurrency=numbers.concurrency,
                 describe_target=where,
+                hint_facts=sync_hint_facts(env, args.identity or env.sync.identity),
             )
         finally:
             client.close()

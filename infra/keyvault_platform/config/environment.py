@@ -345,7 +345,7 @@ def _placeholder_problems(document: SourceDocument) -> list[Problem]:
                 Problem(
                     document.locate(path),
                     f"{field_path(path)}: still the example's placeholder id; "
-                    f"{_PLACEHOLDER_HINTS[path[-1]]}",
+                    f"{_PLACEHOLDER_HINTS[str(path[-1])]}",
                 )
             )
     return problems
