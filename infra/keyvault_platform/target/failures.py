@@ -299,6 +299,9 @@ HINTS: Mapping[tuple[Plane, str], str] = {
     (Plane.ARM, "TooManyRequests"): (
         "Azure throttled the requests after the SDK's retries; run again later"
     ),
+    (Plane.ARM, Kind.THROTTLED.value): (
+        "Azure throttled the requests after the SDK's retries; run again later"
+    ),
     (Plane.ARM, "ResourceGroupNotFound"): (
         "create the resource group, or set resource_group.create: true"
     ),
