@@ -158,8 +158,8 @@ def test_the_examples_placeholder_ids_are_refused_once_copied(tmp_path: Path) ->
     assert found == [
         (12, "tenant_id"),
         (13, "subscription_id"),
-        (45, "access[0].principal_id"),
-        (50, "access[1].principal_id"),
+        (50, "access[0].principal_id"),
+        (55, "access[1].principal_id"),
     ]
     assert all("placeholder" in p.message for p in info.value.problems)
 
