@@ -77,7 +77,8 @@ def test_problems_carry_file_line_and_column(tmp_path: Path) -> None:
 def test_invalid_vault_names_are_refused(tmp_path: Path) -> None:
     for bad in ("kv", "1vault", "vault-", "a" * 25, "kv_under"):
         found = problems(tmp_path, MINIMAL.replace("name: kv-x", f"name: {bad}"))
-        assert any("vault.name: must match the pattern" in p for p in found), (bad, found)
+        assert any("vault.name: must be 3-24 letters" in p for p in found), (bad, found)
+        assert not any("^" in p for p in found), found  # rules in words, no regular expression
 
 
 def test_duplicate_grants_and_bad_ip_rules(tmp_path: Path) -> None:

@@ -183,13 +183,13 @@ MANIFEST_CASES = [
         "m-unknown-top-field",
         "unknown field",
         insert_after(MANIFEST, 1, "owner: platform-team"),
-        (2, 8, "unknown field 'owner'"),
+        (2, 1, "unknown field 'owner'"),
     ),
     m(
         "m-unknown-entry-field-typo",
         "unknown field",
         replace_line(MANIFEST, 5, "    expiry: 90d"),
-        (5, 13, "did you mean 'expires'"),
+        (5, 5, "did you mean 'expires'"),
     ),
     m(
         "m-name-underscore",
@@ -297,6 +297,32 @@ MANIFEST_CASES = [
         (4, 18, "environment variable REL_NOT_SET_ANYWHERE is not set"),
     ),
     m(
+        "m-env-var-not-utf8",
+        "non-utf8",
+        MANIFEST,
+        (4, 18, "environment variable REL_DB_PASSWORD is not valid UTF-8"),
+        # os.environ keeps undecodable bytes as lone surrogates (PEP 383)
+        environ={"REL_DB_PASSWORD": b"caf\xe9-rel-value-91d2".decode("utf-8", "surrogateescape")},
+    ),
+    m(
+        "m-secret-name-trailing-newline",
+        "invalid name",
+        replace_line(MANIFEST, 3, '  - name: "db-password\\n"'),
+        (3, 11, "it starts or ends with whitespace"),
+    ),
+    m(
+        "m-tag-on-mapping",
+        "unsafe yaml",
+        replace_line(MANIFEST, 4, "    value: !custom {env: REL_DB_PASSWORD}"),
+        (4, 12, "YAML tag '!custom' is not allowed here"),
+    ),
+    m(
+        "m-python-tag-on-sequence",
+        "unsafe yaml",
+        replace_line(MANIFEST, 2, "secrets: !!python/object/apply:os.system"),
+        (2, 10, "YAML tag '!!python/object/apply:os.system' is not allowed here"),
+    ),
+    m(
         "m-missing-value-file",
         "missing file",
         replace_line(MANIFEST, 4, "    value: {file: no-such-file.txt}"),
@@ -332,7 +358,7 @@ MANIFEST_CASES = [
     ),
 ]
 
-_GUID = "00000000-0000-0000-0000-000000000001"
+_GUID = "5b0e2a44-6b1f-4c8e-9d3a-1f2e3d4c5b6a"
 
 ENVIRONMENT_CASES = [
     e(
@@ -351,13 +377,13 @@ ENVIRONMENT_CASES = [
         "e-unknown-top-field",
         "unknown field",
         insert_after(ENVIRONMENT, 18, "vaults: []"),
-        (19, 9, "unknown field 'vaults' (did you mean 'vault'?)"),
+        (19, 1, "unknown field 'vaults' (did you mean 'vault'?)"),
     ),
     e(
         "e-unknown-vault-field",
         "unknown field",
         replace_line(ENVIRONMENT, 11, "  purge_protect: true"),
-        (11, 18, "unknown field 'purge_protect' (did you mean 'purge_protection'?)"),
+        (11, 3, "unknown field 'purge_protect' (did you mean 'purge_protection'?)"),
     ),
     e(
         "e-boolean-as-string",
@@ -389,19 +415,19 @@ ENVIRONMENT_CASES = [
         "e-vault-name-double-dash",
         "invalid name",
         replace_line(ENVIRONMENT, 10, "  name: kv--secrets"),
-        (10, 9, "must match the pattern"),
+        (10, 9, "vault.name: must be 3-24 letters, digits and hyphens"),
     ),
     e(
         "e-vault-name-too-long",
         "invalid name",
         replace_line(ENVIRONMENT, 10, "  name: kv-" + "a" * 30),
-        (10, 9, "must match the pattern"),
+        (10, 9, "vault.name: must be 3-24 letters, digits and hyphens"),
     ),
     e(
         "e-grant-name-uppercase",
         "invalid name",
         replace_line(ENVIRONMENT, 14, "  - name: App_Reads"),
-        (14, 11, "must match the pattern"),
+        (14, 11, "access[0].name: must be 1-63 lower-case letters, digits and hyphens"),
     ),
     e(
         "e-grant-names-collide",
@@ -427,7 +453,7 @@ ENVIRONMENT_CASES = [
         "e-tenant-not-a-guid",
         "wrong type",
         replace_line(ENVIRONMENT, 4, "tenant_id: contoso.onmicrosoft.com"),
-        (4, 12, "must match the pattern"),
+        (4, 12, "tenant_id: must be a GUID"),
     ),
     e(
         "e-vault-missing",
@@ -445,7 +471,7 @@ ENVIRONMENT_CASES = [
         "e-location-with-space",
         "wrong type",
         replace_line(ENVIRONMENT, 8, "  location: West Europe"),
-        (8, 13, "must match the pattern"),
+        (8, 13, "must be an Azure region name"),
     ),
     e(
         "e-wait-negative",
@@ -517,6 +543,42 @@ ENVIRONMENT_CASES = [
         "unsafe yaml",
         replace_line(ENVIRONMENT, 10, "  name: !!python/name:os.system"),
         (10, 9, "invalid value"),
+    ),
+    e(
+        "e-tag-on-mapping",
+        "unsafe yaml",
+        replace_line(ENVIRONMENT, 9, "vault: !custom"),
+        (9, 8, "YAML tag '!custom' is not allowed here"),
+    ),
+    e(
+        "e-vault-name-trailing-newline",
+        "invalid name",
+        replace_line(ENVIRONMENT, 10, '  name: "{vault}\\n"'),
+        (10, 9, "it starts or ends with whitespace"),
+    ),
+    e(
+        "e-subscription-trailing-newline",
+        "invalid name",
+        replace_line(ENVIRONMENT, 5, 'subscription_id: "{subscription}\\n"'),
+        (5, 18, "it starts or ends with whitespace"),
+    ),
+    e(
+        "e-principal-trailing-space",
+        "invalid name",
+        replace_line(ENVIRONMENT, 15, '    principal_id: "{app} "'),
+        (15, 19, "it starts or ends with whitespace"),
+    ),
+    e(
+        "e-placeholder-ids",
+        "placeholder",
+        replace_line(ENVIRONMENT, 4, "tenant_id: 00000000-0000-0000-0000-000000000000"),
+        (4, 12, "tenant_id: still the example's placeholder id"),
+    ),
+    e(
+        "e-misspelt-role",
+        "unknown role",
+        replace_line(ENVIRONMENT, 16, "    role: Key Vault Secret User"),
+        (16, 11, "did you mean 'Key Vault Secrets User'?"),
     ),
     e(
         "e-manifests-escape-repo",

@@ -58,5 +58,5 @@ vault: {{name: kv-silent}}
     assert ran.returncode == 1, ran.stdout + ran.stderr
     assert "the emulator identity endpoint" in ran.stderr, ran.stderr
     assert "could not sign in:" in ran.stderr or "authentication failed:" in ran.stderr
-    assert "did not answer" in ran.stderr and "hint: run `az login`" in ran.stderr
+    assert "did not answer" in ran.stderr and "`az login`" in ran.stderr
     assert "None" not in ran.stderr and "Traceback" not in ran.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError
 from keyvault_platform.sync.apply import _is_deleted_conflict, describe_error
-from keyvault_platform.target.azure_errors import inner_code
+from keyvault_platform.target.failures import inner_code
 
 
 def test_a_403_names_its_inner_code(emulator, vault) -> None:

@@ -103,6 +103,11 @@ def report_apply(out: Output, plan: plans.Plan, result: ApplyResult, *, rerun: s
         ("Skipped (a change they depend on failed):", result.skipped, _skipped_lines),
         ("Not applied (interrupted):", result.not_applied, _applied_lines),
     )
+    halted = result.halted_by is not None and not result.interrupted
+    if halted:
+        # One failure every change would meet: said once, with its hint; the
+        # changes not sent are counted, not listed (500 lines say nothing more).
+        sections = sections[:1]
     for title, results, lines in sections:
         if results:
             out.line(title)
@@ -110,6 +115,8 @@ def report_apply(out: Output, plan: plans.Plan, result: ApplyResult, *, rerun: s
                 for line in lines(item):
                     out.line(line)
             out.line("")
+    if halted:
+        _report_halt(out, result)
     for item in noted:
         out.line(f"Warning: {note_diagnostic(item).summary} ({item.address})")
     if noted:
@@ -123,6 +130,34 @@ def report_apply(out: Output, plan: plans.Plan, result: ApplyResult, *, rerun: s
     throttled = f", {result.throttled} throttled (429) responses" if result.throttled else ""
     out.info(f"Applied in {result.elapsed_s:.1f}s{throttled}")
     return undone
+
+
+def halt_line(result: ApplyResult) -> str:
+    """What was not sent after a failure that halted the apply."""
+    same = len(result.failed) - 1
+    also = ""
+    if same:
+        also = f"; {same} change{'s' if same != 1 else ''} already in flight failed too"
+    count = len(result.not_applied)
+    return (
+        f"Stopped at the first failure that every change would meet: {count} "
+        f"change{'s' if count != 1 else ''} not sent{also}."
+    )
+
+
+def _report_halt(out: Output, result: ApplyResult) -> None:
+    first = next(r for r in result.failed if r.address == result.halted_by)
+    out.line("Failed changes:")
+    for line in _failed_lines(first):
+        out.line(line)
+    others = [r for r in result.failed if r is not first]
+    for item in others:
+        if item.error != first.error:  # a different failure is still worth its line
+            for line in _failed_lines(item):
+                out.line(line)
+    out.line("")
+    out.line(halt_line(result))
+    out.line("")
 
 
 def _applied_lines(item: TaskResult) -> list[str]:
@@ -158,8 +193,14 @@ def _report_json(
         out.json_line(messages.diagnostic(note_diagnostic(item)))
     for item in result.skipped:
         out.json_line(messages.diagnostic(skipped_diagnostic(item)))
-    for item in result.failed:
+    failed = result.failed
+    if result.halted_by is not None and not result.interrupted:
+        first = next(r for r in failed if r.address == result.halted_by)
+        failed = [first] + [r for r in failed if r is not first and r.error != first.error]
+    for item in failed:
         out.json_line(messages.diagnostic(failure_diagnostic(item, rerun=rerun)))
+    if result.halted_by is not None and not result.interrupted:
+        out.json_line(messages.diagnostic(plans.Diagnostic("error", halt_line(result))))
     if result.interrupted:
         summary = apply_interrupted_line(len(applied.pending), total, rerun=rerun)
         detail = "\n".join(f"not applied: {r.address}" for r in result.not_applied) or None

@@ -42,7 +42,7 @@ from keyvault_platform.core import messages, views
 from keyvault_platform.core import plan as plans
 from keyvault_platform.core.errors import InputError, ToolError
 from keyvault_platform.core.problems import Location
-from keyvault_platform.target.azure_errors import SIGN_IN_HINT, first_line
+from keyvault_platform.target.failures import Kind, Plane, classify, first_line, hint
 
 log = logging.getLogger(__name__)
 
@@ -322,34 +322,27 @@ def describe_exception(exc: BaseException) -> list[tuple[str, str | None, str | 
 
 
 def _describe_azure_error(exc: BaseException) -> tuple[str, str | None, str | None] | None:
-    try:
-        from azure.core.exceptions import (
-            ClientAuthenticationError,
-            HttpResponseError,
-            ServiceRequestError,
-        )
-    except ImportError:  # pragma: no cover - azure-core is a dependency
+    """An Azure SDK error no layer worded: classified, with the table's hint for its kind."""
+    failure = classify(exc)
+    if failure.kind is Kind.OTHER:
         return None
-    if isinstance(exc, ClientAuthenticationError):
-        return (
-            "authentication failed: " + first_line(exc),
-            f"hint: {SIGN_IN_HINT}",
-            None,
-        )
-    if isinstance(exc, HttpResponseError):
-        code = getattr(getattr(exc, "error", None), "code", None)
-        status = getattr(exc, "status_code", None)
-        message = getattr(getattr(exc, "error", None), "message", None) or first_line(exc)
-        head = f"Azure returned {status}" + (f" {code}" if code else "")
-        return (f"{head}: {message}", None, None)
-    if isinstance(exc, ServiceRequestError):
-        return (
-            "could not reach Azure: " + first_line(exc),
-            "hint: check the network, or that the emulator is running for the local target",
-            None,
-        )
-    return None
-
+    # No layer said which plane it was: a vault's own codes are unambiguous,
+    # anything else reads as Resource Manager's.
+    remedy = (
+        hint(Plane.SIGN_IN, failure)
+        if failure.kind is Kind.NOT_SIGNED_IN
+        else hint(Plane.VAULT, failure)
+        if failure.inner_code
+        else hint(Plane.ARM, failure)
+    )
+    if failure.kind is Kind.NOT_SIGNED_IN:
+        summary = "authentication failed: " + failure.message
+    elif failure.status is not None:
+        summary = f"Azure returned {failure.status}" + (f" {failure.code}" if failure.code else "")
+        summary += f": {failure.message or first_line(exc)}"
+    else:
+        summary = "could not reach Azure: " + failure.message
+    return (summary, f"hint: {remedy}" if remedy else None, None)
 
 def report_error(
     output: Output,

@@ -29,6 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlparse
+
+from azure.core.exceptions import AzureError
 
 from keyvault_platform.cli import apply_report, approval
 from keyvault_platform.cli import conventions as cli
@@ -40,6 +43,7 @@ from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.yaml_source import InputError, Problem
 from keyvault_platform.sync import adoption
 from keyvault_platform.sync import fingerprint as fp
+from keyvault_platform.sync.access_hints import sync_hint_facts
 from keyvault_platform.sync.apply import (
     DEFAULT_CONCURRENCY,
     NOT_PRUNED,
@@ -59,6 +63,7 @@ from keyvault_platform.sync.planner import (
     planned_against,
 )
 from keyvault_platform.sync.vault_state import VaultState, read_vault_state
+from keyvault_platform.target.failures import Plane, as_error
 
 EXAMPLES = [
     ("keyvault-platform sync --env local --plan", "show what would change (exit 2 if any)"),
@@ -292,6 +297,7 @@ def run_sync(
     describe_target: str = "the vault",
     after_plan: Callable[[VaultState, SyncPlan], SyncPlan] | None = None,
     approve: Callable[[plans.Plan], None] | None = None,
+    hint_facts: Mapping[str, str] | None = None,
 ) -> tuple[int, SyncPlan, ApplyResult | None]:
     """Plan against ``client``'s vault, render, and apply unless ``plan_only``.
 
@@ -313,7 +319,12 @@ def run_sync(
             "note: using the public development fingerprint key (emulator only); "
             f"set {fp.KEY_ENV} to use your own"
         )
-    state = read_vault_state(client, pacer=pacer)
+    facts = {"host": urlparse(str(getattr(client, "vault_url", ""))).hostname or ""}
+    facts.update(hint_facts or {})
+    try:
+        state = read_vault_state(client, pacer=pacer)
+    except AzureError as exc:  # the first request: signing in, reaching the vault, listing
+        raise as_error(exc, Plane.VAULT, doing=f"list {describe_target}", **facts) from None
     out.info(
         f"Listed {len(state.secrets):,} secrets and {len(state.deleted):,} deleted secrets "
         f"({state.list_requests} list requests; no value read)"
@@ -358,6 +369,7 @@ def run_sync(
             concurrency=concurrency,
             retry_base_s=retry_base_s,
             progress=progress,
+            hint_facts=facts,
             **options,
         )
     except ApplyInterrupted as stopped:
@@ -555,6 +567,7 @@ def main(
                 describe_target=where,
                 after_plan=after_plan,
                 approve=lambda plan: approval.approve(out, plan, auto_approve=args.auto_approve),
+                hint_facts=sync_hint_facts(env, args.identity or env.sync.identity),
             )
         finally:
             client.close()

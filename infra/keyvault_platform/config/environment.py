@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, assert_never
 
@@ -32,16 +32,18 @@ from keyvault_platform.config.root import (
     DEFAULT_MANIFEST_DIR,
     ConfigRoot,
 )
-from keyvault_platform.core.schema_errors import field_path, schema_problems
+from keyvault_platform.core.schema_errors import field_path, schema_problems, with_strict_anchors
 from keyvault_platform.core.yaml_source import (
     InputError,
     Location,
+    PathKey,
     Problem,
     SourceDocument,
     load_yaml_file,
 )
 from keyvault_platform.target.azure import AzureTarget
 from keyvault_platform.target.base import Target
+from keyvault_platform.target.builtin_roles import closest_builtin
 from keyvault_platform.target.clouds import DEFAULT_CLOUD, Cloud, cloud_named
 from keyvault_platform.target.emulator import EmulatorTarget
 
@@ -144,6 +146,8 @@ class Environment:
     document: SourceDocument | None = field(default=None, compare=False, repr=False)
     #: The config root the file was read in; relative paths resolved against it.
     root: Path = field(default_factory=Path.cwd, compare=False)
+    #: The example's placeholder ids still in the file (an ``*.example.yaml`` only).
+    placeholders: tuple[Problem, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def manifest_dir(self) -> Path:
@@ -154,7 +158,11 @@ class Environment:
         """The :class:`~keyvault_platform.target.base.Target` for this environment.
 
         ``state_dir`` and ``identity`` override the file (emulator only).
+
+        :raises InputError: the file still holds the example's placeholder ids.
         """
+        if self.placeholders:
+            raise InputError(self.placeholders)
         spec = self.target_spec
         match spec.kind:
             case "azure":
@@ -192,7 +200,7 @@ def _validator() -> Any:
     schema = yaml.safe_load(schemas.schema_text(schemas.ENVIRONMENT))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)
+    return cls(with_strict_anchors(schema))
 
 
 def load_environment(
@@ -215,9 +223,15 @@ def load_environment(
     problems = schema_problems(document, _validator())
     located = {p.location for p in problems}
     problems += [p for p in _semantic_problems(document, config) if p.location not in located]
+    # The example file is a template that holds placeholders by design: it
+    # validates, and is refused only when used (Environment.target). A copy
+    # under any other name is refused here.
+    placeholders = _placeholder_problems(document)
+    if not file.name.endswith(EXAMPLE_SUFFIX):
+        problems += [p for p in placeholders if p.location not in located]
     if problems:
         raise InputError(problems)
-    return _build(file, document, config)
+    return replace(_build(file, document, config), placeholders=tuple(placeholders))
 
 
 def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Problem]:
@@ -272,6 +286,7 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
                 )
             )
         triples.setdefault(key, name)
+    problems += _role_problems(document, access)
     sync = data.get("sync")
     manifests = sync.get("manifests") if isinstance(sync, dict) else None
     if isinstance(manifests, str) and not root.contains(Path(manifests)):
@@ -300,6 +315,76 @@ def _semantic_problems(document: SourceDocument, root: ConfigRoot) -> list[Probl
     return problems
 
 
+def _role_problems(document: SourceDocument, access: Any) -> list[Problem]:
+    """A role name that misspells a built-in role, with the suggestion (offline).
+
+    A name close to no built-in role may be a custom role: Azure resolves it.
+    """
+    problems = []
+    for index, grant in enumerate(access if isinstance(access, list) else []):
+        role = grant.get("role") if isinstance(grant, dict) else None
+        if not isinstance(role, str):
+            continue
+        meant = closest_builtin(role)
+        if meant is not None:
+            path = ("access", index, "role")
+            problems.append(
+                Problem(
+                    document.locate(path),
+                    f"{field_path(path)}: unknown role {role!r} (did you mean {meant!r}?); "
+                    "built-in role names are listed in docs/provisioning.md",
+                )
+            )
+    return problems
+
+
+#: Environment files with this ending are templates (their ids are placeholders).
+EXAMPLE_SUFFIX = ".example.yaml"
+
+
+def _placeholder_problems(document: SourceDocument) -> list[Problem]:
+    """The example file's placeholder ids, left in place: a located error, before any sign-in.
+
+    A principal id of zeros but for its last digits (the example's
+    ``...0001``) is a placeholder too: no real object id looks like it.
+    """
+    data = document.data
+    problems = []
+    ids: list[tuple[PathKey, Any]] = [
+        (("tenant_id",), data.get("tenant_id")),
+        (("subscription_id",), data.get("subscription_id")),
+    ]
+    access = data.get("access")
+    for index, grant in enumerate(access if isinstance(access, list) else []):
+        if isinstance(grant, dict):
+            ids.append((("access", index, "principal_id"), grant.get("principal_id")))
+    for path, value in ids:
+        if isinstance(value, str) and _placeholder(value):
+            problems.append(
+                Problem(
+                    document.locate(path),
+                    f"{field_path(path)}: still the example's placeholder id; "
+                    f"{_PLACEHOLDER_HINTS[str(path[-1])]}",
+                )
+            )
+    return problems
+
+
+_PLACEHOLDER_HINTS = {
+    "tenant_id": "set your Entra tenant id (`az account show --query tenantId -o tsv`)",
+    "subscription_id": "set your subscription id (`az account show --query id -o tsv`)",
+    "principal_id": (
+        "set the identity's object id "
+        "(`az identity show -g <rg> -n <identity> --query principalId -o tsv`)"
+    ),
+}
+
+
+def _placeholder(guid: str) -> bool:
+    digits = guid.replace("-", "")
+    return len(digits) == 32 and digits[:28] == "0" * 28
+
+
 def _well_formed_grant(grant: Any) -> bool:
     """Whether a grant has what the uniqueness rules read (the schema reports the rest)."""
     if not isinstance(grant, dict):
@@ -308,8 +393,7 @@ def _well_formed_grant(grant: Any) -> bool:
         return False
     scope = grant.get("scope", "vault")
     return not isinstance(scope, dict) or (
-        isinstance(scope.get("secrets"), list)
-        and all(isinstance(s, str) for s in scope["secrets"])
+        isinstance(scope.get("secrets"), list) and all(isinstance(s, str) for s in scope["secrets"])
     )
 
 

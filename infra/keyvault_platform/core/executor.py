@@ -63,6 +63,8 @@ DEFAULT_CONCURRENCY = 8
 
 #: The error of a task the interrupt stopped before it sent anything.
 NOT_RUN = "not applied: interrupted"
+#: The error of a task not sent because an earlier failure halted the apply.
+NOT_SENT_HALTED = "not sent: the apply stopped at the first failure that every change would meet ("
 #: Appended to a failure that would have been retried, had the apply not been interrupted.
 NOT_RETRIED = " (not retried: interrupted)"
 
@@ -122,6 +124,9 @@ class ApplyResult:
     elapsed_s: float
     interrupted: bool = False  # Ctrl-C: some changes were not run (see not_applied)
     throttled: int = 0  # 429 responses met, where the caller counts them
+    #: The failure that stopped the apply (see ``execute``'s ``halts``): the
+    #: address it happened at; the changes not sent are in ``not_applied``.
+    halted_by: str | None = None
 
     def _with(self, status: Status) -> list[TaskResult]:
         return [r for r in self.results if r.status is status]
@@ -238,9 +243,11 @@ class TaskContext:
 
         :raises NotSent: the apply was interrupted; send nothing more.
         """
+        if self._run.halted.is_set():
+            raise NotSent
         if self._run.pace is not None:
             self._run.pace(kind)
-        if self._run.stopping.is_set():
+        if self._run.stopping.is_set() or self._run.halted.is_set():
             raise NotSent
 
     def sleep(self, seconds: float) -> None:
@@ -278,12 +285,30 @@ class _Run:
         describe: Describe,
         pace: Callable[[Any], None] | None,
         sleep: Callable[[float], None] | None,
+        halts: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
         self.retry = retry
         self.describe = describe
         self.pace = pace
+        self.halts = halts
         self.stopping = threading.Event()
+        #: Set by the first failure that ``halts``: nothing more is sent.
+        self.halted = threading.Event()
+        self.halted_by: str | None = None
+        self._halt_lock = threading.Lock()
         self._sleep = sleep
+
+    def halt(self, address: str) -> None:
+        with self._halt_lock:
+            if self.halted_by is None:
+                self.halted_by = address
+                self.halted.set()
+
+    @property
+    def not_run_error(self) -> str:
+        if self.halted_by is not None and not self.stopping.is_set():
+            return f"{NOT_SENT_HALTED} {self.halted_by} failed)"
+        return NOT_RUN
 
     def sleep(self, seconds: float) -> None:
         if seconds <= 0:
@@ -317,7 +342,11 @@ class _Run:
                 done = task.run(context)
             except NotSent:
                 return TaskResult(
-                    task.address, task.action, Status.NOT_RUN, attempts - 1, error=NOT_RUN
+                    task.address,
+                    task.action,
+                    Status.NOT_RUN,
+                    attempts - 1,
+                    error=self.not_run_error,
                 )
             except NotYet as pending:
                 attempts -= 1  # not a failure: what it waits for is still completing
@@ -329,6 +358,9 @@ class _Run:
             except TaskFailed as failure:
                 return self._failed(task, attempts, failure)
             except Exception as exc:
+                if self.halts(exc):
+                    self.halt(task.address)
+                    return self._failed(task, attempts, exc)
                 if attempts < self.retry.max_attempts and self.retry.transient(exc):
                     if not self.stopping.is_set():
                         self.sleep(self.retry.delay_s(attempts))
@@ -387,6 +419,7 @@ def execute(
     sleep: Callable[[float], None] | None = None,
     progress: Progress | None = None,
     throttled: Callable[[], int] = lambda: 0,
+    halts: Callable[[BaseException], bool] = lambda exc: False,
 ) -> ApplyResult:
     """Run ``tasks`` under the failure policy above; returns every task's result.
 
@@ -398,11 +431,15 @@ def execute(
     :keyword progress: called on the calling thread with (done, total, failed)
         at the start and after each task ends (it may raise KeyboardInterrupt).
     :keyword throttled: read at the end, for :attr:`ApplyResult.throttled`.
+    :keyword halts: whether a failure stops the whole apply, because every
+        other change would fail the same way (no write right, a vault out of
+        reach): that change fails once, nothing more is sent, and the
+        changes not sent are ``not run`` (:attr:`ApplyResult.halted_by`).
     :raises ValueError: a repeated address, an unknown dependency, a cycle.
     :raises ApplyInterrupted: on Ctrl-C in the calling thread, with the partial result.
     """
     by_address = check_graph(tasks)
-    run = _Run(retry=retry, describe=describe, pace=pace, sleep=sleep)
+    run = _Run(retry=retry, describe=describe, pace=pace, sleep=sleep, halts=halts)
     dependents: dict[str, list[str]] = {address: [] for address in by_address}
     waiting: dict[str, set[str]] = {}
     for task in tasks:
@@ -441,6 +478,7 @@ def execute(
             time.monotonic() - started,
             interrupted=run.stopping.is_set(),
             throttled=throttled(),
+            halted_by=run.halted_by,
         )
 
     try:

@@ -83,6 +83,24 @@ def schema_violations(document: SourceDocument, validator: Validator) -> list[Sc
     return found
 
 
+def with_strict_anchors(schema: Any) -> Any:
+    """``schema`` with each ``pattern`` ending in ``$`` made to end at the string's end.
+
+    jsonschema matches patterns with Python's ``re.search``, whose ``$``
+    also matches *before* a final newline; JSON Schema's (ECMA 262) does
+    not. Without this, ``name: "kv-prod\n"`` would pass a name pattern.
+    """
+    if isinstance(schema, dict):
+        fixed = {key: with_strict_anchors(value) for key, value in schema.items()}
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and pattern.endswith("$") and not pattern.endswith("\\$"):
+            fixed["pattern"] = pattern[:-1] + r"\Z"
+        return fixed
+    if isinstance(schema, list):
+        return [with_strict_anchors(item) for item in schema]
+    return schema
+
+
 def json_compatible(value: Any) -> Any:
     """YAML dates and timestamps as ISO strings, as JSON Schema expects them."""
     if isinstance(value, datetime | date):
@@ -105,11 +123,14 @@ def field_path(path: PathKey) -> str:
 def describe(error: ValidationError) -> str:
     """What ``error`` means, without its value (it may be a secret)."""
     custom = _custom(error)
-    if custom is not None:
-        return custom
-    if _under_property_names(error):
-        return "a key " + _rule(error)
-    return _rule(error)
+    words = custom if custom is not None else _rule(error)
+    if custom is None and _under_property_names(error):
+        words = "a key " + words
+    instance = error.instance
+    if error.validator == "pattern" and isinstance(instance, str) and instance != instance.strip():
+        # A pasted newline or space is invisible in the file: say that is what is wrong.
+        words += " (it starts or ends with whitespace: a space, tab or newline)"
+    return words
 
 
 def _rule(error: ValidationError) -> str:
@@ -140,9 +161,11 @@ def _rule(error: ValidationError) -> str:
             noun = schema.get("title", "of")
             return f"give exactly one {noun}: {_listing(list(schema['properties']), 'or')}"
         case "pattern":
-            # A schema's description of a patterned value says its form in words.
+            # A rule in words (the schema's description), never the regular
+            # expression; and a value that only fails for surrounding
+            # whitespace (a pasted newline) is told so, without the value.
             form = schema.get("description")
-            return f"must match the pattern '{expected}'" + (f" ({form})" if form else "")
+            return f"must be {form}" if form else "is not in the form this field takes"
         case "minLength":
             return (
                 "must not be empty"
@@ -173,7 +196,7 @@ def _rule(error: ValidationError) -> str:
             forms = [_form(branch) for branch in expected]
             if not error.context:  # oneOf: valid under several branches
                 return f"matches more than one of: {_listing(forms, 'and')}"
-            return f"must be {_listing(forms, 'or')}"
+            return f"must be {_listing(forms, 'or')}" + _did_you_mean(instance, expected)
         case "not":
             return "is not allowed here"
         case _:
@@ -222,9 +245,9 @@ def _locate(document: SourceDocument, error: ValidationError, path: PathKey) -> 
         schema = error.schema if isinstance(error.schema, dict) else {}
         unknown = _unknown_fields(error.instance, schema)
         if unknown:
-            return document.locate((*path, unknown[0]))
+            return document.locate_key((*path, unknown[0]))
     if _under_property_names(error) and isinstance(error.instance, str):
-        return document.locate((*path, error.instance))
+        return document.locate_key((*path, error.instance))
     return document.locate(path)
 
 
@@ -257,6 +280,8 @@ def _form(branch: Any) -> str:
     """A oneOf/anyOf branch in words: a constant, a list of values, or a type."""
     if not isinstance(branch, dict):
         return "another form"
+    if "title" in branch:  # the schema's own words for this alternative
+        return str(branch["title"])
     if "const" in branch:
         return _shown(branch["const"])
     if "enum" in branch:
@@ -265,6 +290,17 @@ def _form(branch: Any) -> str:
     if isinstance(kind, str):
         return _TYPE_WORDS.get(kind, kind)
     return str(branch.get("title", "another form"))
+
+
+def _did_you_mean(instance: Any, branches: Any) -> str:
+    """`` (did you mean 'vault'?)`` when a string is close to one of the branches' constants."""
+    if not isinstance(instance, str) or not isinstance(branches, list):
+        return ""
+    constants = [
+        str(b["const"]) for b in branches if isinstance(b, dict) and isinstance(b.get("const"), str)
+    ]
+    close = difflib.get_close_matches(instance.strip().lower(), constants, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _shown(constant: Any) -> str:

@@ -49,6 +49,8 @@ class SourceDocument:
     path: str
     data: Any
     positions: dict[PathKey, Location] = field(default_factory=dict)
+    #: Where each mapping key is written (``positions`` has its value's place).
+    key_positions: dict[PathKey, Location] = field(default_factory=dict)
 
     def locate(self, path: PathKey) -> Location:
         """The position of the value at ``path``, or of its nearest parent."""
@@ -58,6 +60,10 @@ class SourceDocument:
                 return self.positions[probe]
             probe = probe[:-1]
         return self.positions.get((), Location(self.path, 1, 1))
+
+    def locate_key(self, path: PathKey) -> Location:
+        """The position of the key that ends ``path`` (an unknown field), else :meth:`locate`."""
+        return self.key_positions.get(tuple(path)) or self.locate(path)
 
 
 def _mark(file: str, node: Node) -> Location:
@@ -70,6 +76,7 @@ class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
         self.positions: dict[PathKey, Location] = {}
+        self.key_positions: dict[PathKey, Location] = {}
         self.problems: list[Problem] = []
         self.expanded = 0  # nodes built again through an alias
         self.built: set[int] = set()  # ids of nodes built once
@@ -89,6 +96,18 @@ class _Builder:
             except ValueError as exc:  # e.g. a timestamp like 2026-13-01
                 self.problems.append(Problem(_mark(self.file, node), f"invalid value: {exc}"))
                 return None
+        if isinstance(node, SequenceNode | MappingNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
+            # SafeConstructor would refuse a tag on a scalar; on a list or a
+            # mapping the composer keeps it, and building it as plain data
+            # would silently drop what the tag asked for.
+            self.problems.append(
+                Problem(
+                    _mark(self.file, node),
+                    f"YAML tag '{_shown_tag(node.tag)}' is not allowed here; "
+                    "remove it (only plain lists and mappings are read)",
+                )
+            )
+            return None
         if isinstance(node, SequenceNode):
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
         if isinstance(node, MappingNode):
@@ -117,11 +136,22 @@ class _Builder:
                     )
                     continue
                 first_seen[key_text] = _mark(self.file, key_node)
+                self.key_positions[(*path, key_text)] = first_seen[key_text]
                 self.positions[(*path, key_text)] = _mark(self.file, value_node)
                 result[key_text] = self.build(value_node, (*path, key_text))
             self.positions.pop((*path, "<key>"), None)
             return result
         raise _Unsupported(_mark(self.file, node))
+
+
+_PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
+
+
+def _shown_tag(tag: str) -> str:
+    """A tag as it is written: ``!!python/...`` for YAML's own prefix, else as given."""
+    prefix = "tag:yaml.org,2002:"
+    shown = "!!" + tag.removeprefix(prefix) if tag.startswith(prefix) else tag
+    return shown[:80] + ("..." if len(shown) > 80 else "")
 
 
 class _TooLarge(Exception):
@@ -255,7 +285,7 @@ def parse_yaml(text: bytes | str, file: str) -> SourceDocument:
         raise InputError([Problem(location, f"invalid value: {exc.problem}")]) from None
     if builder.problems:
         raise InputError(builder.problems)
-    return SourceDocument(file, data, builder.positions)
+    return SourceDocument(file, data, builder.positions, builder.key_positions)
 
 
 def load_yaml_file(path: Path, *, root: Path | None = None) -> SourceDocument:

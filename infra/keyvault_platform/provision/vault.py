@@ -118,7 +118,7 @@ from keyvault_platform.config.environment import (
 from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.core.plan import ABSENT, Action, Change, Diagnostic, FieldDiff
 from keyvault_platform.core.tables import rst_table
-from keyvault_platform.target.azure_errors import SIGN_IN_HINT, sign_in_failure
+from keyvault_platform.target.failures import Kind, Plane, classify, first_line, hint
 
 if TYPE_CHECKING:
     from azure.mgmt.keyvault import KeyVaultManagementClient
@@ -1122,35 +1122,10 @@ VAULT_RIGHTS_HINT = (
     "the deploying identity needs Contributor (or Owner) on the resource group to manage the vault"
 )
 
-_HINTS = {
-    "AuthorizationFailed": (
-        f"{VAULT_RIGHTS_HINT}, and User Access Administrator (or Owner) to create role assignments"
-    ),
-    "VaultAlreadyExists": "vault names are globally unique; choose another vault.name",
-    "ConflictError": "vault names are globally unique; choose another vault.name",
-    "VaultNameNotValid": (
-        "vault names are 3-24 letters, digits and hyphens, start with a letter, end with "
-        "a letter or digit and have no '--'"
-    ),
-    "QuotaExceeded": "a subscription quota was reached; raise it or remove unused resources",
-    "TooManyRequests": "Azure throttled the requests after the SDK's retries; run again later",
-    "ResourceGroupNotFound": "create the resource group, or set resource_group.create: true",
-    "InvalidAuthenticationTokenTenant": (
-        "the token is from another tenant than the subscription's: set tenant_id in the "
-        "environment file, or sign in to that tenant (`az login --tenant <tenant id>`)"
-    ),
-    "SubscriptionNotFound": "check subscription_id and that the identity can see it",
-    "MissingSubscriptionRegistration": (
-        "register the resource provider: `az provider register -n Microsoft.KeyVault`"
-    ),
-}
-
 
 def error_code(exc: HttpResponseError) -> str:
-    code = getattr(getattr(exc, "error", None), "code", None)
-    if not code and exc.status_code == 429:
-        return "TooManyRequests"
-    return str(code or "")
+    """The error code Resource Manager sent (``TooManyRequests`` for a bare 429)."""
+    return classify(exc).code
 
 
 class AccessDenied(ActionableError):
@@ -1158,25 +1133,19 @@ class AccessDenied(ActionableError):
 
 
 def arm_error(exc: HttpResponseError, *, doing: str, address: str | None = None) -> ActionableError:
-    """Turn an ARM failure into a message that says what to do."""
-    signing_in = sign_in_failure(exc)
-    if signing_in is not None:
+    """Turn an ARM failure into a message that says what to do (the hint table's)."""
+    failure = classify(exc)
+    remedy = hint(Plane.ARM, failure)
+    if failure.kind is Kind.NOT_SIGNED_IN:
         return ActionableError(
-            f"could not {doing}: could not sign in: {signing_in}",
-            hint=SIGN_IN_HINT,
+            f"could not {doing}: could not sign in: {failure.message}",
+            hint=remedy,
             address=address,
         )
-    code = error_code(exc)
-    message = getattr(getattr(exc, "error", None), "message", None) or str(exc).splitlines()[0]
-    status = exc.status_code
-    hint = _HINTS.get(code)
-    if hint is None and status == 403:
-        hint = _HINTS["AuthorizationFailed"]
-    if hint is None and status == 429:
-        hint = _HINTS["TooManyRequests"]
-    cls = AccessDenied if status == 403 else ActionableError
+    message = failure.message or first_line(exc)
+    cls = AccessDenied if failure.status == 403 else ActionableError
     return cls(
-        f"could not {doing}: {status} {code}: {message}".replace(": :", ":"),
-        hint=hint,
+        f"could not {doing}: {failure.status} {failure.code}: {message}".replace(": :", ":"),
+        hint=remedy,
         address=address,
     )

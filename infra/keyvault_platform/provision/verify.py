@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from azure.core.exceptions import (
-    ClientAuthenticationError,
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
@@ -17,8 +16,8 @@ from azure.core.exceptions import (
 from keyvault_platform.config.environment import Environment
 from keyvault_platform.provision import role_assignments as ra
 from keyvault_platform.provision import vault as vaults
-from keyvault_platform.target.azure_errors import inner_code
 from keyvault_platform.target.base import Target
+from keyvault_platform.target.failures import Kind, Plane, classify, hint
 
 if TYPE_CHECKING:
     pass
@@ -110,9 +109,55 @@ def verify(
         )
 
     probes = _read_probes(env, target, arm, desired, report)
+    if vault.vault_uri:
+        _check_network_path(env, target, vault.vault_uri, report)
     if probes and vault.vault_uri:
         _wait_for_reads(target, vault.vault_uri, probes, timing, report)
     return report
+
+
+#: The name of the check that the vault's network rules let this machine in.
+NETWORK_CHECK = "the vault's network rules admit this machine"
+
+
+def _check_network_path(
+    env: Environment, target: Target, vault_uri: str, report: VerifyReport
+) -> None:
+    """Whether this machine gets past the vault's network rules (read as the ambient identity).
+
+    Key Vault checks the network before RBAC, so any answer but a network
+    refusal (a listing, or an RBAC denial of an identity with no data role)
+    shows the path is open. The sync must run where this check passes: a
+    ``public_network_access: Disabled`` vault is reached only from its
+    virtual network (a self-hosted runner), never from a hosted one.
+    """
+    addr = vaults.address(env.vault)
+    client = target.secret_client(vault_uri)
+    try:
+        outcome, detail = _probe_network(client)
+    finally:
+        client.close()
+    report.checks.append(Check(NETWORK_CHECK, outcome, detail, addr))
+
+
+def _probe_network(client: Any) -> tuple[CheckStatus, str]:
+    try:
+        for _ in next(client.list_properties_of_secrets().by_page()):
+            break
+    except StopIteration:
+        pass
+    except Exception as exc:  # every failure is classified; none may escape verify
+        failure = classify(exc)
+        if failure.kind in (Kind.NETWORK_BLOCKED, Kind.HOST_NOT_FOUND, Kind.UNREACHABLE):
+            remedy = hint(Plane.VAULT, failure)
+            return (
+                "failed",
+                f"{failure.describe()}; fix: {remedy}" if remedy else failure.describe(),
+            )
+        if failure.kind in (Kind.NOT_SIGNED_IN, Kind.WRONG_TENANT, Kind.UNAUTHENTICATED):
+            return "skipped", f"could not sign in to the vault from here: {failure.describe()}"
+        return "ok", f"reached the vault ({failure.describe()})"
+    return "ok", ""
 
 
 @dataclass
@@ -236,14 +281,13 @@ def _probe_read(client: Any, item: ra.DesiredAssignment) -> tuple[str, str]:
         return "ok", ""
     except ResourceNotFoundError:
         return "ok", "the secret does not exist yet; access to it is granted"
-    except HttpResponseError as exc:
-        inner = inner_code(exc)
-        if exc.status_code == 403 and inner in ("ForbiddenByFirewall", "ForbiddenByConnection"):
-            return "skipped", f"the vault's network rules block this machine ({inner})"
-        if exc.status_code in (401, 403):
-            return "denied", f"{exc.status_code} {inner or vaults.error_code(exc)}".strip()
-        return "error", f"{exc.status_code} {vaults.error_code(exc)}".strip()
-    except ClientAuthenticationError as exc:
-        return "error", f"could not sign in: {str(exc).splitlines()[0]}"
-    except ServiceRequestError as exc:
-        return "skipped", f"the vault is not reachable from here: {str(exc).splitlines()[0]}"
+    except (HttpResponseError, ServiceRequestError) as exc:
+        failure = classify(exc)
+        if failure.kind in (Kind.NETWORK_BLOCKED, Kind.HOST_NOT_FOUND, Kind.UNREACHABLE):
+            # Reported once, by the network check (NETWORK_CHECK), with its fix.
+            return "error", f"{failure.describe()} (see: {NETWORK_CHECK})"
+        if failure.kind is Kind.NOT_SIGNED_IN:
+            return "error", f"could not sign in: {failure.message}"
+        if failure.status in (401, 403):
+            return "denied", f"{failure.status} {failure.inner_code or failure.code}".strip()
+        return "error", f"{failure.status} {failure.code}".strip()

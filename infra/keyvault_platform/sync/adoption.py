@@ -112,7 +112,7 @@ def read_for_adoption(
     """
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-    from keyvault_platform.target.azure_errors import inner_code
+    from keyvault_platform.target.failures import inner_code
 
     adoptions: dict[str, Adoption] = {}
     for desired, actual in found:

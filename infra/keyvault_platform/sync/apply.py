@@ -7,8 +7,15 @@ names what failed). The secrets are independent, so they run concurrently
 up to ``concurrency``; each request is paced under Key Vault's limits
 (:mod:`keyvault_platform.sync.pacing`) through the executor's pacer hook,
 and a 429's ``Retry-After`` holds every worker. Transient failures (429,
-5xx, dropped connections) are retried by the executor on top of the SDK's
-own retries, so that every attempt is paced. What can race is re-checked:
+5xx, dropped connections) are retried by the executor only: each request is
+sent with azure-core's retries off (``retry_total=0``), so that every
+attempt is paced and a persistent failure costs ``max_attempts`` requests,
+not ``max_attempts`` times the SDK's. A failure every other change would
+meet too (:attr:`~keyvault_platform.target.failures.Kind.stops_every_change`:
+the identity may not write, the vault's network rules refuse this machine,
+its host does not resolve) stops the apply at once: it is reported once,
+with the hint from :mod:`keyvault_platform.target.failures`, and nothing
+more is sent. What can race is re-checked:
 right before its request goes out (after its pacing wait), a metadata
 update or a prune lists the secret's versions (metadata only) and compares
 the latest with the version it was planned against. An update of a secret
@@ -35,7 +42,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,13 +79,15 @@ from keyvault_platform.sync.manifests import (
 from keyvault_platform.sync.pacing import Budget, VaultPacer
 from keyvault_platform.sync.planner import Operation, Step, SyncPlan
 from keyvault_platform.sync.vault_state import ActualSecret, newest_versions
-from keyvault_platform.target.azure_errors import inner_code
+from keyvault_platform.target.failures import Plane, classify, hint, inner_code
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_MAX_ATTEMPTS = 4
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: azure-core's per-call options for every request of the apply: the
+#: executor is the one retry owner on this path (see the module docstring).
+NO_SDK_RETRIES: dict[str, Any] = {"retry_total": 0}
 #: How long follow-ups of a recover keep retrying 404/409 while it completes.
 RECOVERY_WAIT_S = 60.0
 
@@ -183,28 +192,21 @@ class _ResponseWatch:
 def describe_error(exc: BaseException) -> str:
     """A one-line description of an SDK error, without values or tokens."""
     if isinstance(exc, HttpResponseError):
-        error = getattr(exc, "error", None)
-        code = getattr(error, "code", None)
-        inner = inner_code(exc)
-        message = getattr(error, "message", None) or exc.reason or ""
-        first = str(message).strip().splitlines()[0] if str(message).strip() else ""
-        codes = "/".join(c for c in (code, inner) if c)
-        return (
-            f"HTTP {exc.status_code}"
-            + (f" {codes}" if codes else "")
-            + (f": {first}" if first else "")
-        )
+        return classify(exc).describe()
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        failure = classify(exc)
+        if failure.kind.stops_every_change:  # a host that does not resolve
+            return failure.describe()
         return f"connection failed: {type(exc).__name__}"
     return type(exc).__name__
 
 
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return True
-    if isinstance(exc, HttpResponseError):
-        return exc.status_code in TRANSIENT_STATUSES
-    return False
+    return classify(exc).kind.transient
+
+
+def _halts(exc: BaseException) -> bool:
+    return classify(exc).kind.stops_every_change
 
 
 class _NoVersion(Exception):
@@ -230,6 +232,14 @@ def _is_deleted_conflict(exc: BaseException) -> bool:
     if inner:
         return inner == "ObjectIsDeletedButRecoverable"
     return "deleted" in str(exc).lower()
+
+
+def _hint(exc: BaseException, facts: Mapping[str, str]) -> str | None:
+    """The hint of a failure that stops the apply (others are retried or speak for themselves)."""
+    failure = classify(exc)
+    if not failure.kind.stops_every_change:
+        return None
+    return hint(Plane.VAULT, failure, **facts)
 
 
 ProgressCallback = Callable[[int, int, int], None]
@@ -266,7 +276,7 @@ class _Applier:
     ) -> Any:
         """One SDK call: paced, not sent once interrupted, its 429s watched."""
         ctx.before_request(budget)
-        return function(*args, raw_response_hook=self.watch, **kwargs)
+        return function(*args, raw_response_hook=self.watch, **NO_SDK_RETRIES, **kwargs)
 
     def operation(
         self, ctx: TaskContext, step: Step, operation: Operation, value: SecretValue | None
@@ -288,7 +298,9 @@ class _Applier:
                 if not _unchanged(newest, step):
                     return _kept(newest)
                 try:
-                    client.begin_delete_secret(step.name, raw_response_hook=self.watch)
+                    client.begin_delete_secret(
+                        step.name, raw_response_hook=self.watch, **NO_SDK_RETRIES
+                    )
                 except ResourceNotFoundError:
                     # Deleted since the re-check (or by an attempt whose answer was lost).
                     return ALREADY_DELETED
@@ -342,6 +354,7 @@ class _Applier:
                     expires_on=desired.expires.resolve(base) if desired.expires else None,
                     not_before=desired.not_before.resolve(base) if desired.not_before else None,
                     raw_response_hook=self.watch,
+                    **NO_SDK_RETRIES,
                 )
         return None
 
@@ -352,6 +365,7 @@ class _Applier:
             step.name,
             before_page=lambda: ctx.before_request(Budget.OTHER),
             hook=self.watch,
+            request_options=NO_SDK_RETRIES,
         )
 
 
@@ -459,6 +473,7 @@ def apply_sync(
     retry_base_s: float = 1.0,
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    hint_facts: Mapping[str, str] | None = None,
 ) -> ApplyResult:
     """Apply exactly the plan's pending changes; never raises for one secret's failure.
 
@@ -467,8 +482,12 @@ def apply_sync(
     :keyword pacer: paces requests under the vault's limits (``None``: no pacing).
     :keyword concurrency: worker threads.
     :keyword max_attempts: tries per change for transient failures (429, 5xx,
-        connection errors), on top of the SDK's own retries.
+        connection errors); the SDK does not retry them too, so a persistent
+        failure costs this many requests.
     :keyword progress: called with (done, total, failed) after each change.
+    :keyword hint_facts: what a failure's hint may name (``identity``,
+        ``role``, ``grant``, ``env``, ``vault``; see
+        :func:`keyvault_platform.target.failures.hint`).
     :raises ValueError: the plan has errors (it must not be applied).
     :raises VaultGone: the vault stopped answering (every request failed to
         connect, as once it is deleted): the changes not yet sent are not sent.
@@ -490,10 +509,11 @@ def apply_sync(
         retry=RetryPolicy(
             max_attempts=max(1, max_attempts), base_delay_s=retry_base_s, transient=_transient
         ),
-        describe=lambda exc: (describe_error(exc), None),
+        describe=lambda exc: (describe_error(exc), _hint(exc, hint_facts or {})),
         pace=None if pacer is None else pacer.acquire,
         progress=progress,
         throttled=lambda: watch.throttled,
+        halts=_halts,
     )
     if watch.vault_gone.is_set():
         raise VaultGone(str(getattr(client, "vault_url", "(unknown)")), result)

@@ -41,7 +41,12 @@ from orgsecrets import naming
 
 from keyvault_platform import schemas
 from keyvault_platform.core.errors import InputError
-from keyvault_platform.core.schema_errors import field_path, json_compatible, schema_violations
+from keyvault_platform.core.schema_errors import (
+    field_path,
+    json_compatible,
+    schema_violations,
+    with_strict_anchors,
+)
 from keyvault_platform.core.yaml_source import (
     Location,
     PathKey,
@@ -217,7 +222,7 @@ def schema_validator() -> Draft202012Validator:
     disagreements = schema_disagreements(document.data)
     if disagreements:
         raise RuntimeError(f"{schemas.SECRETS} and the value sources differ: {disagreements}")
-    return Draft202012Validator(document.data)
+    return Draft202012Validator(with_strict_anchors(document.data))
 
 
 def manifest_paths(sources: Iterable[Path]) -> list[Path]:

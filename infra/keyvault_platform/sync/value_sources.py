@@ -199,10 +199,23 @@ def schema_disagreements(schema: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def _not_utf8_at(text: str) -> int | None:
+    """Where ``text`` holds a lone surrogate (a byte Python could not decode), if it does."""
+    return next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
+
+
 def checked_value(text: str) -> SecretValue:
     """``text`` as a value Key Vault takes: not empty, at most :data:`MAX_VALUE_BYTES`."""
     if text == "":
         raise SourceProblem("the value is empty")
+    # Python keeps bytes of the process environment that are not UTF-8 as
+    # lone surrogates; encoding them would raise an error holding the value.
+    bad_at = _not_utf8_at(text)
+    if bad_at is not None:
+        raise SourceProblem(
+            f"the value is not valid UTF-8 text (at character {bad_at + 1:,}); "
+            "Key Vault stores text: set it from UTF-8 (or base64-encode binary values)"
+        )
     size = len(text.encode("utf-8"))
     if size > MAX_VALUE_BYTES:
         raise SourceProblem(
@@ -230,7 +243,13 @@ class EnvironmentVariable(ValueSource, key="env"):
     def resolve(self, context: SourceContext) -> SecretValue:
         if self.name not in context.environ:
             raise SourceProblem(f"environment variable {self.name} is not set")
-        return checked_value(context.environ[self.name])
+        value = context.environ[self.name]
+        if _not_utf8_at(value) is not None:
+            raise SourceProblem(
+                f"environment variable {self.name} is not valid UTF-8 text; set it from "
+                "UTF-8 (or base64-encode a binary value)"
+            )
+        return checked_value(value)
 
     def __str__(self) -> str:
         return f"environment variable {self.name}"

@@ -197,6 +197,7 @@ def newest_versions(
     *,
     before_page: Callable[[], None] | None = None,
     hook: Callable[[Any], None] | None = None,
+    request_options: Mapping[str, Any] | None = None,
 ) -> tuple[ActualSecret, ...]:
     """The secret's latest version, from a listing of its versions; no value is read.
 
@@ -204,11 +205,13 @@ def newest_versions(
     one-second resolution: more than one version is returned when several
     were created in the same second as the newest (which of them is latest
     cannot be told). Empty when the secret does not exist (any more).
-    ``before_page`` runs before each page request (pacing).
+    ``before_page`` runs before each page request (pacing); ``request_options``
+    go to each request (azure-core per-call options, such as ``retry_total``).
     """
     from azure.core.exceptions import ResourceNotFoundError
 
-    extra = {"raw_response_hook": hook} if hook else {}
+    extra: dict[str, Any] = {"raw_response_hook": hook} if hook else {}
+    extra.update(request_options or {})
     versions: list[ActualSecret] = []
     try:
         for _, properties in _paged(

@@ -6,5 +6,6 @@
 - :mod:`~keyvault_platform.target.clouds`: the table of Azure clouds.
 - :mod:`~keyvault_platform.target.credentials`, :mod:`~keyvault_platform.target.settings`:
   the credentials the targets add, and the options every client gets.
-- :mod:`~keyvault_platform.target.azure_errors`: what an SDK error says about itself.
+- :mod:`~keyvault_platform.target.failures`: the one Azure failure classifier and hint table.
+- :mod:`~keyvault_platform.target.builtin_roles`: Azure's built-in role names, offline.
 """

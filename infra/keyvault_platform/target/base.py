@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from keyvault_platform.target.failures import TargetRetryPolicy
 from keyvault_platform.target.settings import RetrySettings
 
 if TYPE_CHECKING:
@@ -91,8 +92,15 @@ class Target(ABC):
     # -- shared ------------------------------------------------------------
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Options every client gets: retries, timeouts, user agent."""
+        """Options every client gets: retries, timeouts, user agent.
+
+        The retry policy is azure-core's, except that a host name that does
+        not resolve fails at once (:class:`~keyvault_platform.target.failures.TargetRetryPolicy`).
+        """
         options = self.retry.client_kwargs()
+        options["retry_policy"] = TargetRetryPolicy(
+            **{k: v for k, v in options.items() if k.startswith("retry_")}
+        )
         options["user_agent"] = self.user_agent
         return options
 

@@ -19,7 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from keyvault_platform.target.azure_errors import first_line
+from keyvault_platform.target.failures import first_line
 from keyvault_platform.target.settings import RetrySettings
 
 # Refresh a cached token this long before it expires.

@@ -9,11 +9,13 @@ Service managed identity does, trusting its CA.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keyvault_emulator.discovery import (
+    FILE_NAME,
     Discovery,
     DiscoveryNotFound,
     DiscoveryUnreadable,
@@ -24,6 +26,7 @@ from keyvault_platform.core.errors import ActionableError
 from keyvault_platform.target.base import ReadAs, Target
 from keyvault_platform.target.clouds import AZURE_PUBLIC_CLOUD
 from keyvault_platform.target.credentials import EmulatorIdentityCredential
+from keyvault_platform.target.failures import Failure, Kind, Plane, hint
 from keyvault_platform.target.settings import USER_AGENT, RetrySettings
 
 if TYPE_CHECKING:
@@ -152,9 +155,14 @@ def _published_identity(found: Discovery, name: str) -> EmulatorIdentity:
 
 
 def read_discovery(state_dir: Path) -> Discovery:
-    """:meth:`Discovery.read`, its errors worded for the tooling's users."""
+    """:meth:`Discovery.read`, its errors worded for the tooling's users.
+
+    A discovery file whose process is gone (the emulator was killed, or the
+    machine restarted) is refused at once: its ports would only refuse
+    connections, retried for half a minute before saying so.
+    """
     try:
-        return Discovery.read(state_dir)
+        found = Discovery.read(state_dir)
     except DiscoveryNotFound as missing:
         raise ActionableError(
             f"the emulator is not running: {missing.path} does not exist",
@@ -166,3 +174,30 @@ def read_discovery(state_dir: Path) -> Discovery:
             f"cannot read the emulator discovery file {unreadable.path}: {unreadable.reason}",
             hint="restart the emulator (`make emulator`) so that it writes the file again",
         ) from None
+    if not _process_exists(found.pid):
+        path = state_dir / FILE_NAME
+        raise ActionableError(
+            f"the emulator is not running: {path} names process {found.pid}, which no longer "
+            "exists (the emulator stopped without removing the file)",
+            hint=hint(
+                Plane.EMULATOR,
+                Failure(Kind.UNREACHABLE, code="StaleDiscovery"),
+                state_dir=str(state_dir),
+            ),
+        )
+    return found
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (signal 0 checks without sending)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    except OSError:  # a platform that cannot tell: do not refuse a working emulator
+        return True
+    return True

@@ -142,3 +142,33 @@ def test_an_interrupted_apply_says_what_was_and_was_not_applied() -> None:
     assert text.startswith("\nApplied before the interrupt:\n  + resource_group.rg\n\n")
     assert "Not applied (interrupted):\n  + role_assignment.app\n" in text
     assert text.endswith("Apply interrupted: 1 of 5 changes applied; run it again to converge.\n")
+
+
+def test_a_halted_apply_says_its_failure_once_and_counts_what_was_not_sent() -> None:
+    denial = "HTTP 403 Forbidden/ForbiddenByRbac: Caller is not authorized"
+    entries = [
+        TaskResult(
+            "role_assignment.app", Action.CREATE, Status.FAILED, 1, error=denial, hint="grant it"
+        ),
+        TaskResult(
+            "role_assignment.sync", Action.CREATE, Status.FAILED, 1, error=denial, hint="grant it"
+        ),
+        TaskResult("resource_group.rg", Action.CREATE, Status.NOT_RUN, error="not sent"),
+        TaskResult("vault.kv", Action.RECOVER, Status.NOT_RUN, error="not sent"),
+        TaskResult("vault_settings.kv", Action.UPDATE, Status.NOT_RUN, error="not sent"),
+    ]
+    halted = ApplyResult(tuple(sorted(entries, key=lambda r: r.address)), 0.1,
+                         halted_by="role_assignment.app")  # fmt: skip
+    undone, text = report(halted)
+    assert undone
+    assert text.count("ForbiddenByRbac") == 1 and text.count("hint: grant it") == 1
+    assert (
+        "Stopped at the first failure that every change would meet: 3 changes not sent; "
+        "1 change already in flight failed too."
+    ) in text
+    assert "vault.kv" not in text  # counted, not listed
+    assert "Apply failed: 2 errors; 0 of 5 changes applied." in text
+    _, lines = report(halted, "json")
+    diagnostics = [json.loads(line) for line in lines.splitlines()][1:]
+    assert sum("ForbiddenByRbac" in json.dumps(d) for d in diagnostics) == 1
+    assert any("3 changes not sent" in json.dumps(d) for d in diagnostics)

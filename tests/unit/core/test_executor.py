@@ -330,3 +330,42 @@ def test_bad_graphs_are_refused_before_anything_runs() -> None:
 def test_no_tasks_is_an_empty_success() -> None:
     result = execute([])
     assert result.ok and result.results == ()
+
+
+class _Denied(Exception):
+    """A failure every task would meet (as a 403 by RBAC is)."""
+
+
+def test_a_halting_failure_stops_the_apply_once_and_nothing_more_is_sent() -> None:
+    sent: list[str] = []
+    lock = threading.Lock()
+
+    def denied(ctx: TaskContext) -> Done:
+        ctx.before_request()
+        with lock:
+            sent.append(ctx.address)
+        raise _Denied
+
+    tasks = [task(f"t{i:02d}", denied) for i in range(20)]
+    result = execute(
+        tasks,
+        concurrency=1,
+        retry=RetryPolicy(max_attempts=4, transient=lambda exc: True),
+        halts=lambda exc: isinstance(exc, _Denied),
+    )
+    assert sent == ["thing.t00"]  # not retried, and nothing sent after it
+    assert result.halted_by == "thing.t00" and not result.interrupted
+    assert [r.address for r in result.failed] == ["thing.t00"]
+    assert result.failed[0].attempts == 1
+    assert len(result.not_applied) == 19
+    assert all("stopped at the first failure" in (r.error or "") for r in result.not_applied)
+    assert all("thing.t00 failed" in (r.error or "") for r in result.not_applied)
+
+
+def test_a_failure_that_does_not_halt_leaves_the_others_running() -> None:
+    def denied(ctx: TaskContext) -> Done:
+        raise _Denied
+
+    result = execute([task("a", denied), task("b"), task("c")], halts=lambda exc: False)
+    assert result.halted_by is None
+    assert [r.address for r in result.succeeded] == ["thing.b", "thing.c"]
