@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 request_log = logging.getLogger("keyvault_emulator.requests")
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# How long the rest of a refused (too large) body is read and dropped after
+# the 413: closing at once resets a client still sending, which then never
+# reads the answer.
+REFUSED_BODY_LINGER_S = 2.0
 MAX_HEADER_BYTES = 64 * 1024
 
 
@@ -248,6 +252,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body_size = 0
         self._waiting = False
         self._closed = False
+        self._draining = False  # answered 413: what still arrives is dropped
         self._phase = _Phase.HANDSHAKE
         self._started = 0.0
         self.deadline = math.inf
@@ -321,6 +326,8 @@ class HttpProtocol(asyncio.Protocol):
         self._forget()
 
     def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return  # the rest of a refused body
         if self._phase in (_Phase.IDLE, _Phase.HANDSHAKE):
             self._phase = _Phase.HEADERS
             self.deadline = time.monotonic() + self._limits.header_timeout_s
@@ -358,7 +365,14 @@ class HttpProtocol(asyncio.Protocol):
             elif isinstance(event, h11.Data):
                 self._body_size += len(event.data)
                 if self._body_size > MAX_BODY_BYTES:
-                    self._send_error(413, "RequestEntityTooLarge", "The request body is too large.")
+                    self._send_error(
+                        413, "RequestEntityTooLarge", "The request body is too large.", close=False
+                    )
+                    # Closed by the sweeper at the deadline, or by the client once
+                    # it has read the answer.
+                    self._draining = True
+                    self._body = []
+                    self.deadline = time.monotonic() + REFUSED_BODY_LINGER_S
                     return
                 self._body.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
@@ -466,7 +480,7 @@ class HttpProtocol(asyncio.Protocol):
             # The client sent more than we read (e.g. a body after an error); close.
             self._close()
 
-    def _send_error(self, status: int, code: str, message: str) -> None:
+    def _send_error(self, status: int, code: str, message: str, *, close: bool = True) -> None:
         if self._transport is None:
             return
         if self._conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
@@ -486,7 +500,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._transport.write(data)
             except h11.LocalProtocolError:
                 pass
-        self._close()
+        if close:
+            self._close()
 
     def _close(self) -> None:
         if self._transport is not None:

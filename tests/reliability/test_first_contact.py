@@ -82,7 +82,7 @@ def test_a_write_denied_by_rbac_stops_the_apply_and_names_the_role(emulator, tmp
     env = environment(tmp_path, emulator, vault, concurrency=1)
     source = manifests(tmp_path / "m", 40)
     start = time.time()
-    code, text, elapsed = sync(["--env", str(env), "--manifests", str(source)])
+    code, text, elapsed = sync(["--env", str(env), "--manifests", str(source), "--auto-approve"])
     assert code == 1, text
     assert elapsed < FEW_SECONDS, elapsed
     assert "ForbiddenByRbac" in text
